@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* backend.h: what a region needs from whatever backs it (a file, a device). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* How the kernel names a backing in /proc: fds are matched by what stat()
+ * says of /proc/PID/fd/N, mappings by the dev:inode column of
+ * /proc/PID/maps (which for some file systems differs from stat()). */
+struct backing_id {
+        dev_t dev;            /* st_dev of the file */
+        ino_t ino;            /* st_ino of the file */
+        dev_t rdev;           /* st_rdev for a device node, else 0 */
+        unsigned map_major;   /* as /proc/PID/maps shows it */
+        unsigned map_minor;
+        uint64_t map_ino;
+};
+
+struct backend;
+
+struct backend_ops {
+        const char *name;
+        /* Opens (for a file: creates and allocates if missing) the backing. */
+        int (*open)(const struct region_config *cfg, struct backend **ret, char **ret_error);
+        /* A fresh open of the backing, O_RDONLY or O_RDWR, never a dup. */
+        int (*open_lease_fd)(struct backend *b, bool write);
+        /* The region's teardown action; on failure the backend is as before. */
+        int (*teardown)(struct backend *b, enum teardown_action action);
+        /* Undo what open() created (a file made by this start); for a start
+         * that fails half way, so nothing is left half-configured. */
+        void (*discard)(struct backend *b);
+        struct backend *(*free)(struct backend *b);
+};
+
+struct backend {
+        const struct backend_ops *ops;
+        char *path;
+        uint64_t size;
+        uint64_t align;
+        int numa_node;
+        struct backing_id id;
+};
+
+extern const struct backend_ops backend_file_ops;
+
+/* On failure, *ret_error says what went wrong in words for the config's
+ * FILE:LINE message. */
+int backend_open(const struct region_config *cfg, struct backend **ret, char **ret_error);
+struct backend *backend_free(struct backend *b);

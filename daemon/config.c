@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* config.c: daxd.conf through inih, with every error tied to its line. */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <ini.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "parse-util.h"
+
+struct parse_state {
+        const char *path;
+        FILE *f;
+        unsigned line;       /* of the line inih is looking at */
+        char *error;         /* the first error wins */
+        struct daxd_config *config;
+        struct region_config *current; /* region whose keys follow */
+        struct region_config **tail;
+        bool in_daxd_section;
+};
+
+_printf_(3, 4) static void parse_error(struct parse_state *s, unsigned line, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        if (s->error)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        if (asprintf(&s->error, "%s:%u: %s", s->path, line, msg ? msg : "out of memory") < 0)
+                s->error = NULL;
+}
+
+const char *backend_type_to_string(enum backend_type t) {
+        return t == BACKEND_DEVDAX ? "devdax" : "file";
+}
+
+const char *teardown_action_to_string(enum teardown_action a) {
+        return a == TEARDOWN_REMOVE ? "remove" : "close";
+}
+
+struct region_config *region_config_free(struct region_config *r) {
+        if (!r)
+                return NULL;
+        free(r->name);
+        free(r->path);
+        free(r);
+        return NULL;
+}
+
+struct region_config *region_config_dup(const struct region_config *rc) {
+        struct region_config *n = malloc(sizeof(*n));
+
+        if (!n)
+                return NULL;
+        *n = *rc;
+        n->next = NULL;
+        n->name = strdup(rc->name);
+        n->path = rc->path ? strdup(rc->path) : NULL;
+        if (!n->name || (rc->path && !n->path))
+                return region_config_free(n);
+        return n;
+}
+
+struct daxd_config *config_free(struct daxd_config *c) {
+        if (!c)
+                return NULL;
+        while (c->regions) {
+                struct region_config *next = c->regions->next;
+                region_config_free(c->regions);
+                c->regions = next;
+        }
+        free(c->path);
+        free(c);
+        return NULL;
+}
+
+const struct region_config *config_find_region(const struct daxd_config *c, const char *name) {
+        for (const struct region_config *r = c ? c->regions : NULL; r; r = r->next)
+                if (strcmp(r->name, name) == 0)
+                        return r;
+        return NULL;
+}
+
+static bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+
+bool region_config_equal(const struct region_config *a, const struct region_config *b) {
+        return streq_ptr(a->name, b->name) && a->backend == b->backend && streq_ptr(a->path, b->path) &&
+               a->has_size == b->has_size && (!a->has_size || a->size == b->size) && a->align == b->align &&
+               a->owner == b->owner && a->group == b->group && a->mode == b->mode && a->teardown == b->teardown;
+}
+
+static int parse_user(const char *s, uid_t *ret) {
+        uint64_t v;
+        struct passwd pw, *result = NULL;
+        char buf[4096];
+
+        if (parse_u64(s, &v) == 0) {
+                if (v >= UINT32_MAX)
+                        return -ERANGE;
+                *ret = (uid_t) v;
+                return 0;
+        }
+        if (getpwnam_r(s, &pw, buf, sizeof(buf), &result) != 0 || !result)
+                return -ESRCH;
+        *ret = result->pw_uid;
+        return 0;
+}
+
+static int parse_group(const char *s, gid_t *ret) {
+        uint64_t v;
+        struct group gr, *result = NULL;
+        char buf[4096];
+
+        if (parse_u64(s, &v) == 0) {
+                if (v >= UINT32_MAX)
+                        return -ERANGE;
+                *ret = (gid_t) v;
+                return 0;
+        }
+        if (getgrnam_r(s, &gr, buf, sizeof(buf), &result) != 0 || !result)
+                return -ESRCH;
+        *ret = result->gr_gid;
+        return 0;
+}
+
+/* inih leaves "value  # comment" alone unless built with '#' as an inline
+ * comment prefix, which Debian's build is not; accept both ';' and '#'
+ * after white space, as the documented examples use them. */
+static void strip_inline_comment(char *value) {
+        for (char *p = value; *p; p++)
+                if ((*p == '#' || *p == ';') && p > value && isspace((unsigned char) p[-1])) {
+                        *p = '\0';
+                        break;
+                }
+        for (size_t n = strlen(value); n > 0 && isspace((unsigned char) value[n - 1]); n--)
+                value[n - 1] = '\0';
+}
+
+static int handle_daxd_key(struct parse_state *s, const char *key, const char *value) {
+        uint64_t v;
+        int r;
+
+        if (strcmp(key, "lease-limit-per-client") == 0) {
+                r = parse_u64(value, &v);
+                if (r < 0 || v < 1 || v > CONFIG_MAX_LEASE_LIMIT) {
+                        parse_error(s, s->line, "lease-limit-per-client must be a number from 1 to %u, not \"%s\"",
+                                    CONFIG_MAX_LEASE_LIMIT, value);
+                        return 0;
+                }
+                s->config->lease_limit_per_client = v;
+        } else if (strcmp(key, "teardown-timeout") == 0) {
+                r = parse_duration_usec(value, &v);
+                if (r < 0 || v == 0) {
+                        parse_error(s, s->line, "teardown-timeout must be a positive duration such as 30s, 300ms or 2min, not \"%s\"",
+                                    value);
+                        return 0;
+                }
+                s->config->teardown_timeout_usec = v;
+        } else {
+                parse_error(s, s->line, "unknown key \"%s\" in section [daxd]", key);
+                return 0;
+        }
+        return 1;
+}
+
+static int handle_region_key(struct parse_state *s, struct region_config *rc, const char *key, const char *value) {
+        int r;
+
+        if (strcmp(key, "backend") == 0) {
+                if (strcmp(value, "file") == 0)
+                        rc->backend = BACKEND_FILE;
+                else if (strcmp(value, "devdax") == 0) {
+                        parse_error(s, s->line, "backend devdax is not supported by this version of daxd yet (use backend = file)");
+                        return 0;
+                } else {
+                        parse_error(s, s->line, "unknown backend \"%s\" (known: file)", value);
+                        return 0;
+                }
+                rc->has_backend = true;
+        } else if (strcmp(key, "path") == 0) {
+                if (value[0] != '/') {
+                        parse_error(s, s->line, "path must be absolute, not \"%s\"", value);
+                        return 0;
+                }
+                free(rc->path);
+                rc->path = strdup(value);
+                if (!rc->path)
+                        return 0;
+        } else if (strcmp(key, "size") == 0) {
+                r = parse_size(value, &rc->size);
+                if (r < 0 || rc->size == 0) {
+                        parse_error(s, s->line, "size must be a positive number of bytes, optionally with K, M, G or T, not \"%s\"", value);
+                        return 0;
+                }
+                rc->has_size = true;
+        } else if (strcmp(key, "align") == 0) {
+                long page = sysconf(_SC_PAGESIZE);
+
+                r = parse_size(value, &rc->align);
+                if (r < 0 || !is_power_of_2(rc->align) || rc->align < (uint64_t) page) {
+                        parse_error(s, s->line, "align must be a power of two of at least the page size (%ld), not \"%s\"", page, value);
+                        return 0;
+                }
+        } else if (strcmp(key, "owner") == 0) {
+                if (parse_user(value, &rc->owner) < 0) {
+                        parse_error(s, s->line, "unknown user \"%s\"", value);
+                        return 0;
+                }
+        } else if (strcmp(key, "group") == 0) {
+                if (parse_group(value, &rc->group) < 0) {
+                        parse_error(s, s->line, "unknown group \"%s\"", value);
+                        return 0;
+                }
+        } else if (strcmp(key, "mode") == 0) {
+                uint32_t m;
+
+                if (parse_mode(value, &m) < 0 || (m & ~0777u)) {
+                        parse_error(s, s->line, "mode must be octal permission bits such as 0660, not \"%s\"", value);
+                        return 0;
+                }
+                rc->mode = m;
+        } else if (strcmp(key, "teardown") == 0) {
+                if (strcmp(value, "close") == 0)
+                        rc->teardown = TEARDOWN_CLOSE;
+                else if (strcmp(value, "remove") == 0)
+                        rc->teardown = TEARDOWN_REMOVE;
+                else {
+                        parse_error(s, s->line, "teardown must be close or remove for a file region, not \"%s\"", value);
+                        return 0;
+                }
+        } else {
+                parse_error(s, s->line, "unknown key \"%s\" in section [region %s]", key, rc->name);
+                return 0;
+        }
+        return 1;
+}
+
+static int config_ini_handler(void *userdata, const char *section, const char *key, const char *raw_value) {
+        struct parse_state *s = userdata;
+        _cleanup_free_ char *value = strdup(raw_value);
+
+        if (!value) {
+                parse_error(s, s->line, "out of memory");
+                return 0;
+        }
+        strip_inline_comment(value);
+
+        if (s->in_daxd_section)
+                return handle_daxd_key(s, key, value);
+        if (s->current)
+                return handle_region_key(s, s->current, key, value);
+
+        /* Keys before any section, or in a section the reader refused. */
+        if (section[0] == '\0')
+                parse_error(s, s->line, "key \"%s\" outside of any section", key);
+        return 0;
+}
+
+/* Sections are seen here, in the reader, rather than in the handler: inih
+ * only tells the handler a section's name, which cannot tell a repeated
+ * [region a] from the first, nor report the line of an empty section. */
+static void reader_section(struct parse_state *s, const char *line) {
+        const char *start = strchr(line, '[') + 1;
+        const char *end = strchr(start, ']');
+        _cleanup_free_ char *name = NULL;
+        struct region_config *rc;
+
+        s->current = NULL;
+        s->in_daxd_section = false;
+        if (!end)
+                return; /* inih reports the syntax error */
+        name = strndup(start, (size_t) (end - start));
+        if (!name)
+                return;
+
+        if (strcmp(name, "daxd") == 0) {
+                s->in_daxd_section = true;
+                return;
+        }
+        if (strncmp(name, "region ", 7) != 0) {
+                parse_error(s, s->line, "unknown section [%s] (expected [daxd] or [region NAME])", name);
+                return;
+        }
+        const char *rname = name + 7;
+        while (*rname == ' ')
+                rname++;
+        if (!region_name_is_valid(rname)) {
+                parse_error(s, s->line, "invalid region name \"%s\" (1 to 64 of A-Z a-z 0-9 _ . -)", rname);
+                return;
+        }
+        const struct region_config *dup = config_find_region(s->config, rname);
+        if (dup) {
+                parse_error(s, s->line, "duplicate region \"%s\" (first defined at line %u)", rname, dup->line);
+                return;
+        }
+
+        rc = calloc(1, sizeof(*rc));
+        if (!rc || !(rc->name = strdup(rname))) {
+                free(rc);
+                parse_error(s, s->line, "out of memory");
+                return;
+        }
+        rc->line = s->line;
+        rc->backend = BACKEND_FILE;
+        rc->align = CONFIG_DEFAULT_ALIGN;
+        rc->mode = 0600;
+        rc->teardown = TEARDOWN_CLOSE;
+        *s->tail = rc;
+        s->tail = &rc->next;
+        s->current = rc;
+}
+
+static char *config_ini_reader(char *str, int num, void *stream) {
+        struct parse_state *s = stream;
+        const char *p;
+
+        if (!fgets(str, num, s->f))
+                return NULL;
+        s->line++;
+        for (p = str; isspace((unsigned char) *p); p++)
+                ;
+        if (*p == '[')
+                reader_section(s, p);
+        return str;
+}
+
+static int config_validate(struct parse_state *s) {
+        for (struct region_config *rc = s->config->regions; rc; rc = rc->next) {
+                if (!rc->has_backend) {
+                        parse_error(s, rc->line, "region %s has no backend (backend = file)", rc->name);
+                        return -EINVAL;
+                }
+                if (!rc->path) {
+                        parse_error(s, rc->line, "region %s has no path", rc->name);
+                        return -EINVAL;
+                }
+                if (rc->has_size && rc->size % rc->align != 0) {
+                        parse_error(s, rc->line, "region %s: size %" PRIu64 " is not a multiple of align %" PRIu64,
+                                    rc->name, rc->size, rc->align);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+int config_load(const char *path, bool missing_ok, struct daxd_config **ret, char **ret_error) {
+        _cleanup_(config_freep) struct daxd_config *c = NULL;
+        struct parse_state s = { .path = path };
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c || !(c->path = strdup(path)))
+                return -ENOMEM;
+        c->lease_limit_per_client = CONFIG_DEFAULT_LEASE_LIMIT;
+        c->teardown_timeout_usec = CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC;
+        s.config = c;
+        s.tail = &c->regions;
+
+        s.f = fopen(path, "re");
+        if (!s.f) {
+                r = -errno;
+                if (r == -ENOENT && missing_ok) {
+                        *ret = TAKE_PTR(c);
+                        return 0;
+                }
+                if (asprintf(ret_error, "%s: cannot open: %s", path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+
+        r = ini_parse_stream(config_ini_reader, &s, config_ini_handler, &s);
+        fclose(s.f);
+        if (r < 0) {
+                if (asprintf(ret_error, "%s: cannot read: %s", path, strerror(ENOMEM)) < 0)
+                        *ret_error = NULL;
+                free(s.error);
+                return -ENOMEM;
+        }
+        if (!s.error && r > 0)
+                parse_error(&s, (unsigned) r, "syntax error (expected [section], key = value or a comment)");
+        if (!s.error)
+                (void) config_validate(&s);
+        if (s.error) {
+                *ret_error = s.error;
+                return -EINVAL;
+        }
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}

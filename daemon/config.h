@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* config.h: daxd.conf, parsed whole before anything is applied. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_LEASE_LIMIT 4096
+#define CONFIG_MAX_LEASE_LIMIT (1024 * 1024)
+#define CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC (30 * UINT64_C(1000000))
+#define CONFIG_DEFAULT_ALIGN (UINT64_C(2) << 20)
+
+enum backend_type {
+        BACKEND_FILE,
+        BACKEND_DEVDAX,
+};
+
+enum teardown_action {
+        TEARDOWN_CLOSE,
+        TEARDOWN_REMOVE,
+};
+
+struct region_config {
+        char *name;
+        unsigned line; /* of the [region NAME] header, for errors found later */
+        enum backend_type backend;
+        bool has_backend;
+        char *path;
+        uint64_t size;
+        bool has_size;
+        uint64_t align;
+        uid_t owner;
+        gid_t group;
+        mode_t mode;
+        enum teardown_action teardown;
+        struct region_config *next;
+};
+
+struct daxd_config {
+        char *path;
+        uint64_t lease_limit_per_client;
+        uint64_t teardown_timeout_usec;
+        struct region_config *regions; /* in file order */
+};
+
+/* Parses and validates path. On failure returns a negative errno and, in
+ * *ret_error, "FILE:LINE: what is wrong" (or "FILE: ..." for the file as a
+ * whole). A missing file is an error unless missing_ok, which yields the
+ * defaults and no regions. */
+int config_load(const char *path, bool missing_ok, struct daxd_config **ret, char **ret_error);
+struct daxd_config *config_free(struct daxd_config *c);
+
+const struct region_config *config_find_region(const struct daxd_config *c, const char *name);
+bool region_config_equal(const struct region_config *a, const struct region_config *b);
+
+const char *backend_type_to_string(enum backend_type t);
+const char *teardown_action_to_string(enum teardown_action a);
+
+/* A deep copy, for a region that outlives the config it came from. */
+struct region_config *region_config_dup(const struct region_config *rc);
+struct region_config *region_config_free(struct region_config *rc);
+
+#include "cleanup.h"
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct daxd_config *, config_free);

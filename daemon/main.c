@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* main.c: parse options, build the manager, run the loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "cleanup.h"
+#include "build-config.h"
+#include "config.h"
+#include "daxd-protocol.h"
+#include "log.h"
+#include "manager.h"
+
+enum bus_kind {
+        BUS_SYSTEM,
+        BUS_USER,
+        BUS_ADDRESS,
+};
+
+static const char *arg_config = NULL;
+static enum bus_kind arg_bus = BUS_SYSTEM;
+static const char *arg_bus_address = NULL;
+
+static void help(void) {
+        printf("Usage: daxd [OPTIONS]\n"
+               "Owns persistent-memory regions and hands out counted, fd-backed leases on\n"
+               "them over D-Bus (%s); drains their users before any teardown.\n\n"
+               "  -c, --config FILE         configuration file (default %s)\n"
+               "      --system              serve on the system bus (default)\n"
+               "      --user                serve on the user's session bus\n"
+               "      --bus-address ADDRESS serve on the bus at ADDRESS\n"
+               "      --log-level LEVEL     err, warning, notice, info (default) or debug\n"
+               "  -h, --help                show this help\n"
+               "      --version             show the version\n\n"
+               "See daxd(8), daxd.conf(5) and org.daxd1(5).\n",
+               DAXD_BUS_NAME, DAXD_DEFAULT_CONFIG);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_SYSTEM = 0x100,
+                ARG_USER,
+                ARG_BUS_ADDRESS,
+                ARG_LOG_LEVEL,
+                ARG_VERSION,
+        };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "system", no_argument, NULL, ARG_SYSTEM },
+                { "user", no_argument, NULL, ARG_USER },
+                { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c, level;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_SYSTEM:
+                        arg_bus = BUS_SYSTEM;
+                        break;
+                case ARG_USER:
+                        arg_bus = BUS_USER;
+                        break;
+                case ARG_BUS_ADDRESS:
+                        arg_bus = BUS_ADDRESS;
+                        arg_bus_address = optarg;
+                        break;
+                case ARG_LOG_LEVEL:
+                        level = log_level_from_string(optarg);
+                        if (level < 0) {
+                                fprintf(stderr, "daxd: unknown log level \"%s\" (err, warning, notice, info, debug)\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        log_set_max_level(level);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("daxd %s\n", DAXD_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'daxd --help'.\n");
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "daxd: unexpected argument \"%s\"; try 'daxd --help'.\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("%s received, stopping", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        _cleanup_free_ char *why = NULL;
+        struct manager *m = userdata;
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1");
+        r = manager_reload(m, &why);
+        if (r < 0)
+                log_error("reload refused, keeping the running configuration: %s", why ? why : strerror(-r));
+        (void) sd_notify(false, "READY=1");
+        return 0;
+}
+
+static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        struct manager *m = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint32_t ret;
+        int r;
+
+        if (e) {
+                log_error("cannot own %s: %s", DAXD_BUS_NAME, e->message ? e->message : e->name);
+                return sd_event_exit(m->event, 1);
+        }
+        r = sd_bus_message_read(reply, "u", &ret);
+        if (r < 0 || (ret != 1 /* primary owner */ && ret != 4 /* already owner */)) {
+                log_error("cannot own %s: another process owns it", DAXD_BUS_NAME);
+                return sd_event_exit(m->event, 1);
+        }
+
+        /* Clients may call us from now on, and not a moment before. */
+        log_info("serving %s", DAXD_BUS_NAME);
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving " DAXD_BUS_NAME);
+        return 0;
+}
+
+static int bus_open(sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        switch (arg_bus) {
+        case BUS_SYSTEM:
+                r = sd_bus_open_system_with_description(&bus, "daxd");
+                break;
+        case BUS_USER:
+                r = sd_bus_open_user_with_description(&bus, "daxd");
+                break;
+        default:
+                r = sd_bus_new(&bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(bus, arg_bus_address);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(bus, true);
+                if (r >= 0)
+                        r = sd_bus_negotiate_fds(bus, true);
+                if (r >= 0)
+                        r = sd_bus_start(bus);
+                break;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(manager_freep) struct manager *m = NULL;
+        _cleanup_free_ char *why = NULL;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 1 : 0;
+
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the event loop: %m"), 1;
+
+        r = manager_new(event, &m);
+        if (r < 0)
+                return log_oom(), 1;
+
+        /* A config named on the command line must exist; the default one
+         * may be absent on a machine that has no regions configured yet. */
+        r = manager_load_config(m, arg_config ? arg_config : DAXD_DEFAULT_CONFIG, !arg_config, &why);
+        if (r < 0) {
+                fprintf(stderr, "%s\n", why ? why : strerror(-r));
+                return 1;
+        }
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if (sd_event_add_signal(event, NULL, SIGTERM, on_terminate, m) < 0 ||
+            sd_event_add_signal(event, NULL, SIGINT, on_terminate, m) < 0 ||
+            sd_event_add_signal(event, NULL, SIGHUP, on_reload, m) < 0)
+                return log_error("cannot watch signals"), 1;
+
+        /* Sends WATCHDOG=1 at half of WATCHDOG_USEC, if systemd set it. */
+        r = sd_event_set_watchdog(event, true);
+        if (r < 0)
+                log_warning_errno(r, "cannot enable the watchdog: %m");
+
+        r = bus_open(&m->bus);
+        if (r < 0) {
+                log_error_errno(r, "cannot connect to the %s bus: %m",
+                                arg_bus == BUS_SYSTEM ? "system" : arg_bus == BUS_USER ? "user" : "given");
+                return 1;
+        }
+
+        r = sd_bus_attach_event(m->bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "cannot attach the bus: %m"), 1;
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r < 0)
+                return log_error_errno(r, "cannot watch the bus connection: %m"), 1;
+        r = manager_bus_setup(m);
+        if (r < 0)
+                return 1;
+
+        r = sd_bus_request_name_async(m->bus, NULL, DAXD_BUS_NAME, 0, on_name_acquired, m);
+        if (r < 0)
+                return log_error_errno(r, "cannot request %s: %m", DAXD_BUS_NAME), 1;
+
+        r = sd_event_loop(event);
+        if (r < 0)
+                return log_error_errno(r, "event loop failed: %m"), 1;
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv);
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* manager-dbus.c: org.daxd1.Manager at /org/daxd1, and the bus objects' setup. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-util.h"
+#include "cleanup.h"
+#include "build-config.h"
+#include "config.h"
+#include "daxd-protocol.h"
+#include "log.h"
+#include "manager.h"
+
+static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct manager *m = userdata;
+        struct region *r;
+        int e;
+
+        e = sd_bus_message_new_method_return(msg, &reply);
+        if (e < 0)
+                return e;
+        e = sd_bus_message_open_container(reply, 'a', "(sosst)");
+        if (e < 0)
+                return e;
+        LIST_FOREACH(regions, r, m->regions) {
+                _cleanup_free_ char *p = region_object_path(r);
+
+                if (!p)
+                        return -ENOMEM;
+                e = sd_bus_message_append(reply, "(sosst)", r->name, p, backend_type_to_string(r->config->backend),
+                                          region_state_to_string(r->state), r->size);
+                if (e < 0)
+                        return e;
+        }
+        e = sd_bus_message_close_container(reply);
+        if (e < 0)
+                return e;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        struct manager *m = userdata;
+        struct lease *l;
+        int e;
+
+        e = sd_bus_message_new_method_return(msg, &reply);
+        if (e < 0)
+                return e;
+        e = sd_bus_message_open_container(reply, 'a', "(ossttt)");
+        if (e < 0)
+                return e;
+        LIST_FOREACH(all, l, m->leases) {
+                char p[64];
+
+                snprintf(p, sizeof(p), DAXD_LEASE_PATH_PREFIX "/%" PRIu64, l->id);
+                e = sd_bus_message_append(reply, "(ossttt)", p, l->holder, l->region->name, l->offset, l->length,
+                                          l->flags);
+                if (e < 0)
+                        return e;
+        }
+        e = sd_bus_message_close_container(reply);
+        if (e < 0)
+                return e;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct manager *m = userdata;
+        _cleanup_free_ char *p = NULL;
+        const char *name;
+        struct region *r;
+        int e;
+
+        e = sd_bus_message_read(msg, "s", &name);
+        if (e < 0)
+                return e;
+        r = manager_find_region(m, name);
+        if (!r)
+                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
+        p = region_object_path(r);
+        if (!p)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(msg, "o", p);
+}
+
+static int method_acquire(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct manager *m = userdata;
+        const char *name;
+        int e;
+
+        e = sd_bus_message_read(msg, "s", &name);
+        if (e < 0)
+                return e;
+        return region_acquire_method(m, msg, manager_find_region(m, name), name, error);
+}
+
+static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct manager *m = userdata;
+        const char *path;
+        struct lease *l = NULL;
+        uint64_t id;
+        int e;
+
+        e = sd_bus_message_read(msg, "o", &path);
+        if (e < 0)
+                return e;
+        if (lease_id_from_path(path, &id) >= 0)
+                l = manager_find_lease(m, id);
+        if (!l)
+                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_LEASE,
+                                         "no lease %s (released already, or its holder left the bus)", path);
+        return lease_release_checked(m, msg, l, error);
+}
+
+static int method_teardown(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct manager *m = userdata;
+        const char *name;
+        int e;
+
+        e = sd_bus_message_read(msg, "s", &name);
+        if (e < 0)
+                return e;
+        return region_teardown_method(m, msg, manager_find_region(m, name), name, error);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(caller_done) struct caller caller = {};
+        _cleanup_free_ char *why = NULL;
+        struct manager *m = userdata;
+        int e;
+
+        e = caller_from_message(msg, &caller, error);
+        if (e < 0)
+                return e;
+        if (caller.uid != 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "only root may reload the configuration (caller uid %u)",
+                                         (unsigned) caller.uid);
+
+        e = manager_reload(m, &why);
+        if (e < 0) {
+                log_error("reload refused, keeping the running configuration: %s", why ? why : strerror(-e));
+                return sd_bus_error_setf(error, "org.freedesktop.DBus.Error.InvalidFileContent",
+                                         "%s; the running configuration is kept", why ? why : strerror(-e));
+        }
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", DAXD_VERSION);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LeaseLimitPerClient", "t", NULL, offsetof(struct manager, lease_limit_per_client), 0),
+        SD_BUS_PROPERTY("TeardownTimeoutUSec", "t", NULL, offsetof(struct manager, teardown_timeout_usec), 0),
+        SD_BUS_PROPERTY("NLeases", "t", NULL, offsetof(struct manager, n_leases), 0),
+        SD_BUS_METHOD_WITH_ARGS("ListRegions",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sosst)", regions),
+                                method_list_regions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListLeases",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ossttt)", leases),
+                                method_list_leases, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetRegion",
+                                SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("o", region),
+                                method_get_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Acquire",
+                                SD_BUS_ARGS("s", region, "t", offset, "t", length, "t", flags),
+                                SD_BUS_RESULT("o", lease, "h", fd, "t", offset, "t", length),
+                                method_acquire, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Release",
+                                SD_BUS_ARGS("o", lease),
+                                SD_BUS_NO_RESULT,
+                                method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Teardown",
+                                SD_BUS_ARGS("s", region, "t", timeout_usec, "t", flags),
+                                SD_BUS_NO_RESULT,
+                                method_teardown, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reload",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_NO_RESULT,
+                                method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("Revoke",
+                                SD_BUS_ARGS("o", lease, "s", reason, "t", timeout_usec),
+                                0),
+        SD_BUS_VTABLE_END,
+};
+
+int manager_bus_setup(struct manager *m) {
+        int r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "cannot register %s: %m", DAXD_MANAGER_PATH);
+        r = region_bus_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "cannot register region objects: %m");
+        r = lease_bus_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "cannot register lease objects: %m");
+        r = sd_bus_add_object_manager(m->bus, NULL, DAXD_MANAGER_PATH);
+        if (r < 0)
+                return log_error_errno(r, "cannot register the object manager: %m");
+        return 0;
+}

@@ -1,0 +1,614 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* manager.c: leases, clients and the teardown that drains (lifecycle.md). */
+#include <errno.h>
+#include <inttypes.h>
+#include <search.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "daxd-protocol.h"
+#include "drain.h"
+#include "log.h"
+#include "manager.h"
+
+static void manager_drain_check(struct manager *m, struct region *r);
+
+static int lease_compare(const void *a, const void *b) {
+        const struct lease *x = a, *y = b;
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int client_compare(const void *a, const void *b) {
+        const struct client *x = a, *y = b;
+        return strcmp(x->name, y->name);
+}
+
+int manager_new(sd_event *event, struct manager **ret) {
+        struct manager *m = calloc(1, sizeof(*m));
+
+        if (!m)
+                return -ENOMEM;
+        m->event = sd_event_ref(event);
+        m->lease_limit_per_client = CONFIG_DEFAULT_LEASE_LIMIT;
+        m->teardown_timeout_usec = CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC;
+        m->next_lease_id = 1;
+        m->self = getpid();
+        *ret = m;
+        return 0;
+}
+
+static void noop_free(void *p) {
+}
+
+static struct client *client_free(struct manager *m, struct client *c) {
+        if (!c)
+                return NULL;
+        tdelete(c, &m->client_index, client_compare);
+        sd_bus_track_unref(c->track);
+        free(c->name);
+        free(c);
+        return NULL;
+}
+
+static void region_destroy(struct manager *m, struct region *r);
+
+struct manager *manager_free(struct manager *m) {
+        if (!m)
+                return NULL;
+
+        /* Shutting down: the leases end with the daemon, but their holders'
+         * mappings stay valid (the kernel holds them), and the next daxd
+         * sees them in /proc. */
+        while (m->leases) {
+                struct lease *l = m->leases;
+                struct client *c = l->client;
+
+                if (l->region)
+                        region_drop_lease(l->region, l);
+                LIST_REMOVE(all, m->leases, l);
+                LIST_REMOVE(by_client, c->leases, l);
+                tdelete(l, &m->lease_index, lease_compare);
+                if (--c->n_leases == 0)
+                        client_free(m, c);
+                lease_free(l);
+        }
+        while (m->waiters) {
+                struct teardown_waiter *w = m->waiters;
+
+                LIST_REMOVE(waiters, m->waiters, w);
+                sd_bus_message_unref(w->call);
+                free(w);
+        }
+        while (m->regions)
+                region_destroy(m, m->regions);
+        tdestroy(m->lease_index, noop_free);
+        tdestroy(m->client_index, noop_free);
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_unref(m->event);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}
+
+static void region_destroy(struct manager *m, struct region *r) {
+        LIST_REMOVE(regions, m->regions, r);
+        r->drain = drain_free(r->drain);
+        region_free(r);
+}
+
+struct region *manager_find_region(struct manager *m, const char *name) {
+        struct region *r;
+
+        LIST_FOREACH(regions, r, m->regions)
+                if (strcmp(r->name, name) == 0)
+                        return r;
+        return NULL;
+}
+
+struct lease *manager_find_lease(struct manager *m, uint64_t id) {
+        struct lease key = { .id = id };
+        void *found = tfind(&key, &m->lease_index, lease_compare);
+
+        return found ? *(struct lease **) found : NULL;
+}
+
+struct client *manager_find_client(struct manager *m, const char *name) {
+        struct client key = { .name = (char *) name };
+        void *found = tfind(&key, &m->client_index, client_compare);
+
+        return found ? *(struct client **) found : NULL;
+}
+
+/* ---- configuration ---- */
+
+/* Opens every region of cfg that `keep` doesn't already have; all or none. */
+static int open_new_regions(struct manager *m, const struct daxd_config *cfg, struct region **ret_list,
+                            char **ret_error) {
+        struct region *list = NULL, *r, *n;
+        int e = 0;
+
+        for (const struct region_config *rc = cfg->regions; rc; rc = rc->next) {
+                _cleanup_free_ char *why = NULL;
+
+                if (manager_find_region(m, rc->name))
+                        continue;
+                e = region_new(rc, true, &r, &why);
+                if (e < 0) {
+                        if (asprintf(ret_error, "%s:%u: region %s: %s", cfg->path, rc->line, rc->name,
+                                     why ? why : strerror(-e)) < 0)
+                                *ret_error = NULL;
+                        goto fail;
+                }
+                r->owner = m;
+                LIST_PREPEND(regions, list, r);
+        }
+        *ret_list = list;
+        return 0;
+
+fail:
+        LIST_FOREACH_SAFE(regions, r, n, list) {
+                r->backend->ops->discard(r->backend);
+                region_free(r);
+        }
+        return e;
+}
+
+static void adopt_regions(struct manager *m, struct region *list, bool announce) {
+        struct region *r, *n;
+
+        LIST_FOREACH_SAFE(regions, r, n, list) {
+                r->regions_next = r->regions_prev = NULL;
+                LIST_PREPEND(regions, m->regions, r);
+                log_info("region %s: %s backend, %s, %" PRIu64 " bytes, align %" PRIu64, r->name,
+                         r->backend->ops->name, r->backend->path, r->size, r->align);
+                if (announce)
+                        region_emit_added(m, r);
+        }
+}
+
+int manager_load_config(struct manager *m, const char *path, bool missing_ok, char **ret_error) {
+        _cleanup_(config_freep) struct daxd_config *cfg = NULL;
+        struct region *list = NULL;
+        char *p;
+        int e;
+
+        e = config_load(path, missing_ok, &cfg, ret_error);
+        if (e < 0)
+                return e;
+
+        p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        e = open_new_regions(m, cfg, &list, ret_error);
+        if (e < 0) {
+                free(p);
+                return e;
+        }
+
+        free(m->config_path);
+        m->config_path = p;
+        m->config_missing_ok = missing_ok;
+        m->lease_limit_per_client = cfg->lease_limit_per_client;
+        m->teardown_timeout_usec = cfg->teardown_timeout_usec;
+        adopt_regions(m, list, false);
+        return 0;
+}
+
+int manager_reload(struct manager *m, char **ret_error) {
+        struct daxd_config *cfg = NULL;
+        struct region *list = NULL, *r, *n;
+        int e;
+
+        e = config_load(m->config_path, m->config_missing_ok, &cfg, ret_error);
+        if (e < 0)
+                return e;
+
+        e = open_new_regions(m, cfg, &list, ret_error);
+        if (e < 0) {
+                config_free(cfg);
+                return e;
+        }
+
+        m->lease_limit_per_client = cfg->lease_limit_per_client;
+        m->teardown_timeout_usec = cfg->teardown_timeout_usec;
+
+        LIST_FOREACH_SAFE(regions, r, n, m->regions) {
+                const struct region_config *rc = config_find_region(cfg, r->name);
+
+                if (!rc) {
+                        if (r->removing)
+                                continue;
+                        log_info("region %s: removed from the configuration, tearing it down", r->name);
+                        r->removing = true;
+                        /* May free r at once when nothing uses it. */
+                        (void) manager_teardown(m, r, 0, 0, NULL);
+                } else if (!region_config_equal(rc, r->config))
+                        log_warning("region %s: changed in %s:%u, but a configured region is never changed "
+                                    "in place; it is kept as it is (tear it down, or remove it and reload, "
+                                    "then add it again)", r->name, cfg->path, rc->line);
+        }
+
+        adopt_regions(m, list, true);
+        config_free(cfg);
+        log_info("configuration reloaded from %s", m->config_path);
+        return 0;
+}
+
+/* ---- leases ---- */
+
+static int on_client_gone(sd_bus_track *track, void *userdata) {
+        struct client *c = userdata;
+        struct manager *m = c->manager;
+
+        log_debug("client %s left the bus, ending its %" PRIu64 " lease(s)", c->name, c->n_leases);
+        /* The last lease ended frees c. */
+        while (c->n_leases > 1)
+                manager_end_lease(m, c->leases, NULL);
+        manager_end_lease(m, c->leases, NULL);
+        return 0;
+}
+
+static int client_get(struct manager *m, const char *name, struct client **ret) {
+        struct client *c;
+        void *slot;
+        int e;
+
+        c = manager_find_client(m, name);
+        if (c) {
+                *ret = c;
+                return 0;
+        }
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->name = strdup(name);
+        if (!c->name) {
+                free(c);
+                return -ENOMEM;
+        }
+        e = sd_bus_track_new(m->bus, &c->track, on_client_gone, c);
+        /* Fails when the peer already left: then it gets no lease at all. */
+        if (e >= 0)
+                e = sd_bus_track_add_name(c->track, name);
+        if (e >= 0) {
+                slot = tsearch(c, &m->client_index, client_compare);
+                if (!slot)
+                        e = -ENOMEM;
+        }
+        if (e < 0) {
+                sd_bus_track_unref(c->track);
+                free(c->name);
+                free(c);
+                return e;
+        }
+        *ret = c;
+        return 0;
+}
+
+int manager_acquire(struct manager *m, struct region *r, const struct acquire_request *req, struct lease **ret_lease,
+                    int *ret_fd, struct lease **ret_conflict) {
+        _cleanup_close_ int fd = -EBADF;
+        struct client *c;
+        struct lease *l, *conflict;
+        uint64_t length;
+        int e;
+
+        e = region_check_acquire(r, req->offset, req->length, req->flags, &length);
+        if (e < 0)
+                return e;
+
+        if (!region_may_access(r, req->uid, req->gid, req->gids, req->n_gids, req->flags & DAXD_ACQUIRE_WRITE))
+                return -EACCES;
+
+        c = manager_find_client(m, req->holder);
+        if (c && c->n_leases >= m->lease_limit_per_client)
+                return -EDQUOT;
+
+        conflict = region_find_conflict(r, req->offset, length, req->flags);
+        if (conflict) {
+                *ret_conflict = conflict;
+                return -EADDRINUSE;
+        }
+
+        fd = r->backend->ops->open_lease_fd(r->backend, req->flags & DAXD_ACQUIRE_WRITE);
+        if (fd < 0)
+                return log_error_errno(fd, "region %s: cannot open %s for a lease: %m", r->name, r->backend->path);
+
+        e = client_get(m, req->holder, &c);
+        if (e < 0)
+                return e;
+
+        l = lease_new(m->next_lease_id, req->holder, req->pid, req->uid, req->offset, length, req->flags);
+        if (!l)
+                goto oom;
+        if (!tsearch(l, &m->lease_index, lease_compare)) {
+                lease_free(l);
+                goto oom;
+        }
+        e = region_add_lease(r, l);
+        if (e < 0) {
+                tdelete(l, &m->lease_index, lease_compare);
+                lease_free(l);
+                goto fail;
+        }
+        m->next_lease_id++;
+        l->client = c;
+        LIST_PREPEND(by_client, c->leases, l);
+        c->n_leases++;
+        LIST_PREPEND(all, m->leases, l);
+        m->n_leases++;
+
+        log_debug("lease %" PRIu64 ": %s (pid %d) on %s, 0x%" PRIx64 "+0x%" PRIx64 " flags 0x%" PRIx64, l->id,
+                  l->holder, (int) l->pid, r->name, l->offset, l->length, l->flags);
+
+        lease_emit_added(m, l);
+        region_emit_changed(m, r, "References", "Holders", NULL);
+        *ret_lease = l;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+
+oom:
+        e = -ENOMEM;
+fail:
+        if (c->n_leases == 0)
+                client_free(m, c);
+        return e;
+}
+
+void manager_end_lease(struct manager *m, struct lease *l, const char *revoke_reason) {
+        struct region *r = l->region;
+        struct client *c = l->client;
+
+        if (revoke_reason)
+                manager_send_revoke(m, l, revoke_reason, 0);
+        lease_emit_removed(m, l);
+
+        if (region_drop_lease(r, l) < 0) {
+                /* Invariant 3: never twice. Reaching this is a bug. */
+                log_error("lease %" PRIu64 ": reference already dropped; not dropping it again", l->id);
+                return;
+        }
+        LIST_REMOVE(all, m->leases, l);
+        LIST_REMOVE(by_client, c->leases, l);
+        tdelete(l, &m->lease_index, lease_compare);
+        m->n_leases--;
+        log_debug("lease %" PRIu64 " of %s on %s ended%s%s", l->id, l->holder, r->name,
+                  revoke_reason ? ", revoked: " : "", revoke_reason ? revoke_reason : "");
+        lease_free(l);
+        if (--c->n_leases == 0)
+                client_free(m, c);
+
+        region_emit_changed(m, r, "References", "Holders", NULL);
+        manager_drain_check(m, r);
+}
+
+/* ---- teardown ---- */
+
+int manager_scan_users(struct manager *m, struct region *r, struct user_list *ret) {
+        if (!r->backend || r->state == REGION_RETIRED) {
+                *ret = (struct user_list) {};
+                return 0;
+        }
+        return users_scan("/proc", &r->backend->id, m->self, ret);
+}
+
+int manager_describe_users(struct manager *m, struct region *r, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        struct user_list users = {};
+        size_t size = 0;
+        FILE *f;
+        struct lease *l;
+        bool first = true;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+
+        fprintf(f, "region %s is still in use", r->name);
+        LIST_FOREACH(by_region, l, r->leases) {
+                char comm[64] = "?";
+                char path[64];
+                FILE *cf;
+
+                snprintf(path, sizeof(path), "/proc/%d/comm", (int) l->pid);
+                cf = fopen(path, "re");
+                if (cf) {
+                        if (fgets(comm, sizeof(comm), cf))
+                                comm[strcspn(comm, "\n")] = '\0';
+                        fclose(cf);
+                }
+                fprintf(f, "%s lease %" PRIu64 " held by %s (pid %d, %s)", first ? "; holders:" : ",", l->id,
+                        l->holder, (int) l->pid, comm);
+                first = false;
+        }
+
+        if (manager_scan_users(m, r, &users) >= 0) {
+                for (size_t i = 0; i < users.n; i++)
+                        fprintf(f, "%s pid %d (%s) %s", i == 0 ? "; processes using the backing:" : ",",
+                                (int) users.users[i].pid, users.users[i].comm,
+                                users.users[i].kind == USER_MAP ? "maps it" : "holds an fd");
+                user_list_clear(&users);
+        }
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static void reply_waiters(struct manager *m, struct region *r, int error, const char *message) {
+        struct teardown_waiter *w, *n;
+
+        LIST_FOREACH_SAFE(waiters, w, n, m->waiters) {
+                if (w->region != r)
+                        continue;
+                LIST_REMOVE(waiters, m->waiters, w);
+                if (w->call)
+                        teardown_reply(m, w->call, error, message);
+                sd_bus_message_unref(w->call);
+                free(w);
+        }
+}
+
+static void teardown_finish(struct manager *m, struct region *r) {
+        int e;
+
+        r->drain = drain_free(r->drain);
+        e = region_retire(r);
+        if (e < 0) {
+                _cleanup_free_ char *msg = NULL;
+
+                /* Invariant 5: a failed teardown leaves the region usable. */
+                region_abort_teardown(r);
+                if (asprintf(&msg, "region %s: teardown action %s failed: %s; the region is live again", r->name,
+                             teardown_action_to_string(r->config->teardown), strerror(-e)) < 0)
+                        msg = NULL;
+                log_error("%s", msg ? msg : "teardown action failed");
+                r->removing = false;
+                region_emit_changed(m, r, "State", NULL);
+                reply_waiters(m, r, -EIO, msg);
+                return;
+        }
+
+        log_info("region %s retired (%s)", r->name, teardown_action_to_string(r->config->teardown));
+        region_emit_changed(m, r, "State", NULL);
+        reply_waiters(m, r, 0, NULL);
+        if (r->removing) {
+                region_emit_removed(m, r);
+                region_destroy(m, r);
+        }
+}
+
+static void manager_drain_check(struct manager *m, struct region *r) {
+        struct user_list users = {};
+        int e;
+
+        if (r->state != REGION_DRAINING || !r->drain)
+                return;
+        /* Leases ending are events of their own; no need to look at /proc
+         * while any is held. */
+        if (r->n_refs > 0)
+                return;
+
+        /* Invariant 4: the kernel's view decides, not our lease count. */
+        e = manager_scan_users(m, r, &users);
+        if (e < 0) {
+                log_warning_errno(e, "region %s: cannot scan /proc, trying again: %m", r->name);
+                (void) drain_wait_for(r->drain, &users);
+                return;
+        }
+        if (users.n == 0) {
+                teardown_finish(m, r);
+                return;
+        }
+        log_debug("region %s: %zu process use(s) left, first pid %d (%s)", r->name, users.n,
+                  (int) users.users[0].pid, users.users[0].comm);
+        e = drain_wait_for(r->drain, &users);
+        if (e < 0)
+                log_error_errno(e, "region %s: cannot wait for its users: %m", r->name);
+        user_list_clear(&users);
+}
+
+static void on_drain_recheck(struct drain *d, void *userdata) {
+        struct region *r = userdata;
+
+        manager_drain_check(r->owner, r);
+}
+
+static void on_drain_deadline(struct drain *d, void *userdata) {
+        struct region *r = userdata;
+        struct manager *m = r->owner;
+        struct lease *l, *n;
+
+        if (r->teardown_force) {
+                log_notice("region %s: deadline passed, revoking %" PRIu64 " lease(s) by force", r->name, r->n_refs);
+                /* Detach the drain first so the leases ending below don't
+                 * finish the teardown half way through the loop. */
+                struct drain *keep = TAKE_PTR(r->drain);
+                LIST_FOREACH_SAFE(by_region, l, n, r->leases)
+                        manager_end_lease(m, l, DAXD_REVOKE_FORCED);
+                r->drain = keep;
+                teardown_finish(m, r);
+                return;
+        }
+
+        _cleanup_free_ char *msg = NULL;
+        if (manager_describe_users(m, r, &msg) < 0)
+                msg = NULL;
+        log_notice("region %s: teardown deadline passed: %s", r->name, msg ? msg : "still in use");
+        r->drain = drain_free(r->drain);
+        region_abort_teardown(r);
+        r->removing = false;
+        LIST_FOREACH(by_region, l, r->leases) {
+                l->revoking = false;
+                lease_emit_changed(m, l, "State");
+        }
+        region_emit_changed(m, r, "State", NULL);
+        reply_waiters(m, r, -EBUSY, msg);
+}
+
+int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, sd_bus_message *call) {
+        static const struct drain_callbacks callbacks = {
+                .recheck = on_drain_recheck,
+                .deadline = on_drain_deadline,
+        };
+        struct teardown_waiter *w;
+        struct lease *l;
+        uint64_t now;
+        int e;
+
+        if (r->state == REGION_RETIRED) {
+                if (call)
+                        teardown_reply(m, call, 0, NULL);
+                return 0;
+        }
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->region = r;
+        w->call = sd_bus_message_ref(call);
+
+        if (r->state == REGION_DRAINING) {
+                /* Join the teardown under way; FORCE upgrades it. */
+                LIST_PREPEND(waiters, m->waiters, w);
+                if (flags & DAXD_TEARDOWN_FORCE)
+                        r->teardown_force = true;
+                return 0;
+        }
+
+        if (timeout_usec == 0)
+                timeout_usec = m->teardown_timeout_usec;
+        e = sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (e >= 0)
+                e = drain_new(m->event, now > UINT64_MAX - timeout_usec ? UINT64_MAX : now + timeout_usec, &callbacks,
+                              r, &r->drain);
+        if (e < 0) {
+                sd_bus_message_unref(w->call);
+                free(w);
+                return e;
+        }
+        LIST_PREPEND(waiters, m->waiters, w);
+
+        /* percpu_ref_kill(): from here on no new reference. */
+        region_begin_teardown(r);
+        r->teardown_force = flags & DAXD_TEARDOWN_FORCE;
+        log_info("region %s: teardown started, %" PRIu64 " lease(s) to drain, deadline in %" PRIu64 " ms%s", r->name,
+                 r->n_refs, timeout_usec / 1000, r->teardown_force ? ", FORCE" : "");
+        region_emit_changed(m, r, "State", NULL);
+
+        LIST_FOREACH(by_region, l, r->leases) {
+                l->revoking = true;
+                manager_send_revoke(m, l, DAXD_REVOKE_TEARDOWN, timeout_usec);
+                lease_emit_changed(m, l, "State");
+        }
+
+        manager_drain_check(m, r);
+        return 0;
+}

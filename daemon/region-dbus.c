@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* region-dbus.c: org.daxd1.Region objects, and Acquire/Teardown for both
+ * the Region object and the Manager. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-util.h"
+#include "cleanup.h"
+#include "daxd-protocol.h"
+#include "log.h"
+#include "manager.h"
+
+char *region_object_path(const struct region *r) {
+        char *p = NULL;
+
+        if (sd_bus_path_encode(DAXD_REGION_PATH_PREFIX, r->name, &p) < 0)
+                return NULL;
+        return p;
+}
+
+static int region_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                              sd_bus_error *error) {
+        struct manager *m = userdata;
+        _cleanup_free_ char *name = NULL;
+        struct region *r;
+
+        if (sd_bus_path_decode(path, DAXD_REGION_PATH_PREFIX, &name) <= 0)
+                return 0;
+        r = manager_find_region(m, name);
+        if (!r)
+                return 0;
+        *found = r;
+        return 1;
+}
+
+static int region_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        struct manager *m = userdata;
+        struct region *r;
+        size_t n = 0, i = 0;
+        char **v;
+
+        LIST_FOREACH(regions, r, m->regions)
+                n++;
+        v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        LIST_FOREACH(regions, r, m->regions) {
+                v[i] = region_object_path(r);
+                if (!v[i]) {
+                        strv_free(v);
+                        return -ENOMEM;
+                }
+                i++;
+        }
+        *nodes = v;
+        return 1;
+}
+
+int caller_from_message(sd_bus_message *m, struct caller *ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const gid_t *gids = NULL;
+        int n, r;
+
+        *ret = (struct caller) { .gid = (gid_t) -1 };
+        ret->name = sd_bus_message_get_sender(m);
+        if (!ret->name)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "the caller has no bus name");
+
+        r = sd_bus_query_sender_creds(m,
+                                      SD_BUS_CREDS_PID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_GID |
+                                              SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
+                                      &creds);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "cannot learn the caller's credentials: %m");
+
+        /* The bus reports the uid the peer connected with (SO_PEERCRED's
+         * effective uid); prefer an explicit euid when the bus has one. */
+        if (sd_bus_creds_get_euid(creds, &ret->uid) < 0 && sd_bus_creds_get_uid(creds, &ret->uid) < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "the bus did not report the caller's uid");
+        if (sd_bus_creds_get_egid(creds, &ret->gid) < 0)
+                (void) sd_bus_creds_get_gid(creds, &ret->gid);
+        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+        if (n > 0) {
+                ret->gids = gids;
+                ret->n_gids = (size_t) n;
+        }
+        if (sd_bus_creds_get_pid(creds, &ret->pid) < 0)
+                ret->pid = 0;
+        ret->creds = TAKE_PTR(creds);
+        return 0;
+}
+
+void caller_done(struct caller *c) {
+        c->creds = sd_bus_creds_unref(c->creds);
+}
+
+int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
+                          sd_bus_error *error) {
+        _cleanup_(caller_done) struct caller caller = {};
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *path = NULL;
+        struct acquire_request req = {};
+        struct lease *lease = NULL, *conflict = NULL;
+        uint64_t offset, length, flags;
+        int e;
+
+        e = sd_bus_message_read(msg, "ttt", &offset, &length, &flags);
+        if (e < 0)
+                return e;
+
+        if (!r)
+                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
+
+        e = caller_from_message(msg, &caller, error);
+        if (e < 0)
+                return e;
+
+        req = (struct acquire_request) {
+                .holder = caller.name,
+                .pid = caller.pid,
+                .uid = caller.uid,
+                .gid = caller.gid,
+                .gids = caller.gids,
+                .n_gids = caller.n_gids,
+                .offset = offset,
+                .length = length,
+                .flags = flags,
+        };
+        e = manager_acquire(m, r, &req, &lease, &fd, &conflict);
+        switch (e) {
+        case 0:
+                break;
+        case -ESHUTDOWN:
+                return sd_bus_error_setf(error, DAXD_ERROR_REGION_DRAINING,
+                                         "region %s is draining: a teardown is under way and no new lease is granted",
+                                         r->name);
+        case -ENODEV:
+                return sd_bus_error_setf(error, DAXD_ERROR_REGION_RETIRED, "region %s is retired (torn down)",
+                                         r->name);
+        case -EINVAL:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "unknown flags 0x%" PRIx64 " (known: WRITE 0x1, EXCLUSIVE 0x2)",
+                                         flags & ~DAXD_ACQUIRE_KNOWN_FLAGS);
+        case -ERANGE:
+                if (offset >= r->size)
+                        return sd_bus_error_setf(error, DAXD_ERROR_INVALID_RANGE,
+                                                 "offset 0x%" PRIx64 " is not inside region %s (size 0x%" PRIx64 ")",
+                                                 offset, r->name, r->size);
+                return sd_bus_error_setf(error, DAXD_ERROR_INVALID_RANGE,
+                                         "range 0x%" PRIx64 "+0x%" PRIx64 " ends past the end of region %s (0x%" PRIx64
+                                         ")%s",
+                                         offset, length, r->name, r->size,
+                                         offset + length < offset ? " and overflows 64 bits" : "");
+        case -EDOM:
+                return sd_bus_error_setf(error, DAXD_ERROR_MISALIGNED,
+                                         "offset 0x%" PRIx64 " and length 0x%" PRIx64
+                                         "%s must be multiples of region %s's align 0x%" PRIx64,
+                                         offset, length ? length : r->size - offset,
+                                         length ? "" : " (to the end)", r->name, r->align);
+        case -EACCES:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "uid %u may not %s region %s (owner %u, group %u, mode %04o)",
+                                         (unsigned) caller.uid, flags & DAXD_ACQUIRE_WRITE ? "write" : "read",
+                                         r->name, (unsigned) r->config->owner, (unsigned) r->config->group,
+                                         (unsigned) r->config->mode);
+        case -EDQUOT:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "%s already holds %" PRIu64 " leases, the limit per client "
+                                         "(lease-limit-per-client)",
+                                         caller.name, m->lease_limit_per_client);
+        case -EADDRINUSE:
+                return sd_bus_error_setf(error, DAXD_ERROR_CONFLICT,
+                                         "range 0x%" PRIx64 "+0x%" PRIx64 " overlaps lease %" PRIu64 " (0x%" PRIx64
+                                         "+0x%" PRIx64 "%s) held by %s on region %s",
+                                         offset, length ? length : r->size - offset, conflict->id, conflict->offset,
+                                         conflict->length,
+                                         conflict->flags & DAXD_ACQUIRE_EXCLUSIVE ? ", exclusive" : "",
+                                         conflict->holder, r->name);
+        default:
+                return sd_bus_error_setf(error, DAXD_ERROR_BACKEND, "region %s: cannot grant a lease: %s", r->name,
+                                         strerror(-e));
+        }
+
+        path = lease_object_path(lease);
+        if (!path)
+                e = -ENOMEM;
+        else
+                e = sd_bus_reply_method_return(msg, "ohtt", path, fd, lease->offset, lease->length);
+        if (e < 0) {
+                /* No reply, no lease: the caller never learnt of it. */
+                manager_end_lease(m, lease, NULL);
+                return e;
+        }
+        return 1;
+}
+
+int region_teardown_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
+                           sd_bus_error *error) {
+        _cleanup_(caller_done) struct caller caller = {};
+        uint64_t timeout, flags;
+        int e;
+
+        e = sd_bus_message_read(msg, "tt", &timeout, &flags);
+        if (e < 0)
+                return e;
+        if (flags & ~DAXD_TEARDOWN_KNOWN_FLAGS)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "unknown teardown flags 0x%" PRIx64 " (known: FORCE 0x1)",
+                                         flags & ~DAXD_TEARDOWN_KNOWN_FLAGS);
+
+        e = caller_from_message(msg, &caller, error);
+        if (e < 0)
+                return e;
+        if (caller.uid != 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "only root may tear a region down (caller uid %u)", (unsigned) caller.uid);
+
+        if (!r)
+                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
+
+        log_info("region %s: teardown requested by %s (pid %d, uid %u), timeout %" PRIu64 " us, flags 0x%" PRIx64,
+                 r->name, caller.name, (int) caller.pid, (unsigned) caller.uid, timeout, flags);
+        e = manager_teardown(m, r, timeout, flags, msg);
+        if (e < 0)
+                return sd_bus_error_set_errnof(error, e, "cannot start the teardown of region %s: %m", r->name);
+        /* The reply comes when the region is retired, or the teardown fails. */
+        return 1;
+}
+
+void teardown_reply(struct manager *m, sd_bus_message *call, int error, const char *message) {
+        int r;
+
+        if (error == 0)
+                r = sd_bus_reply_method_return(call, NULL);
+        else if (error == -EBUSY)
+                r = sd_bus_reply_method_errorf(call, DAXD_ERROR_BUSY, "%s", message ? message : "still in use");
+        else
+                r = sd_bus_reply_method_errorf(call, DAXD_ERROR_BACKEND, "%s", message ? message : strerror(-error));
+        if (r < 0)
+                log_debug_errno(r, "cannot reply to a Teardown call: %m");
+}
+
+static int method_acquire(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return region_acquire_method(r->owner, msg, r, r->name, error);
+}
+
+static int method_teardown(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return region_teardown_method(r->owner, msg, r, r->name, error);
+}
+
+static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return sd_bus_message_append(reply, "s", backend_type_to_string(r->config->backend));
+}
+
+static int property_get_path(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return sd_bus_message_append(reply, "s", r->backend ? r->backend->path : r->config->path);
+}
+
+static int property_get_numa_node(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return sd_bus_message_append(reply, "i", r->backend ? (int32_t) r->backend->numa_node : -1);
+}
+
+static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return sd_bus_message_append(reply, "s", region_state_to_string(r->state));
+}
+
+static int property_get_config_u(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+        uint32_t v;
+
+        if (strcmp(property, "Owner") == 0)
+                v = r->config->owner;
+        else if (strcmp(property, "Group") == 0)
+                v = r->config->group;
+        else
+                v = r->config->mode;
+        return sd_bus_message_append(reply, "u", v);
+}
+
+static int property_get_teardown_action(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return sd_bus_message_append(reply, "s", teardown_action_to_string(r->config->teardown));
+}
+
+static int property_get_holders(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+        struct lease *l, *k;
+        int e;
+
+        e = sd_bus_message_open_container(reply, 'a', "(sut)");
+        if (e < 0)
+                return e;
+        /* One entry per holder, in the order of its first lease. */
+        LIST_FOREACH(by_region, l, r->leases) {
+                uint64_t n = 0;
+                bool seen = false;
+
+                for (k = r->leases; k != l; k = k->by_region_next)
+                        if (k->client == l->client) {
+                                seen = true;
+                                break;
+                        }
+                if (seen)
+                        continue;
+                for (k = l; k; k = k->by_region_next)
+                        if (k->client == l->client)
+                                n++;
+                e = sd_bus_message_append(reply, "(sut)", l->holder, (uint32_t) l->pid, n);
+                if (e < 0)
+                        return e;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get_users(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+        struct user_list users = {};
+        int e;
+
+        e = manager_scan_users(r->owner, r, &users);
+        if (e < 0)
+                return sd_bus_error_set_errnof(error, e, "cannot scan /proc: %m");
+        e = sd_bus_message_open_container(reply, 'a', "(uss)");
+        for (size_t i = 0; e >= 0 && i < users.n; i++)
+                e = sd_bus_message_append(reply, "(uss)", (uint32_t) users.users[i].pid, users.users[i].comm,
+                                          user_kind_to_string(users.users[i].kind));
+        user_list_clear(&users);
+        if (e < 0)
+                return e;
+        return sd_bus_message_close_container(reply);
+}
+
+static const sd_bus_vtable region_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(struct region, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Path", "s", property_get_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Size", "t", NULL, offsetof(struct region, size), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Align", "t", NULL, offsetof(struct region, align), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("NumaNode", "i", property_get_numa_node, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("References", "t", NULL, offsetof(struct region, n_refs), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Holders", "a(sut)", property_get_holders, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Users", "a(uss)", property_get_users, 0, 0),
+        SD_BUS_PROPERTY("Owner", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Group", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Mode", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("TeardownAction", "s", property_get_teardown_action, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("Acquire",
+                                SD_BUS_ARGS("t", offset, "t", length, "t", flags),
+                                SD_BUS_RESULT("o", lease, "h", fd, "t", offset, "t", length),
+                                method_acquire, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Teardown",
+                                SD_BUS_ARGS("t", timeout_usec, "t", flags),
+                                SD_BUS_NO_RESULT,
+                                method_teardown, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int region_bus_setup(struct manager *m) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, DAXD_REGION_PATH_PREFIX, DAXD_REGION_INTERFACE, region_vtable,
+                                       region_object_find, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(m->bus, NULL, DAXD_REGION_PATH_PREFIX, region_node_enumerator, m);
+}
+
+void region_emit_added(struct manager *m, struct region *r) {
+        _cleanup_free_ char *p = region_object_path(r);
+        int e;
+
+        if (!m->bus || !p)
+                return;
+        e = sd_bus_emit_interfaces_added(m->bus, p, DAXD_REGION_INTERFACE, NULL);
+        if (e < 0)
+                log_debug_errno(e, "cannot announce region %s: %m", r->name);
+}
+
+void region_emit_removed(struct manager *m, struct region *r) {
+        _cleanup_free_ char *p = region_object_path(r);
+        int e;
+
+        if (!m->bus || !p)
+                return;
+        e = sd_bus_emit_interfaces_removed(m->bus, p, DAXD_REGION_INTERFACE, NULL);
+        if (e < 0)
+                log_debug_errno(e, "cannot announce the removal of region %s: %m", r->name);
+}
+
+void region_emit_changed(struct manager *m, struct region *r, const char *property, ...) {
+        _cleanup_free_ char *p = region_object_path(r);
+        const char *names[8];
+        size_t n = 0;
+        va_list ap;
+        int e;
+
+        if (!m->bus || !p)
+                return;
+        va_start(ap, property);
+        for (const char *s = property; s && n < ELEMENTSOF(names) - 1; s = va_arg(ap, const char *))
+                names[n++] = s;
+        va_end(ap);
+        names[n] = NULL;
+        e = sd_bus_emit_properties_changed_strv(m->bus, p, DAXD_REGION_INTERFACE, (char **) names);
+        if (e < 0)
+                log_debug_errno(e, "cannot announce a change of region %s: %m", r->name);
+}

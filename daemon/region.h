@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* region.h: the lifecycle core. A region is the user-space dev_pagemap: a
+ * reference count and a state; a lease is one counted reference. No D-Bus
+ * here, so every rule of lifecycle.md can be unit-tested without a bus. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "config.h"
+#include "list.h"
+
+struct client;
+struct drain;
+
+enum region_state {
+        REGION_LIVE,
+        REGION_DRAINING,
+        REGION_RETIRED,
+};
+
+struct lease {
+        uint64_t id;
+        struct region *region; /* NULL once its reference was dropped */
+        struct client *client;
+        char *holder;          /* unique bus name */
+        pid_t pid;
+        uid_t uid;
+        uint64_t offset;
+        uint64_t length;
+        uint64_t flags;
+        bool revoking;
+        LIST_FIELDS(struct lease, by_region);
+        LIST_FIELDS(struct lease, by_client);
+        LIST_FIELDS(struct lease, all);
+};
+
+struct region {
+        char *name;
+        struct region_config *config;  /* as loaded; compared on reload */
+        struct backend *backend;       /* NULL on a unit test's bare region */
+        uint64_t size;
+        uint64_t align;
+        enum region_state state;
+        uint64_t n_refs;
+        struct lease *leases;
+        struct drain *drain;           /* while draining */
+        bool removing;                 /* reload dropped it: free once retired */
+        bool teardown_force;           /* the running teardown has FORCE */
+        void *owner;                   /* the manager, for drain callbacks */
+        LIST_FIELDS(struct region, regions);
+};
+
+/* Takes a copy of cfg; opens the backing unless open_backend is false (unit
+ * tests). *ret_error explains a failure in words. */
+int region_new(const struct region_config *cfg, bool open_backend, struct region **ret, char **ret_error);
+struct region *region_free(struct region *r);
+
+const char *region_state_to_string(enum region_state s);
+
+/* The checks of Acquire that need no caller identity, in the documented
+ * order: state (-ESHUTDOWN draining, -ENODEV retired), flags (-EINVAL),
+ * range (-ERANGE: past the end, empty or overflowing), alignment (-EDOM).
+ * On success *ret_length is the length resolved (0 means to the end). */
+int region_check_acquire(const struct region *r, uint64_t offset, uint64_t length, uint64_t flags,
+                         uint64_t *ret_length);
+
+/* File-permission semantics over owner/group/mode; uid 0 always may. */
+bool region_may_access(const struct region *r, uid_t uid, gid_t gid, const gid_t *gids, size_t n_gids, bool write);
+
+/* An EXCLUSIVE lease may overlap nothing; nothing may overlap an EXCLUSIVE
+ * lease. Returns the first lease in the way, or NULL. */
+struct lease *region_find_conflict(const struct region *r, uint64_t offset, uint64_t length, uint64_t flags);
+
+/* Takes one reference for lease. Refused unless live (percpu_ref_tryget_live). */
+int region_add_lease(struct region *r, struct lease *l);
+/* Drops the lease's reference, once: -ESTALE if it was dropped already. */
+int region_drop_lease(struct region *r, struct lease *l);
+
+/* live -> draining: from now on region_add_lease() fails. */
+int region_begin_teardown(struct region *r);
+/* draining -> live, when a teardown gives up (percpu_ref_resurrect). */
+int region_abort_teardown(struct region *r);
+/* Runs the teardown action and moves to retired; refused (-EBUSY) while a
+ * reference is held, and on failure the region stays as it was. */
+int region_retire(struct region *r);
+
+struct lease *lease_new(uint64_t id, const char *holder, pid_t pid, uid_t uid, uint64_t offset, uint64_t length,
+                        uint64_t flags);
+struct lease *lease_free(struct lease *l);

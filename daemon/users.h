@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* users.h: the kernel's own view of who uses a backing, read from /proc. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "backend.h"
+
+enum user_kind {
+        USER_MAP, /* maps the backing (/proc/PID/maps) */
+        USER_FD,  /* holds an open fd to it (/proc/PID/fd) */
+};
+
+struct backing_user {
+        pid_t pid;
+        enum user_kind kind;
+        char comm[17];
+};
+
+struct user_list {
+        struct backing_user *users;
+        size_t n;
+};
+
+/* Every process except ignore_pid that maps id or holds an fd to it; a
+ * process that does both appears twice. proc is the procfs mount ("/proc"
+ * except in tests). Processes that vanish during the scan are skipped. */
+int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret);
+void user_list_clear(struct user_list *l);
+
+const char *user_kind_to_string(enum user_kind k);
