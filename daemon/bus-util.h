@@ -2,6 +2,7 @@
 /* bus-util.h: pieces the *-dbus.c files share. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <systemd/sd-bus.h>
@@ -21,7 +22,7 @@ struct caller {
         gid_t gid;
         const gid_t *gids;
         size_t n_gids;
-        sd_bus_creds *creds; /* owns gids */
+        gid_t *gids_owned;
 };
 
 /* uid, gids and pid of the sender, from the bus, never from the message. */

@@ -60,42 +60,84 @@ static int region_node_enumerator(sd_bus *bus, const char *path, void *userdata,
         return 1;
 }
 
+/* Asks the bus itself (GetConnectionCredentials) rather than
+ * sd_bus_query_sender_creds(): libsystemd 252 drops the UnixGroupIDs the
+ * bus reports, and group permissions need them. Nothing here comes from the
+ * caller's own message. */
 int caller_from_message(sd_bus_message *m, struct caller *ret, sd_bus_error *error) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        const gid_t *gids = NULL;
-        int n, r;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error call_error = SD_BUS_ERROR_NULL;
+        bool have_uid = false;
+        int r;
 
         *ret = (struct caller) { .gid = (gid_t) -1 };
         ret->name = sd_bus_message_get_sender(m);
         if (!ret->name)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "the caller has no bus name");
 
-        r = sd_bus_query_sender_creds(m,
-                                      SD_BUS_CREDS_PID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_GID |
-                                              SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
-                                      &creds);
+        r = sd_bus_call_method(sd_bus_message_get_bus(m), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "GetConnectionCredentials", &call_error, &reply, "s",
+                               ret->name);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "cannot learn the caller's credentials: %m");
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "cannot learn the credentials of %s: %s",
+                                         ret->name, call_error.message ? call_error.message : strerror(-r));
 
-        /* The bus reports the uid the peer connected with (SO_PEERCRED's
-         * effective uid); prefer an explicit euid when the bus has one. */
-        if (sd_bus_creds_get_euid(creds, &ret->uid) < 0 && sd_bus_creds_get_uid(creds, &ret->uid) < 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "the bus did not report the caller's uid");
-        if (sd_bus_creds_get_egid(creds, &ret->gid) < 0)
-                (void) sd_bus_creds_get_gid(creds, &ret->gid);
-        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
-        if (n > 0) {
-                ret->gids = gids;
-                ret->n_gids = (size_t) n;
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, "UnixUserID") == 0) {
+                        uint32_t u;
+
+                        r = sd_bus_message_read(reply, "v", "u", &u);
+                        ret->uid = u;
+                        have_uid = true;
+                } else if (strcmp(key, "ProcessID") == 0) {
+                        uint32_t p;
+
+                        r = sd_bus_message_read(reply, "v", "u", &p);
+                        ret->pid = (pid_t) p;
+                } else if (strcmp(key, "UnixGroupIDs") == 0) {
+                        const void *a;
+                        size_t sz;
+
+                        r = sd_bus_message_enter_container(reply, 'v', "au");
+                        if (r >= 0)
+                                r = sd_bus_message_read_array(reply, 'u', &a, &sz);
+                        if (r >= 0 && sz > 0) {
+                                ret->gids_owned = malloc(sz);
+                                if (!ret->gids_owned)
+                                        return -ENOMEM;
+                                memcpy(ret->gids_owned, a, sz);
+                                ret->gids = ret->gids_owned;
+                                ret->n_gids = sz / sizeof(uint32_t);
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
         }
-        if (sd_bus_creds_get_pid(creds, &ret->pid) < 0)
-                ret->pid = 0;
-        ret->creds = TAKE_PTR(creds);
+        if (r < 0)
+                return r;
+
+        if (!have_uid)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "the bus did not report the caller's uid");
         return 0;
 }
 
 void caller_done(struct caller *c) {
-        c->creds = sd_bus_creds_unref(c->creds);
+        free(c->gids_owned);
+        c->gids_owned = NULL;
 }
 
 int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
