@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # demo.sh: shows daxd at work, end to end, on a fresh Debian 12 machine (as root).
 #
-# Installs what is missing, builds into build-demo/, starts a private
+# Installs what is missing, builds into build-demo/ (or $BUILDDIR; an
+# existing build directory is used as configured), starts a private
 # dbus-daemon and daxd with one 64 MiB file region in a temporary directory,
 # then lets real clients (examples/daxd-demo-client, busctl) acquire, map,
 # write, read back and release leases. Everything it starts is stopped and
@@ -11,7 +12,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-builddir=build-demo
+builddir=${BUILDDIR:-build-demo}
 tmp=""
 bus_pid=""
 daxd_pid=""
