@@ -1,0 +1,828 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* harness.c: a private dbus-daemon, the real daxd and real clients for tests. */
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define READY_TIMEOUT_SEC 10
+#define STOP_TIMEOUT_SEC 30
+
+/* Live environments, for the failure hook. */
+#define MAX_ENVS 8
+static struct test_env *live_envs[MAX_ENVS];
+
+char *test_strdup(const char *s) {
+        char *p = strdup(s);
+
+        if (!p)
+                TEST_FAIL("out of memory");
+        return p;
+}
+
+char *test_asprintf(const char *fmt, ...) {
+        va_list ap;
+        char *p;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&p, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                TEST_FAIL("out of memory");
+        return p;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static char *read_whole_file(const char *path) {
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *mem;
+        char chunk[4096];
+        size_t n;
+
+        if (!f)
+                return NULL;
+        mem = open_memstream(&buf, &size);
+        if (!mem) {
+                fclose(f);
+                return NULL;
+        }
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                fwrite(chunk, 1, n, mem);
+        fclose(f);
+        fclose(mem);
+        return buf;
+}
+
+char *test_env_read_log(struct test_env *env) {
+        char *s = read_whole_file(env->log_path);
+
+        return s ? s : test_strdup("");
+}
+
+static void print_file(const char *title, const char *path) {
+        char *s = read_whole_file(path);
+
+        fprintf(stderr, "---- %s (%s) ----\n%s%s---- end of %s ----\n", title, path, s ? s : "(none)\n",
+                s && *s && s[strlen(s) - 1] != '\n' ? "\n" : "", title);
+        free(s);
+}
+
+static void failure_hook(void) {
+        for (size_t i = 0; i < MAX_ENVS; i++) {
+                struct test_env *env = live_envs[i];
+
+                if (!env || env->owner != getpid())
+                        continue;
+                print_file("daxd log", env->log_path);
+                test_env_free(env);
+        }
+}
+
+static void register_env(struct test_env *env) {
+        for (size_t i = 0; i < MAX_ENVS; i++)
+                if (!live_envs[i]) {
+                        live_envs[i] = env;
+                        test_failure_hook = failure_hook;
+                        return;
+                }
+        TEST_FAIL("too many test environments");
+}
+
+static void unregister_env(struct test_env *env) {
+        for (size_t i = 0; i < MAX_ENVS; i++)
+                if (live_envs[i] == env)
+                        live_envs[i] = NULL;
+}
+
+char *test_env_path(struct test_env *env, const char *name) {
+        return test_asprintf("%s/%s", env->dir, name);
+}
+
+static char *substitute_dir(const char *text, const char *dir) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *mem = open_memstream(&out, &size);
+        const char *p = text, *at;
+
+        if (!mem)
+                TEST_FAIL("out of memory");
+        while ((at = strstr(p, "@DIR@"))) {
+                fwrite(p, 1, (size_t) (at - p), mem);
+                fputs(dir, mem);
+                p = at + strlen("@DIR@");
+        }
+        fputs(p, mem);
+        fclose(mem);
+        return out;
+}
+
+char *test_env_write_file(struct test_env *env, const char *name, const char *text) {
+        char *path = test_env_path(env, name);
+        char *content = substitute_dir(text, env->dir);
+        FILE *f = fopen(path, "we");
+
+        if (!f)
+                TEST_FAIL("cannot write %s: %m", path);
+        fputs(content, f);
+        if (fclose(f) != 0)
+                TEST_FAIL("cannot write %s: %m", path);
+        free(content);
+        return path;
+}
+
+void test_env_write_config(struct test_env *env, const char *config) {
+        free(test_env_write_file(env, "daxd.conf", config));
+}
+
+static void set_pdeathsig(void) {
+        /* Whatever happens to the test, its daemons go with it. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void child_redirect(int out_fd) {
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        if (null >= 0 && null != STDIN_FILENO)
+                dup2(null, STDIN_FILENO);
+        if (out_fd >= 0) {
+                dup2(out_fd, STDOUT_FILENO);
+                dup2(out_fd, STDERR_FILENO);
+        }
+}
+
+static void start_dbus_daemon(struct test_env *env) {
+        char *conf_path, *log_path, *conf;
+        const char *dbus_daemon = getenv("DBUS_DAEMON");
+        char addr[1024];
+        size_t len = 0;
+        int pipefd[2];
+        uint64_t deadline;
+        pid_t pid;
+
+        if (!dbus_daemon || !*dbus_daemon)
+                dbus_daemon = "dbus-daemon";
+
+        conf = test_asprintf(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                "<busconfig>\n"
+                "  <listen>unix:path=%s/bus</listen>\n"
+                "  <auth>EXTERNAL</auth>\n"
+                "  <policy context=\"default\">\n"
+                "    <allow user=\"*\"/>\n"
+                "    <allow own=\"*\"/>\n"
+                "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+                "    <allow receive_sender=\"*\"/>\n"
+                "    <allow eavesdrop=\"true\"/>\n"
+                "  </policy>\n"
+                "</busconfig>\n",
+                env->dir);
+        conf_path = test_env_write_file(env, "bus.conf", conf);
+        free(conf);
+        log_path = test_env_path(env, "dbus-daemon.log");
+
+        ASSERT_OK(pipe2(pipefd, O_CLOEXEC));
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                char *conf_arg = test_asprintf("--config-file=%s", conf_path);
+                int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+                set_pdeathsig();
+                child_redirect(log);
+                if (pipefd[1] == 3)
+                        fcntl(3, F_SETFD, 0);
+                else if (dup2(pipefd[1], 3) < 0)
+                        _exit(127);
+                execlp(dbus_daemon, dbus_daemon, conf_arg, "--nofork", "--print-address=3", (char *) NULL);
+                fprintf(stderr, "cannot execute %s: %m\n", dbus_daemon);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        env->dbus_pid = pid;
+
+        deadline = now_usec() + READY_TIMEOUT_SEC * 1000000u;
+        while (len == 0 || addr[len - 1] != '\n') {
+                struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+                uint64_t now = now_usec();
+                ssize_t n;
+
+                if (now >= deadline) {
+                        print_file("dbus-daemon log", log_path);
+                        TEST_FAIL("dbus-daemon did not print its address within %d s", READY_TIMEOUT_SEC);
+                }
+                if (poll(&p, 1, (int) ((deadline - now) / 1000 + 1)) <= 0)
+                        continue;
+                n = read(pipefd[0], addr + len, sizeof(addr) - 1 - len);
+                if (n <= 0) {
+                        print_file("dbus-daemon log", log_path);
+                        TEST_FAIL("dbus-daemon exited before printing its address");
+                }
+                len += (size_t) n;
+                if (len >= sizeof(addr) - 1)
+                        TEST_FAIL("dbus-daemon address too long");
+        }
+        close(pipefd[0]);
+        addr[len - 1] = '\0';
+        env->bus_address = test_strdup(addr);
+        free(conf_path);
+        free(log_path);
+}
+
+static void open_notify_socket(struct test_env *env) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int one = 1;
+
+        env->notify_path = test_env_path(env, "notify");
+        if (strlen(env->notify_path) >= sizeof(sa.sun_path))
+                TEST_FAIL("notify socket path too long: %s", env->notify_path);
+        strcpy(sa.sun_path, env->notify_path);
+        env->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ASSERT_OK(env->notify_fd);
+        /* The kernel attaches the sender's pid: a datagram from an earlier
+         * daxd never counts for a later one. */
+        ASSERT_OK(setsockopt(env->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)));
+        ASSERT_OK(bind(env->notify_fd, (struct sockaddr *) &sa, sizeof(sa)));
+}
+
+struct test_env *test_env_new(void) {
+        struct test_env *env = calloc(1, sizeof(*env));
+        const char *tmp = getenv("TMPDIR");
+
+        if (!env)
+                TEST_FAIL("out of memory");
+        env->owner = getpid();
+        env->notify_fd = -1;
+        env->dir = test_asprintf("%s/daxd-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(env->dir))
+                TEST_FAIL("mkdtemp(%s): %m", env->dir);
+        register_env(env);
+        /* Other uids (a client dropped to nobody) must reach the bus socket. */
+        ASSERT_OK(chmod(env->dir, 0755));
+        env->config_path = test_env_path(env, "daxd.conf");
+        env->log_path = test_env_path(env, "daxd.log");
+        open_notify_socket(env);
+        start_dbus_daemon(env);
+        return env;
+}
+
+struct test_env *test_env_new_with_daxd(const char *config) {
+        struct test_env *env = test_env_new();
+
+        test_env_write_config(env, config);
+        test_env_start_daxd(env);
+        return env;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        if (flag == FTW_DP)
+                (void) rmdir(path);
+        else
+                (void) unlink(path);
+        return 0;
+}
+
+static void reap(pid_t pid, int *ret_status) {
+        int status = 0;
+
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (ret_status)
+                *ret_status = status;
+}
+
+void test_env_free(struct test_env *env) {
+        if (!env)
+                return;
+        unregister_env(env);
+        if (env->owner == getpid()) {
+                if (env->daxd_pid > 0) {
+                        kill(env->daxd_pid, SIGKILL);
+                        reap(env->daxd_pid, NULL);
+                }
+                if (env->dbus_pid > 0) {
+                        kill(env->dbus_pid, SIGTERM);
+                        reap(env->dbus_pid, NULL);
+                }
+                if (env->dir && !getenv("DAXD_TEST_KEEP"))
+                        (void) nftw(env->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+        if (env->notify_fd >= 0)
+                close(env->notify_fd);
+        free(env->dir);
+        free(env->bus_address);
+        free(env->config_path);
+        free(env->log_path);
+        free(env->notify_path);
+        free(env);
+}
+
+/* Reads one datagram if one comes within timeout_ms; returns 1 if it came
+ * from pid and has `line` as one of its lines, 0 otherwise. */
+static int notify_recv_match(struct test_env *env, pid_t pid, const char *line, int timeout_ms) {
+        struct pollfd p = { .fd = env->notify_fd, .events = POLLIN };
+        char buf[4096];
+        union {
+                struct cmsghdr cmsg;
+                uint8_t buf[CMSG_SPACE(sizeof(struct ucred))];
+        } control;
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control),
+        };
+        struct ucred *cred = NULL;
+        ssize_t n;
+
+        if (poll(&p, 1, timeout_ms) <= 0)
+                return 0;
+        n = recvmsg(env->notify_fd, &mh, MSG_DONTWAIT);
+        if (n < 0)
+                return 0;
+        buf[n] = '\0';
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+                        cred = (struct ucred *) CMSG_DATA(c);
+        if (!cred || cred->pid != pid)
+                return 0;
+        for (char *s = buf, *nl; s && *s; s = nl ? nl + 1 : NULL) {
+                nl = strchr(s, '\n');
+                if (nl)
+                        *nl = '\0';
+                if (strcmp(s, line) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* Has daxd exited? Then reap it, record the status, return true. */
+static bool daxd_exited(struct test_env *env, int *ret_status) {
+        int status;
+        pid_t r = waitpid(env->daxd_pid, &status, WNOHANG);
+
+        if (r == env->daxd_pid) {
+                env->daxd_pid = 0;
+                if (ret_status)
+                        *ret_status = status;
+                return true;
+        }
+        return false;
+}
+
+static void describe_status(int status, char *buf, size_t size) {
+        if (WIFEXITED(status))
+                snprintf(buf, size, "exit status %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, size, "signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+                snprintf(buf, size, "wait status 0x%x", (unsigned) status);
+}
+
+bool test_env_wait_notify(struct test_env *env, const char *line, unsigned timeout_sec) {
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+        pid_t pid = env->daxd_pid;
+
+        ASSERT_TRUE(pid > 0);
+        while (now_usec() < deadline) {
+                int status;
+
+                if (notify_recv_match(env, pid, line, 100) > 0)
+                        return true;
+                if (daxd_exited(env, &status)) {
+                        char desc[64];
+
+                        /* It may have sent it just before exiting. */
+                        while (notify_recv_match(env, pid, line, 0) > 0)
+                                return true;
+                        describe_status(status, desc, sizeof(desc));
+                        fprintf(stderr, "daxd (pid %d) exited (%s) while waiting for %s\n", (int) pid, desc, line);
+                        return false;
+                }
+        }
+        return false;
+}
+
+static void exec_daxd(struct test_env *env, const char *const *args, int out_fd) {
+        const char *daxd = getenv("DAXD_BINARY");
+        const char *argv[32];
+        size_t n = 0;
+
+        if (!daxd || !*daxd)
+                daxd = "daxd";
+        set_pdeathsig();
+        child_redirect(out_fd);
+        setenv("NOTIFY_SOCKET", env->notify_path, 1);
+        unsetenv("WATCHDOG_USEC");
+        unsetenv("WATCHDOG_PID");
+        unsetenv("JOURNAL_STREAM");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_PID");
+        for (char **e = env->daxd_extra_env; e && *e; e++)
+                putenv(*e);
+        argv[n++] = daxd;
+        for (; args && *args && n < 31; args++)
+                argv[n++] = *args;
+        argv[n] = NULL;
+        execvp(daxd, (char *const *) argv);
+        fprintf(stderr, "cannot execute %s: %m\n", daxd);
+        _exit(127);
+}
+
+void test_env_start_daxd(struct test_env *env) {
+        const char *args[] = { "--bus-address", env->bus_address, "--config", env->config_path,
+                               "--log-level", "debug", NULL };
+        int log;
+        pid_t pid;
+
+        ASSERT_TRUE(env->daxd_pid == 0);
+        log = open(env->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        ASSERT_OK(log);
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0)
+                exec_daxd(env, args, log);
+        close(log);
+        env->daxd_pid = pid;
+        if (!test_env_wait_notify(env, "READY=1", READY_TIMEOUT_SEC))
+                TEST_FAIL("daxd did not send READY=1 within %d s", READY_TIMEOUT_SEC);
+}
+
+void test_env_signal_daxd(struct test_env *env, int sig) {
+        ASSERT_TRUE(env->daxd_pid > 0);
+        ASSERT_OK(kill(env->daxd_pid, sig));
+}
+
+void test_env_stop_daxd(struct test_env *env) {
+        pid_t pid = env->daxd_pid;
+        uint64_t deadline = now_usec() + STOP_TIMEOUT_SEC * 1000000u;
+        bool stopping = false;
+        int status = 0;
+        char desc[64];
+
+        ASSERT_TRUE(pid > 0);
+        ASSERT_OK(kill(pid, SIGTERM));
+        while (!daxd_exited(env, &status)) {
+                if (now_usec() >= deadline)
+                        TEST_FAIL("daxd did not exit within %d s of SIGTERM", STOP_TIMEOUT_SEC);
+                usleep(10000);
+        }
+        while (!stopping) {
+                struct pollfd p = { .fd = env->notify_fd, .events = POLLIN };
+
+                if (poll(&p, 1, 0) <= 0)
+                        break;
+                stopping = notify_recv_match(env, pid, "STOPPING=1", 0) > 0;
+        }
+        describe_status(status, desc, sizeof(desc));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                TEST_FAIL("daxd ended with %s after SIGTERM, expected exit status 0", desc);
+        if (!stopping)
+                TEST_FAIL("daxd did not send STOPPING=1 before exiting on SIGTERM");
+}
+
+void test_env_kill_daxd(struct test_env *env) {
+        ASSERT_TRUE(env->daxd_pid > 0);
+        ASSERT_OK(kill(env->daxd_pid, SIGKILL));
+        reap(env->daxd_pid, NULL);
+        env->daxd_pid = 0;
+}
+
+void test_env_restart_daxd(struct test_env *env) {
+        test_env_kill_daxd(env);
+        test_env_start_daxd(env);
+}
+
+static int run_capture_common(struct test_env *env, const char *const *argv, const char *const *daxd_args,
+                              char **ret_output) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *mem;
+        int pipefd[2], status = 0;
+        uint64_t deadline = now_usec() + 60 * 1000000u;
+        pid_t pid;
+
+        ASSERT_OK(pipe2(pipefd, O_CLOEXEC));
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                if (env)
+                        exec_daxd(env, daxd_args, pipefd[1]);
+                set_pdeathsig();
+                child_redirect(pipefd[1]);
+                execvp(argv[0], (char *const *) argv);
+                fprintf(stderr, "cannot execute %s: %m\n", argv[0]);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        mem = open_memstream(&out, &size);
+        if (!mem)
+                TEST_FAIL("out of memory");
+        for (;;) {
+                struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+                char buf[4096];
+                uint64_t now = now_usec();
+                ssize_t n;
+
+                if (now >= deadline) {
+                        kill(pid, SIGKILL);
+                        fclose(mem);
+                        fprintf(stderr, "output so far:\n%s\n", out);
+                        TEST_FAIL("%s did not finish within 60 s", argv ? argv[0] : "daxd");
+                }
+                if (poll(&p, 1, 100) <= 0)
+                        continue;
+                n = read(pipefd[0], buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                fwrite(buf, 1, (size_t) n, mem);
+        }
+        close(pipefd[0]);
+        fclose(mem);
+        reap(pid, &status);
+        if (ret_output)
+                *ret_output = out;
+        else
+                free(out);
+        return status;
+}
+
+int test_env_run_daxd(struct test_env *env, const char *const *args, char **ret_output) {
+        return run_capture_common(env, NULL, args, ret_output);
+}
+
+int test_run_capture(const char *const *argv, char **ret_output) {
+        return run_capture_common(NULL, argv, NULL, ret_output);
+}
+
+sd_bus *test_env_connect(struct test_env *env) {
+        static bool map_added = false;
+        sd_bus *bus = NULL;
+
+        if (!map_added) {
+                ASSERT_OK(sd_bus_error_add_map(daxd_error_map));
+                map_added = true;
+        }
+        ASSERT_OK(sd_bus_new(&bus));
+        ASSERT_OK(sd_bus_set_address(bus, env->bus_address));
+        ASSERT_OK(sd_bus_set_bus_client(bus, 1));
+        ASSERT_OK(sd_bus_negotiate_fds(bus, 1));
+        ASSERT_OK(sd_bus_start(bus));
+        return bus;
+}
+
+pid_t test_env_fork_client(struct test_env *env, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+                           test_client_fn fn, void *userdata) {
+        pid_t pid;
+
+        fflush(NULL);
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                sd_bus *bus;
+
+                alarm(90);
+                if (uid != (uid_t) -1) {
+                        ASSERT_OK(setgroups(n_groups, groups));
+                        ASSERT_OK(setresgid(gid, gid, gid));
+                        ASSERT_OK(setresuid(uid, uid, uid));
+                        ASSERT_EQ_U64(geteuid(), uid);
+                        ASSERT_EQ_U64(getegid(), gid);
+                }
+                set_pdeathsig(); /* after setresuid, which clears it */
+                bus = test_env_connect(env);
+                fn(env, bus, userdata);
+                sd_bus_flush_close_unref(bus);
+                fflush(NULL);
+                /* _exit: leave the parent's state (copied by fork) alone. */
+                _exit(EXIT_SUCCESS);
+        }
+        return pid;
+}
+
+void test_wait_child_ok(pid_t pid) {
+        int status;
+        char desc[64];
+
+        reap(pid, &status);
+        describe_status(status, desc, sizeof(desc));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                TEST_FAIL("client %d ended with %s", (int) pid, desc);
+}
+
+void test_require_root(void) {
+        if (geteuid() != 0)
+                TEST_SKIP("needs root to run a client as another uid");
+}
+
+void test_env_run_as_nobody(struct test_env *env, test_client_fn fn, void *userdata) {
+        test_require_root();
+        test_wait_child_ok(test_env_fork_client(env, NOBODY_UID, NOBODY_GID, NULL, 0, fn, userdata));
+}
+
+/* --- D-Bus helpers --- */
+
+void test_assert_bus_error(const char *file, int line, const char *expr, int r, const sd_bus_error *error,
+                           const char *name, int errno_expected) {
+        if (r >= 0) {
+                fprintf(stderr, "%s:%d: %s succeeded, expected error %s\n", file, line, expr, name);
+                test_fail_now();
+        }
+        if (!sd_bus_error_has_name(error, name)) {
+                fprintf(stderr, "%s:%d: %s: expected error %s, got %d %s: %s\n", file, line, expr, name, r,
+                        error && error->name ? error->name : "(no name)",
+                        error && error->message ? error->message : strerror(-r));
+                test_fail_now();
+        }
+        if (errno_expected != 0 && r != -errno_expected) {
+                fprintf(stderr, "%s:%d: %s: error %s maps to %d (%s), expected -%d (%s)\n", file, line, expr, name,
+                        r, strerror(-r), errno_expected, strerror(errno_expected));
+                test_fail_now();
+        }
+        if (!error->message || !*error->message) {
+                fprintf(stderr, "%s:%d: %s: error %s has no message\n", file, line, expr, name);
+                test_fail_now();
+        }
+}
+
+void test_assert_bus_ok(const char *file, int line, const char *expr, int r, const sd_bus_error *error) {
+        if (r >= 0)
+                return;
+        fprintf(stderr, "%s:%d: %s failed: %d %s: %s\n", file, line, expr, r,
+                error && error->name ? error->name : "(no name)",
+                error && error->message ? error->message : strerror(-r));
+        test_fail_now();
+}
+
+int daxd_acquire(sd_bus *bus, const char *region, uint64_t offset, uint64_t length, uint64_t flags,
+                 sd_bus_error *error, struct lease *ret) {
+        sd_bus_message *reply = NULL;
+        const char *path;
+        uint64_t off, len;
+        int fd, r;
+
+        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Acquire", error,
+                               &reply, "sttt", region, offset, length, flags);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "ohtt", &path, &fd, &off, &len);
+        if (r < 0) {
+                sd_bus_message_unref(reply);
+                TEST_FAIL("Acquire reply does not read as (ohtt): %s", strerror(-r));
+        }
+        if (ret) {
+                ret->path = test_strdup(path);
+                ret->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                ASSERT_OK(ret->fd);
+                ret->offset = off;
+                ret->length = len;
+        }
+        sd_bus_message_unref(reply);
+        return r;
+}
+
+void daxd_acquire_ok(sd_bus *bus, const char *region, uint64_t offset, uint64_t length, uint64_t flags,
+                     struct lease *ret) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = daxd_acquire(bus, region, offset, length, flags, &error, ret);
+
+        if (r < 0)
+                TEST_FAIL("Acquire(%s, 0x%" PRIx64 ", 0x%" PRIx64 ", 0x%" PRIx64 ") failed: %s: %s", region, offset,
+                          length, flags, error.name, error.message);
+        sd_bus_error_free(&error);
+}
+
+int daxd_release(sd_bus *bus, const char *lease_path, sd_bus_error *error) {
+        return sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Release", error,
+                                  NULL, "o", lease_path);
+}
+
+void daxd_release_ok(sd_bus *bus, const char *lease_path) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = daxd_release(bus, lease_path, &error);
+
+        if (r < 0)
+                TEST_FAIL("Release(%s) failed: %s: %s", lease_path, error.name, error.message);
+        sd_bus_error_free(&error);
+}
+
+void lease_done(struct lease *l) {
+        free(l->path);
+        l->path = NULL;
+        if (l->fd >= 0)
+                close(l->fd);
+        l->fd = -1;
+}
+
+char *region_path(const char *name) {
+        char *p = NULL;
+
+        ASSERT_OK(sd_bus_path_encode(DAXD_REGION_PATH_PREFIX, name, &p));
+        return p;
+}
+
+static void get_trivial(sd_bus *bus, const char *path, const char *iface, const char *name, char type, void *ret) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_get_property_trivial(bus, DAXD_BUS_NAME, path, iface, name, &error, type, ret);
+
+        if (r < 0)
+                TEST_FAIL("property %s.%s on %s (type %c): %s: %s", iface, name, path, type,
+                          error.name ? error.name : "wrong type", error.message ? error.message : strerror(-r));
+}
+
+uint64_t get_prop_u64(sd_bus *bus, const char *path, const char *iface, const char *name) {
+        uint64_t v = 0;
+
+        get_trivial(bus, path, iface, name, 't', &v);
+        return v;
+}
+
+uint32_t get_prop_u32(sd_bus *bus, const char *path, const char *iface, const char *name) {
+        uint32_t v = 0;
+
+        get_trivial(bus, path, iface, name, 'u', &v);
+        return v;
+}
+
+int32_t get_prop_i32(sd_bus *bus, const char *path, const char *iface, const char *name) {
+        int32_t v = 0;
+
+        get_trivial(bus, path, iface, name, 'i', &v);
+        return v;
+}
+
+static char *get_string_typed(sd_bus *bus, const char *path, const char *iface, const char *name, const char *type) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *s;
+        char *ret;
+        int r;
+
+        r = sd_bus_get_property(bus, DAXD_BUS_NAME, path, iface, name, &error, &reply, type);
+        if (r < 0)
+                TEST_FAIL("property %s.%s on %s: %s: %s", iface, name, path, error.name, error.message);
+        r = sd_bus_message_read_basic(reply, type[0], &s);
+        if (r < 0)
+                TEST_FAIL("property %s.%s on %s is not of type %s", iface, name, path, type);
+        ret = test_strdup(s);
+        sd_bus_message_unref(reply);
+        return ret;
+}
+
+char *get_prop_str(sd_bus *bus, const char *path, const char *iface, const char *name) {
+        return get_string_typed(bus, path, iface, name, "s");
+}
+
+char *get_prop_path(sd_bus *bus, const char *path, const char *iface, const char *name) {
+        return get_string_typed(bus, path, iface, name, "o");
+}
+
+void test_wait_until(const char *what, bool (*cond)(void *userdata), void *userdata, unsigned timeout_sec) {
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+
+        while (!cond(userdata)) {
+                if (now_usec() >= deadline)
+                        TEST_FAIL("timed out after %u s waiting for %s", timeout_sec, what);
+                usleep(10000);
+        }
+}
+
+void test_bus_wait_flag(sd_bus *bus, const bool *flag, unsigned timeout_sec) {
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+
+        while (!*flag) {
+                int r;
+
+                if (now_usec() >= deadline)
+                        TEST_FAIL("timed out after %u s waiting for a bus message", timeout_sec);
+                r = sd_bus_process(bus, NULL);
+                ASSERT_OK(r);
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, 100000);
+                ASSERT_OK(r);
+        }
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* harness.h: a private dbus-daemon, the real daxd and real clients for tests.
+ *
+ * test_env_new() makes a temporary directory (0755, so a client that dropped
+ * to nobody reaches the bus socket) and starts `dbus-daemon` ($DBUS_DAEMON)
+ * listening there. test_env_start_daxd() writes a daxd config (with @DIR@
+ * replaced by the directory), starts daxd ($DAXD_BINARY) on that bus with
+ * NOTIFY_SOCKET set and waits for READY=1. daxd's stderr goes to DIR/daxd.log,
+ * which is printed when an assertion fails. test_env_free() kills what is
+ * left and removes the directory.
+ *
+ * Every helper asserts (test.h) rather than returning errors, unless it is
+ * documented to return an sd-bus result for the test to check.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "daxd-protocol.h"
+#include "test.h"
+
+#define NOBODY_UID ((uid_t) 65534)
+#define NOBODY_GID ((gid_t) 65534)
+
+struct test_env {
+        char *dir;
+        char *bus_address;
+        char *config_path;
+        char *log_path;
+        char *notify_path;
+        pid_t owner; /* the process that made it; only it cleans up */
+        pid_t dbus_pid;
+        pid_t daxd_pid;
+        int notify_fd;
+        char **daxd_extra_env; /* NULL-terminated "K=V" set for daxd, or NULL */
+};
+
+/* The temp dir and a running dbus-daemon; no daxd yet. */
+struct test_env *test_env_new(void);
+/* test_env_new() + test_env_write_config(config) + test_env_start_daxd(). */
+struct test_env *test_env_new_with_daxd(const char *config);
+void test_env_free(struct test_env *env);
+
+/* Writes config (with every @DIR@ replaced by env->dir) to env->config_path. */
+void test_env_write_config(struct test_env *env, const char *config);
+/* Writes text (with @DIR@ replaced) to DIR/name; returns the full path (free it). */
+char *test_env_write_file(struct test_env *env, const char *name, const char *text);
+/* Returns DIR/name (free it). */
+char *test_env_path(struct test_env *env, const char *name);
+
+/* Starts daxd with env->config_path; asserts READY=1 arrives within 10 s. */
+void test_env_start_daxd(struct test_env *env);
+/* SIGTERM; asserts exit status 0 and that STOPPING=1 was sent. */
+void test_env_stop_daxd(struct test_env *env);
+/* SIGKILL and reap. */
+void test_env_kill_daxd(struct test_env *env);
+/* Kill (SIGKILL) and start again with the same config. */
+void test_env_restart_daxd(struct test_env *env);
+/* Sends sig to the running daxd. */
+void test_env_signal_daxd(struct test_env *env, int sig);
+/* Waits (timeout_sec at most) for a notify datagram containing the line
+ * `line` (e.g. "WATCHDOG=1"); returns whether it came. */
+bool test_env_wait_notify(struct test_env *env, const char *line, unsigned timeout_sec);
+
+/* Runs daxd with argv[1..] = args (NULL-terminated), stdout+stderr captured
+ * into *ret_output, to completion (60 s at most); returns the raw wait status.
+ * For config errors, --help, --version. */
+int test_env_run_daxd(struct test_env *env, const char *const *args, char **ret_output);
+
+/* Runs argv (argv[0] searched in PATH) to completion, captures stdout+stderr;
+ * returns the raw wait status. */
+int test_run_capture(const char *const *argv, char **ret_output);
+
+/* The daxd log so far (free it). */
+char *test_env_read_log(struct test_env *env);
+
+/* A new client connection to the private bus, fd passing on, with daxd's
+ * error map registered. Free with sd_bus_flush_close_unref(). */
+sd_bus *test_env_connect(struct test_env *env);
+
+/* Forks a client: in the child, drops to uid/gid (with the supplementary
+ * groups given; uid (uid_t) -1 keeps root), connects, runs fn, and exits 0
+ * (an assertion in fn exits 1). Returns the child's pid. */
+typedef void (*test_client_fn)(struct test_env *env, sd_bus *bus, void *userdata);
+pid_t test_env_fork_client(struct test_env *env, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+                           test_client_fn fn, void *userdata);
+/* Waits for a forked client and asserts it exited 0. */
+void test_wait_child_ok(pid_t pid);
+/* Runs fn as nobody (uid/gid 65534, no supplementary groups) and asserts it
+ * exited 0. Skips the test (77) when not run as root. */
+void test_env_run_as_nobody(struct test_env *env, test_client_fn fn, void *userdata);
+/* Skips the running test unless euid 0. */
+void test_require_root(void);
+
+/* --- D-Bus helpers --- */
+
+struct lease {
+        char *path;
+        int fd;
+        uint64_t offset;
+        uint64_t length;
+};
+
+/* Manager.Acquire. Returns the sd_bus_call result (error in *error, which
+ * may be NULL); on success fills *ret (fd dup'd, owned by ret). */
+int daxd_acquire(sd_bus *bus, const char *region, uint64_t offset, uint64_t length, uint64_t flags,
+                 sd_bus_error *error, struct lease *ret);
+/* Asserts Acquire succeeds. */
+void daxd_acquire_ok(sd_bus *bus, const char *region, uint64_t offset, uint64_t length, uint64_t flags,
+                     struct lease *ret);
+/* Manager.Release. Returns the sd_bus_call result. */
+int daxd_release(sd_bus *bus, const char *lease_path, sd_bus_error *error);
+void daxd_release_ok(sd_bus *bus, const char *lease_path);
+void lease_done(struct lease *l);
+
+/* Asserts r < 0 with the D-Bus error name (and, when errno_expected != 0,
+ * r == -errno_expected). Prints name and message otherwise. */
+#define ASSERT_BUS_ERROR(r, error, name, errno_expected)                                                 \
+        test_assert_bus_error(__FILE__, __LINE__, #r, (r), (error), (name), (errno_expected))
+void test_assert_bus_error(const char *file, int line, const char *expr, int r, const sd_bus_error *error,
+                           const char *name, int errno_expected);
+/* Asserts r >= 0, printing the error otherwise. */
+#define ASSERT_BUS_OK(r, error) test_assert_bus_ok(__FILE__, __LINE__, #r, (r), (error))
+void test_assert_bus_ok(const char *file, int line, const char *expr, int r, const sd_bus_error *error);
+
+/* "/org/daxd1/region/" + sd_bus_path_encode(name) (free it). */
+char *region_path(const char *name);
+
+/* Property getters that assert the call succeeds and the property has
+ * exactly the given D-Bus type. */
+uint64_t get_prop_u64(sd_bus *bus, const char *path, const char *iface, const char *name);
+uint32_t get_prop_u32(sd_bus *bus, const char *path, const char *iface, const char *name);
+int32_t get_prop_i32(sd_bus *bus, const char *path, const char *iface, const char *name);
+char *get_prop_str(sd_bus *bus, const char *path, const char *iface, const char *name);  /* 's' */
+char *get_prop_path(sd_bus *bus, const char *path, const char *iface, const char *name); /* 'o' */
+
+/* Polls cond every 10 ms; fails the test after timeout_sec. */
+void test_wait_until(const char *what, bool (*cond)(void *userdata), void *userdata, unsigned timeout_sec);
+/* Processes bus messages until *flag is true; fails the test after timeout_sec. */
+void test_bus_wait_flag(sd_bus *bus, const bool *flag, unsigned timeout_sec);
+
+/* Allocation helpers that assert. */
+char *test_strdup(const char *s);
+char *test_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,0 +1,661 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-config.c: the command line, daxd.conf errors and the process contract.
+ *
+ * A broken config must make daxd exit 1 with "FILE:LINE: what is wrong" on
+ * stderr, even with a working bus at hand (each case gets a private
+ * dbus-daemon, so the config is the only thing wrong). Also: --help,
+ * --version, a second daxd on a bus where the name is taken, an unreachable
+ * bus, SIGTERM/SIGINT, the watchdog, and what a good config creates.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "build-config.h"
+#include "harness.h"
+
+#define MiB (UINT64_C(1) << 20)
+
+static const char good_region[] =
+        "[region r0]\n"
+        "backend = file\n"
+        "path = @DIR@/r0.pool\n"
+        "size = 2M\n";
+
+struct bad_config {
+        const char *name;
+        const char *text;
+        unsigned lines[2]; /* accepted line numbers (0: unused) */
+        const char *keyword; /* must appear in the message */
+        const char *existing_file; /* created with 2 MiB before daxd starts */
+};
+
+static const struct bad_config bad_configs[] = {
+        {
+                "unknown_region_key",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "colour = blue\n",
+                { 5 }, "colour", NULL,
+        },
+        {
+                "unknown_daxd_key",
+                "# comment\n"
+                "[daxd]\n"
+                "lease-limit = 3\n",
+                { 3 }, "lease-limit", NULL,
+        },
+        {
+                "unknown_section",
+                "[daxd]\n"
+                "[regions r0]\n"
+                "backend = file\n",
+                { 2 }, "regions", NULL,
+        },
+        {
+                "bad_size",
+                "[daxd]\n"
+                "\n"
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 12Q\n",
+                { 6 }, "12Q", NULL,
+        },
+        {
+                "zero_size",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 0\n",
+                { 4 }, "size", NULL,
+        },
+        {
+                "duplicate_region",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "\n"
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r1.pool\n"
+                "size = 2M\n",
+                { 6 }, "r0", NULL,
+        },
+        {
+                "bad_name",
+                "[daxd]\n"
+                "[region bad/name]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n",
+                { 2 }, "bad/name", NULL,
+        },
+        {
+                "name_too_long",
+                "[region a123456789b123456789c123456789d123456789e123456789f123456789g1234]\n" /* 65 */
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n",
+                { 1 }, "a123456789", NULL,
+        },
+        {
+                "align_not_power_of_two",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 6M\n"
+                "align = 3M\n",
+                { 5 }, "align", NULL,
+        },
+        {
+                "align_below_page_size",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "align = 512\n",
+                { 5 }, "align", NULL,
+        },
+        {
+                "size_not_multiple_of_align",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 3M\n"
+                "align = 2M\n",
+                { 1, 4 }, "align", NULL,
+        },
+        {
+                "missing_file_without_size",
+                "[daxd]\n"
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/does-not-exist.pool\n",
+                { 2, 4 }, "r0", NULL,
+        },
+        {
+                "size_larger_than_file",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/existing.pool\n"
+                "size = 4M\n",
+                { 1, 4 }, "size", "existing.pool",
+        },
+        {
+                "path_cannot_be_opened",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = /nonexistent-daxd-test-dir/r0.pool\n"
+                "size = 2M\n",
+                { 1, 3 }, "/nonexistent-daxd-test-dir/r0.pool", NULL,
+        },
+        {
+                "backend_devdax",
+                "[region r0]\n"
+                "backend = devdax\n"
+                "path = /dev/dax0.0\n",
+                { 2 }, "devdax", NULL,
+        },
+        {
+                "unknown_backend",
+                "[region r0]\n"
+                "backend = tape\n",
+                { 2 }, "tape", NULL,
+        },
+        {
+                "no_backend",
+                "[daxd]\n"
+                "[region r0]\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n",
+                { 2 }, "backend", NULL,
+        },
+        {
+                "relative_path",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = r0.pool\n"
+                "size = 2M\n",
+                { 3 }, "r0.pool", NULL,
+        },
+        {
+                "bad_mode",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "mode = 0999\n",
+                { 5 }, "0999", NULL,
+        },
+        {
+                "unknown_owner",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "owner = no-such-user-daxd\n",
+                { 5 }, "no-such-user-daxd", NULL,
+        },
+        {
+                "bad_teardown",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "teardown = shred\n",
+                { 5 }, "shred", NULL,
+        },
+        {
+                "lease_limit_zero",
+                "[daxd]\n"
+                "lease-limit-per-client = 0\n",
+                { 2 }, "lease-limit-per-client", NULL,
+        },
+        {
+                "lease_limit_too_big",
+                "[daxd]\n"
+                "lease-limit-per-client = 1048577\n",
+                { 2 }, "lease-limit-per-client", NULL,
+        },
+        {
+                "bad_teardown_timeout",
+                "[daxd]\n"
+                "teardown-timeout = soon\n",
+                { 2 }, "soon", NULL,
+        },
+        {
+                "syntax_error",
+                "[daxd]\n"
+                "lease-limit-per-client = 4\n"
+                "this line is not ini\n",
+                { 3 }, NULL, NULL,
+        },
+        {
+                /* A good region and a broken one: it never starts half-configured. */
+                "second_region_broken",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "\n"
+                "[region r1]\n"
+                "backend = file\n"
+                "path = @DIR@/r1.pool\n"
+                "size = 2M\n"
+                "sizee = 2M\n",
+                { 10 }, "sizee", NULL,
+        },
+};
+
+static void run_bad_config(const struct bad_config *bc) {
+        struct test_env *env = test_env_new();
+        const char *args[] = { "--bus-address", env->bus_address, "--config", env->config_path, NULL };
+        char *output = NULL;
+        bool line_ok = false;
+        int status;
+
+        test_env_write_config(env, bc->text);
+        if (bc->existing_file) {
+                char *p = test_env_path(env, bc->existing_file);
+                int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+
+                ASSERT_OK(fd);
+                ASSERT_OK(ftruncate(fd, 2 * MiB));
+                close(fd);
+                free(p);
+        }
+        status = test_env_run_daxd(env, args, &output);
+        fprintf(stderr, "daxd output:\n%s\n", output);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 1);
+        for (int i = 0; i < 2 && bc->lines[i]; i++) {
+                char *prefix = test_asprintf("%s:%u: ", env->config_path, bc->lines[i]);
+
+                if (strstr(output, prefix))
+                        line_ok = true;
+                free(prefix);
+        }
+        if (!line_ok)
+                TEST_FAIL("no \"%s:%u: \" (or line %u) in daxd's output", env->config_path, bc->lines[0],
+                          bc->lines[1]);
+        if (bc->keyword)
+                ASSERT_STRSTR(output, bc->keyword);
+        /* It never owned the name. */
+        {
+                sd_bus *bus = test_env_connect(env);
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                int r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                           "org.freedesktop.DBus", "GetNameOwner", &error, NULL, "s", DAXD_BUS_NAME);
+
+                ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_NAME_HAS_NO_OWNER, 0);
+                sd_bus_error_free(&error);
+                sd_bus_flush_close_unref(bus);
+        }
+        free(output);
+        test_env_free(env);
+}
+
+#define BAD_CONFIG_TEST(i)                                                                               \
+        static void test_bad_config_##i(void) {                                                          \
+                run_bad_config(&bad_configs[i]);                                                         \
+        }
+BAD_CONFIG_TEST(0)
+BAD_CONFIG_TEST(1)
+BAD_CONFIG_TEST(2)
+BAD_CONFIG_TEST(3)
+BAD_CONFIG_TEST(4)
+BAD_CONFIG_TEST(5)
+BAD_CONFIG_TEST(6)
+BAD_CONFIG_TEST(7)
+BAD_CONFIG_TEST(8)
+BAD_CONFIG_TEST(9)
+BAD_CONFIG_TEST(10)
+BAD_CONFIG_TEST(11)
+BAD_CONFIG_TEST(12)
+BAD_CONFIG_TEST(13)
+BAD_CONFIG_TEST(14)
+BAD_CONFIG_TEST(15)
+BAD_CONFIG_TEST(16)
+BAD_CONFIG_TEST(17)
+BAD_CONFIG_TEST(18)
+BAD_CONFIG_TEST(19)
+BAD_CONFIG_TEST(20)
+BAD_CONFIG_TEST(21)
+BAD_CONFIG_TEST(22)
+BAD_CONFIG_TEST(23)
+BAD_CONFIG_TEST(24)
+BAD_CONFIG_TEST(25)
+_Static_assert(sizeof(bad_configs) / sizeof(bad_configs[0]) == 26, "one BAD_CONFIG_TEST per bad config");
+
+TEST(help) {
+        struct test_env *env = test_env_new();
+        const char *args[] = { "--help", NULL };
+        char *out = NULL;
+        int status = test_env_run_daxd(env, args, &out);
+
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+        ASSERT_STRSTR(out, "--config");
+        ASSERT_STRSTR(out, "--bus-address");
+        ASSERT_STRSTR(out, "--log-level");
+        ASSERT_STRSTR(out, "--system");
+        ASSERT_STRSTR(out, "--user");
+        free(out);
+        test_env_free(env);
+}
+
+TEST(version) {
+        struct test_env *env = test_env_new();
+        const char *args[] = { "--version", NULL };
+        char *out = NULL;
+        int status = test_env_run_daxd(env, args, &out);
+
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+        ASSERT_STRSTR(out, DAXD_VERSION);
+        free(out);
+        test_env_free(env);
+}
+
+TEST(bad_options) {
+        static const char *const cases[][3] = {
+                { "--no-such-option", NULL, NULL },
+                { "--log-level", "loud", NULL },
+                { "extra-argument", NULL, NULL },
+        };
+        struct test_env *env = test_env_new();
+
+        for (size_t i = 0; i < TEST_N(cases); i++) {
+                char *out = NULL;
+                int status = test_env_run_daxd(env, cases[i], &out);
+
+                fprintf(stderr, "daxd %s %s: %s\n", cases[i][0], cases[i][1] ? cases[i][1] : "", out);
+                ASSERT_TRUE(WIFEXITED(status));
+                ASSERT_NE_U64(WEXITSTATUS(status), 0);
+                ASSERT_TRUE(*out != '\0');
+                free(out);
+        }
+        test_env_free(env);
+}
+
+TEST(name_already_owned) {
+        struct test_env *env = test_env_new_with_daxd(good_region);
+        char *conf2 = test_env_write_file(env, "second.conf",
+                                          "[region r9]\nbackend = file\npath = @DIR@/r9.pool\nsize = 2M\n");
+        const char *args[] = { "--bus-address", env->bus_address, "--config", conf2, NULL };
+        char *out = NULL;
+        int status = test_env_run_daxd(env, args, &out);
+
+        fprintf(stderr, "second daxd: %s\n", out);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 1);
+        /* The first one still serves, with its own regions. */
+        {
+                sd_bus *bus = test_env_connect(env);
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                int r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion",
+                                           &error, NULL, "s", "r0");
+
+                ASSERT_BUS_OK(r, &error);
+                sd_bus_flush_close_unref(bus);
+        }
+        free(out);
+        free(conf2);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+TEST(bus_unreachable) {
+        struct test_env *env = test_env_new();
+        char *addr = test_asprintf("unix:path=%s/no-bus-here", env->dir);
+        const char *args[] = { "--bus-address", addr, "--config", env->config_path, NULL };
+        char *out = NULL;
+        int status;
+
+        test_env_write_config(env, good_region);
+        status = test_env_run_daxd(env, args, &out);
+        fprintf(stderr, "daxd: %s\n", out);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 1);
+        free(out);
+        free(addr);
+        test_env_free(env);
+}
+
+/* READY=1 only once the name is owned. */
+TEST(ready_means_name_owned) {
+        struct test_env *env = test_env_new_with_daxd(good_region);
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *owner;
+        int r;
+
+        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "GetNameOwner", &error, &reply, "s", DAXD_BUS_NAME);
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_OK(sd_bus_message_read(reply, "s", &owner));
+        ASSERT_TRUE(owner[0] == ':');
+        /* The owner is daxd's own connection. */
+        {
+                sd_bus_message *pid_reply = NULL;
+                uint32_t pid;
+
+                r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "GetConnectionUnixProcessID", &error, &pid_reply, "s", owner);
+                ASSERT_BUS_OK(r, &error);
+                ASSERT_OK(sd_bus_message_read(pid_reply, "u", &pid));
+                ASSERT_EQ_U64(pid, env->daxd_pid);
+                sd_bus_message_unref(pid_reply);
+        }
+        sd_bus_message_unref(reply);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+TEST(sigint_exits_0) {
+        struct test_env *env = test_env_new_with_daxd(good_region);
+        pid_t pid = env->daxd_pid;
+        int status;
+
+        test_env_signal_daxd(env, SIGINT);
+        ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+        env->daxd_pid = 0;
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+        test_env_free(env);
+}
+
+TEST(sigterm_exits_0_and_restarts) {
+        struct test_env *env = test_env_new_with_daxd(good_region);
+
+        test_env_stop_daxd(env); /* asserts exit 0 and STOPPING=1 */
+        test_env_start_daxd(env); /* the same name and files again */
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+TEST(watchdog) {
+        struct test_env *env = test_env_new();
+        char *extra[] = { (char *) "WATCHDOG_USEC=400000", NULL };
+
+        env->daxd_extra_env = extra;
+        test_env_write_config(env, good_region);
+        test_env_start_daxd(env);
+        /* At half the interval or more often; waited for generously. */
+        ASSERT_TRUE(test_env_wait_notify(env, "WATCHDOG=1", 20));
+        ASSERT_TRUE(test_env_wait_notify(env, "WATCHDOG=1", 20));
+        test_env_stop_daxd(env);
+        env->daxd_extra_env = NULL;
+        test_env_free(env);
+}
+
+TEST(good_config_creates_files) {
+        struct test_env *env = test_env_new();
+        char *existing = test_env_path(env, "existing.pool");
+        char *bigger = test_env_path(env, "bigger.pool");
+        char *created = test_env_path(env, "created.pool");
+        struct stat st;
+        sd_bus *bus;
+        char *p;
+        int fd;
+
+        /* An existing 6 MiB file with data; another of 8 MiB served as 2 MiB. */
+        fd = open(existing, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        ASSERT_OK(fd);
+        ASSERT_OK(ftruncate(fd, 6 * MiB));
+        ASSERT_EQ_INT(pwrite(fd, "keep", 4, 4096), 4);
+        close(fd);
+        fd = open(bigger, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        ASSERT_OK(fd);
+        ASSERT_OK(ftruncate(fd, 8 * MiB));
+        close(fd);
+
+        test_env_write_config(env,
+                              "# comments and blank lines are fine\n"
+                              "[daxd]\n"
+                              "lease-limit-per-client = 1048576   ; the maximum\n"
+                              "teardown-timeout = 300ms\n"
+                              "\n"
+                              "[region existing]\n"
+                              "backend = file\n"
+                              "path = @DIR@/existing.pool\n"
+                              "\n"
+                              "[region bigger]\n"
+                              "backend = file\n"
+                              "path = @DIR@/bigger.pool\n"
+                              "size = 2M   # only the first 2 MiB\n"
+                              "\n"
+                              "[region created]\n"
+                              "backend = file\n"
+                              "path = @DIR@/created.pool\n"
+                              "size = 4M\n"
+                              "align = 4K\n"
+                              "owner = nobody\n"
+                              "group = nogroup\n"
+                              "mode = 0640\n");
+        test_env_start_daxd(env);
+        bus = test_env_connect(env);
+
+        ASSERT_EQ_U64(get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "LeaseLimitPerClient"), 1048576);
+        ASSERT_EQ_U64(get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "TeardownTimeoutUSec"), 300000);
+
+        p = region_path("existing");
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), 6 * MiB);
+        free(p);
+        ASSERT_OK(stat(existing, &st));
+        ASSERT_EQ_U64(st.st_size, 6 * MiB);
+        ASSERT_EQ_U64(st.st_mode & 07777, 0644);
+        {
+                char buf[5] = "";
+
+                fd = open(existing, O_RDONLY | O_CLOEXEC);
+                ASSERT_OK(fd);
+                ASSERT_EQ_INT(pread(fd, buf, 4, 4096), 4);
+                ASSERT_STREQ(buf, "keep");
+                close(fd);
+        }
+
+        p = region_path("bigger");
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), 2 * MiB);
+        free(p);
+        ASSERT_OK(stat(bigger, &st));
+        ASSERT_EQ_U64(st.st_size, 8 * MiB);
+        {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                int r = daxd_acquire(bus, "bigger", 2 * MiB, 0, 0, &error, NULL);
+
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_INVALID_RANGE, ERANGE);
+                sd_bus_error_free(&error);
+        }
+
+        p = region_path("created");
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), 4 * MiB);
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Align"), 4096);
+        ASSERT_EQ_U64(get_prop_u32(bus, p, DAXD_REGION_INTERFACE, "Owner"), 65534);
+        ASSERT_EQ_U64(get_prop_u32(bus, p, DAXD_REGION_INTERFACE, "Group"), 65534);
+        ASSERT_EQ_U64(get_prop_u32(bus, p, DAXD_REGION_INTERFACE, "Mode"), 0640);
+        free(p);
+        ASSERT_OK(stat(created, &st));
+        ASSERT_EQ_U64(st.st_size, 4 * MiB);
+        ASSERT_EQ_U64(st.st_mode & 07777, 0600);
+        ASSERT_TRUE((uint64_t) st.st_blocks * 512 >= 4 * MiB); /* allocated */
+        /* 4K alignment works. */
+        {
+                struct lease l;
+
+                daxd_acquire_ok(bus, "created", 4096, 8192, 0, &l);
+                ASSERT_EQ_U64(l.length, 8192);
+                daxd_release_ok(bus, l.path);
+                lease_done(&l);
+        }
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        free(existing);
+        free(bigger);
+        free(created);
+        test_env_free(env);
+}
+
+TEST(log_level_and_log) {
+        struct test_env *env = test_env_new_with_daxd(good_region);
+        char *log;
+
+        test_env_stop_daxd(env);
+        log = test_env_read_log(env);
+        /* Something was logged at debug level, and without JOURNAL_STREAM no
+         * syslog prefixes. */
+        ASSERT_TRUE(*log != '\0');
+        ASSERT_TRUE(strncmp(log, "<", 1) != 0);
+        free(log);
+        test_env_free(env);
+}
+
+static const struct test_case tests[] = {
+        { "bad_config_unknown_region_key", test_bad_config_0 },
+        { "bad_config_unknown_daxd_key", test_bad_config_1 },
+        { "bad_config_unknown_section", test_bad_config_2 },
+        { "bad_config_bad_size", test_bad_config_3 },
+        { "bad_config_zero_size", test_bad_config_4 },
+        { "bad_config_duplicate_region", test_bad_config_5 },
+        { "bad_config_bad_name", test_bad_config_6 },
+        { "bad_config_name_too_long", test_bad_config_7 },
+        { "bad_config_align_not_power_of_two", test_bad_config_8 },
+        { "bad_config_align_below_page_size", test_bad_config_9 },
+        { "bad_config_size_not_multiple_of_align", test_bad_config_10 },
+        { "bad_config_missing_file_without_size", test_bad_config_11 },
+        { "bad_config_size_larger_than_file", test_bad_config_12 },
+        { "bad_config_path_cannot_be_opened", test_bad_config_13 },
+        { "bad_config_backend_devdax", test_bad_config_14 },
+        { "bad_config_unknown_backend", test_bad_config_15 },
+        { "bad_config_no_backend", test_bad_config_16 },
+        { "bad_config_relative_path", test_bad_config_17 },
+        { "bad_config_bad_mode", test_bad_config_18 },
+        { "bad_config_unknown_owner", test_bad_config_19 },
+        { "bad_config_bad_teardown", test_bad_config_20 },
+        { "bad_config_lease_limit_zero", test_bad_config_21 },
+        { "bad_config_lease_limit_too_big", test_bad_config_22 },
+        { "bad_config_bad_teardown_timeout", test_bad_config_23 },
+        { "bad_config_syntax_error", test_bad_config_24 },
+        { "bad_config_second_region_broken", test_bad_config_25 },
+        TEST_ENTRY(help),
+        TEST_ENTRY(version),
+        TEST_ENTRY(bad_options),
+        TEST_ENTRY(name_already_owned),
+        TEST_ENTRY(bus_unreachable),
+        TEST_ENTRY(ready_means_name_owned),
+        TEST_ENTRY(sigint_exits_0),
+        TEST_ENTRY(sigterm_exits_0_and_restarts),
+        TEST_ENTRY(watchdog),
+        TEST_ENTRY(good_config_creates_files),
+        TEST_ENTRY(log_level_and_log),
+};
+
+int main(int argc, char **argv) {
+        return test_main(argc, argv, tests, TEST_N(tests));
+}

@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-dbus-teardown.c: Teardown (draining, Revoke, Busy, FORCE, the
+ * teardown actions), RegionDraining/RegionRetired, and Reload/SIGHUP.
+ *
+ * Deadlines are short (300 ms) where the test wants one to pass, and long
+ * (2 min) where it must not; the test only ever waits for events, with
+ * generous timeouts, and never asserts how long something took.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define LONG_USEC (UINT64_C(120) * 1000000)
+#define SHORT_USEC (UINT64_C(300) * 1000)
+
+static const char teardown_config[] =
+        "[daxd]\n"
+        "teardown-timeout = 300ms\n"
+        "\n"
+        "[region r0]\n"
+        "backend = file\n"
+        "path = @DIR@/r0.pool\n"
+        "size = 4M\n"
+        "\n"
+        "[region gone]\n"
+        "backend = file\n"
+        "path = @DIR@/gone.pool\n"
+        "size = 2M\n"
+        "teardown = remove\n";
+
+struct ctx {
+        struct test_env *env;
+        sd_bus *admin;  /* calls Teardown */
+        sd_bus *holder; /* holds leases, gets Revoke */
+        char *r0;
+};
+
+static void ctx_init(struct ctx *c) {
+        c->env = test_env_new_with_daxd(teardown_config);
+        c->admin = test_env_connect(c->env);
+        c->holder = test_env_connect(c->env);
+        c->r0 = region_path("r0");
+}
+
+static void ctx_done(struct ctx *c) {
+        sd_bus_flush_close_unref(c->admin);
+        sd_bus_flush_close_unref(c->holder);
+        test_env_stop_daxd(c->env);
+        test_env_free(c->env);
+        free(c->r0);
+}
+
+static char *region_state(sd_bus *bus, const char *name) {
+        char *p = region_path(name);
+        char *s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "State");
+
+        free(p);
+        return s;
+}
+
+#define ASSERT_STATE(bus, name, expected)                                                                \
+        do {                                                                                             \
+                char *_s = region_state(bus, name);                                                      \
+                ASSERT_STREQ(_s, expected);                                                              \
+                free(_s);                                                                                \
+        } while (0)
+
+/* Processes all buses until *flag, or fails after timeout_sec. */
+static void pump(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec) {
+        for (unsigned waited_ms = 0; !*flag; waited_ms += 20) {
+                struct pollfd p[4];
+                bool busy = true;
+
+                if (waited_ms > timeout_sec * 1000)
+                        TEST_FAIL("timed out after %u s waiting on the bus", timeout_sec);
+                while (busy) {
+                        busy = false;
+                        for (size_t i = 0; i < n; i++) {
+                                int r = sd_bus_process(buses[i], NULL);
+
+                                ASSERT_OK(r);
+                                busy = busy || r > 0;
+                        }
+                }
+                if (*flag)
+                        break;
+                for (size_t i = 0; i < n; i++) {
+                        p[i] = (struct pollfd) { .fd = sd_bus_get_fd(buses[i]), .events = POLLIN };
+                }
+                (void) poll(p, n, 20);
+        }
+}
+
+struct call {
+        bool done;
+        char *error_name;
+        char *error_message;
+};
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct call *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (e) {
+                c->error_name = test_strdup(e->name);
+                c->error_message = test_strdup(e->message ? e->message : "");
+        }
+        c->done = true;
+        return 0;
+}
+
+static void call_done(struct call *c) {
+        free(c->error_name);
+        free(c->error_message);
+        *c = (struct call) {};
+}
+
+static sd_bus_slot *teardown_async(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
+                                   struct call *c) {
+        sd_bus_slot *slot = NULL;
+
+        *c = (struct call) {};
+        /* The bus call timeout must outlast the teardown deadline. */
+        ASSERT_OK(sd_bus_call_method_async(bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE,
+                                           "Teardown", on_reply, c, "stt", region, timeout_usec, flags));
+        /* Sent now, not when the bus is next processed. */
+        ASSERT_OK(sd_bus_flush(bus));
+        return slot;
+}
+
+static void assert_call_ok(const struct call *c) {
+        ASSERT_TRUE(c->done);
+        if (c->error_name)
+                TEST_FAIL("call failed: %s: %s", c->error_name, c->error_message);
+}
+
+struct revokes {
+        unsigned n;
+        char *lease[4];
+        char *reason[4];
+        uint64_t timeout[4];
+        bool got_teardown, got_forced;
+};
+
+static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct revokes *rv = userdata;
+        const char *lease, *reason;
+        uint64_t timeout;
+
+        ASSERT_OK(sd_bus_message_read(m, "ost", &lease, &reason, &timeout));
+        if (rv->n < 4) {
+                rv->lease[rv->n] = test_strdup(lease);
+                rv->reason[rv->n] = test_strdup(reason);
+                rv->timeout[rv->n] = timeout;
+        }
+        rv->n++;
+        if (strcmp(reason, DAXD_REVOKE_TEARDOWN) == 0)
+                rv->got_teardown = true;
+        if (strcmp(reason, DAXD_REVOKE_FORCED) == 0)
+                rv->got_forced = true;
+        return 0;
+}
+
+static void revokes_done(struct revokes *rv) {
+        for (unsigned i = 0; i < rv->n && i < 4; i++) {
+                free(rv->lease[i]);
+                free(rv->reason[i]);
+        }
+}
+
+static sd_bus_slot *watch_revoke(sd_bus *bus, struct revokes *rv) {
+        sd_bus_slot *slot = NULL;
+
+        *rv = (struct revokes) {};
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
+                                      on_revoke, rv));
+        return slot;
+}
+
+struct state_wait {
+        sd_bus *bus;
+        const char *region;
+        const char *state;
+};
+
+static bool state_is(void *userdata) {
+        struct state_wait *w = userdata;
+        char *s = region_state(w->bus, w->region);
+        bool ok = strcmp(s, w->state) == 0;
+
+        free(s);
+        return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+
+TEST(teardown_idle_region) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct ctx c;
+        char *pool;
+        int r;
+
+        ctx_init(&c);
+        pool = test_env_path(c.env, "r0.pool");
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
+                               NULL, "stt", "r0", LONG_USEC, (uint64_t) 0);
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        /* teardown = close: the file stays. */
+        ASSERT_OK(access(pool, F_OK));
+
+        r = daxd_acquire(c.holder, "r0", 0, 0, 0, &error, NULL);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_REGION_RETIRED, ENODEV);
+        sd_bus_error_free(&error);
+        /* Retired goes before anything else in Acquire's checks. */
+        r = daxd_acquire(c.holder, "r0", UINT64_MAX - 4095, 8192, 0x4, &error, NULL);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_REGION_RETIRED, ENODEV);
+        sd_bus_error_free(&error);
+
+        /* Teardown of a retired region: success at once. */
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
+                               NULL, "stt", "r0", LONG_USEC, (uint64_t) 0);
+        ASSERT_BUS_OK(r, &error);
+
+        /* On the region object too; teardown = remove unlinks the file. */
+        free(pool);
+        pool = test_env_path(c.env, "gone.pool");
+        ASSERT_OK(access(pool, F_OK));
+        {
+                char *p = region_path("gone");
+
+                r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "Teardown", &error, NULL,
+                                       "tt", LONG_USEC, (uint64_t) 0);
+                ASSERT_BUS_OK(r, &error);
+                free(p);
+        }
+        ASSERT_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
+        ASSERT_ERRNO(access(pool, F_OK), ENOENT);
+        free(pool);
+        ctx_done(&c);
+}
+
+TEST(teardown_bad_arguments) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct ctx c;
+        int r;
+
+        ctx_init(&c);
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
+                               NULL, "stt", "nope", LONG_USEC, (uint64_t) 0);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_REGION, ENOENT);
+        sd_bus_error_free(&error);
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
+                               NULL, "stt", "r0", LONG_USEC, (uint64_t) 0x2);
+        ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_INVALID_ARGS, EINVAL);
+        sd_bus_error_free(&error);
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, c.r0, DAXD_REGION_INTERFACE, "Teardown", &error, NULL, "tt",
+                               LONG_USEC, UINT64_MAX);
+        ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_INVALID_ARGS, EINVAL);
+        sd_bus_error_free(&error);
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
+                               NULL, "s", "r0");
+        ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_INVALID_ARGS, EINVAL);
+        sd_bus_error_free(&error);
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_LIVE);
+        ctx_done(&c);
+}
+
+TEST(teardown_drains) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct ctx c;
+        struct call call;
+        struct revokes rv, rv_other;
+        struct lease l;
+        sd_bus_slot *call_slot, *rv_slot, *other_slot;
+        sd_bus *other, *buses[2];
+        struct state_wait w;
+        char *s;
+        int r;
+
+        ctx_init(&c);
+        other = test_env_connect(c.env);
+        rv_slot = watch_revoke(c.holder, &rv);
+        other_slot = watch_revoke(other, &rv_other);
+        daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, 0, &l);
+
+        call_slot = teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
+        w = (struct state_wait) { c.holder, "r0", DAXD_STATE_DRAINING };
+        test_wait_until("r0 to be draining", state_is, &w, 30);
+
+        /* Draining: no new leases, the holder is told, its lease is revoking. */
+        r = daxd_acquire(other, "r0", 2 * MiB, 0, 0, &error, NULL);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_REGION_DRAINING, ESHUTDOWN);
+        sd_bus_error_free(&error);
+        buses[0] = c.holder;
+        buses[1] = c.admin;
+        pump(buses, 2, &rv.got_teardown, 30);
+        ASSERT_EQ_U64(rv.n, 1);
+        ASSERT_STREQ(rv.lease[0], l.path);
+        ASSERT_STREQ(rv.reason[0], DAXD_REVOKE_TEARDOWN);
+        ASSERT_TRUE(rv.timeout[0] > 0 && rv.timeout[0] <= LONG_USEC);
+        s = get_prop_str(c.holder, l.path, DAXD_LEASE_INTERFACE, "State");
+        ASSERT_STREQ(s, DAXD_LEASE_REVOKING);
+        free(s);
+        ASSERT_FALSE(call.done);
+
+        /* Release, but keep the fd: still a user, still draining. */
+        daxd_release_ok(c.holder, l.path);
+        ASSERT_EQ_U64(get_prop_u64(c.holder, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
+        ASSERT_STATE(c.holder, "r0", DAXD_STATE_DRAINING);
+        /* Closing the fd lets it finish. */
+        close(l.fd);
+        l.fd = -1;
+        buses[0] = c.admin;
+        pump(buses, 1, &call.done, 60);
+        assert_call_ok(&call);
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+
+        /* Revoke went to the holder alone: a later reply to `other` comes
+         * after anything daxd sent before it, and no Revoke is among it. */
+        ASSERT_EQ_U64(get_prop_u64(other, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        while ((r = sd_bus_process(other, NULL)) > 0)
+                ;
+        ASSERT_OK(r);
+        ASSERT_EQ_U64(rv_other.n, 0);
+
+        revokes_done(&rv);
+        lease_done(&l);
+        call_done(&call);
+        sd_bus_slot_unref(call_slot);
+        sd_bus_slot_unref(rv_slot);
+        sd_bus_slot_unref(other_slot);
+        sd_bus_flush_close_unref(other);
+        ctx_done(&c);
+}
+
+TEST(teardown_busy_then_live) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct ctx c;
+        struct call call;
+        struct lease l, l2;
+        sd_bus_slot *slot;
+        sd_bus *buses[2];
+        const char *holder_name;
+        char *pid, *s;
+
+        ctx_init(&c);
+        ASSERT_OK(sd_bus_get_unique_name(c.holder, &holder_name));
+        daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, 0, &l);
+        /* timeout 0: the configured teardown-timeout (300ms). */
+        slot = teardown_async(c.admin, "r0", 0, 0, &call);
+        buses[0] = c.admin;
+        buses[1] = c.holder;
+        pump(buses, 2, &call.done, 60);
+        ASSERT_TRUE(call.error_name != NULL);
+        ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
+        /* The message names the holder and the pids still using it. */
+        ASSERT_STRSTR(call.error_message, holder_name);
+        pid = test_asprintf("%d", (int) getpid());
+        ASSERT_STRSTR(call.error_message, pid);
+        free(pid);
+
+        /* Back to live and fully usable. */
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_LIVE);
+        s = get_prop_str(c.holder, l.path, DAXD_LEASE_INTERFACE, "State");
+        ASSERT_STREQ(s, DAXD_LEASE_ACTIVE);
+        free(s);
+        daxd_acquire_ok(c.holder, "r0", 2 * MiB, 0, 0, &l2);
+        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 2);
+        daxd_release_ok(c.holder, l.path);
+        daxd_release_ok(c.holder, l2.path);
+        {
+                int r = daxd_acquire(c.holder, "nope", 0, 0, 0, &error, NULL);
+
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_REGION, ENOENT);
+                sd_bus_error_free(&error);
+        }
+        lease_done(&l);
+        lease_done(&l2);
+        call_done(&call);
+        sd_bus_slot_unref(slot);
+        ctx_done(&c);
+}
+
+TEST(teardown_force) {
+        struct ctx c;
+        struct call call;
+        struct revokes rv;
+        struct lease l;
+        sd_bus_slot *slot, *rv_slot;
+        sd_bus *buses[2];
+        uint8_t *p;
+
+        ctx_init(&c);
+        rv_slot = watch_revoke(c.holder, &rv);
+        daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
+        p = mmap(NULL, l.length, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, (off_t) l.offset);
+        ASSERT_TRUE(p != MAP_FAILED);
+        p[0] = 42;
+
+        slot = teardown_async(c.admin, "r0", SHORT_USEC, DAXD_TEARDOWN_FORCE, &call);
+        buses[0] = c.admin;
+        buses[1] = c.holder;
+        pump(buses, 2, &call.done, 60);
+        assert_call_ok(&call);
+        pump(buses, 2, &rv.got_forced, 30);
+        ASSERT_TRUE(rv.got_teardown);
+        ASSERT_STREQ(rv.lease[rv.n - 1], l.path);
+        ASSERT_EQ_U64(rv.timeout[rv.n - 1], 0);
+
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
+        ASSERT_EQ_U64(get_prop_u64(c.admin, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                int r = daxd_release(c.holder, l.path, &error);
+
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_LEASE, ESRCH);
+                sd_bus_error_free(&error);
+        }
+        /* A file mapping cannot be taken away: it is still ours. */
+        ASSERT_EQ_INT(p[0], 42);
+        ASSERT_OK(munmap(p, l.length));
+
+        revokes_done(&rv);
+        lease_done(&l);
+        call_done(&call);
+        sd_bus_slot_unref(slot);
+        sd_bus_slot_unref(rv_slot);
+        ctx_done(&c);
+}
+
+TEST(teardown_joins) {
+        struct ctx c;
+        struct call c1, c2;
+        struct lease l;
+        sd_bus_slot *s1, *s2;
+        sd_bus *admin2, *buses[2];
+        struct state_wait w;
+
+        ctx_init(&c);
+        admin2 = test_env_connect(c.env);
+        daxd_acquire_ok(c.holder, "r0", 0, 0, 0, &l);
+        s1 = teardown_async(c.admin, "r0", LONG_USEC, 0, &c1);
+        w = (struct state_wait) { c.holder, "r0", DAXD_STATE_DRAINING };
+        test_wait_until("r0 to be draining", state_is, &w, 30);
+        s2 = teardown_async(admin2, "r0", LONG_USEC, 0, &c2);
+        /* Let daxd see the second call before the lease goes. */
+        ASSERT_STATE(admin2, "r0", DAXD_STATE_DRAINING);
+
+        daxd_release_ok(c.holder, l.path);
+        lease_done(&l);
+        buses[0] = c.admin;
+        buses[1] = admin2;
+        pump(buses, 2, &c1.done, 60);
+        pump(buses, 2, &c2.done, 60);
+        assert_call_ok(&c1);
+        assert_call_ok(&c2);
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+
+        call_done(&c1);
+        call_done(&c2);
+        sd_bus_slot_unref(s1);
+        sd_bus_slot_unref(s2);
+        sd_bus_flush_close_unref(admin2);
+        ctx_done(&c);
+}
+
+/* A process that never talked to daxd but maps the file blocks teardown. */
+TEST(teardown_waits_for_users) {
+        struct ctx c;
+        struct call call;
+        sd_bus_slot *slot;
+        sd_bus *buses[1];
+        char *path, *pid;
+        void *p;
+        int fd;
+
+        ctx_init(&c);
+        path = test_env_path(c.env, "r0.pool");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT_OK(fd);
+        p = mmap(NULL, 2 * MiB, PROT_READ, MAP_SHARED, fd, 0);
+        ASSERT_TRUE(p != MAP_FAILED);
+        close(fd);
+
+        slot = teardown_async(c.admin, "r0", SHORT_USEC, 0, &call);
+        buses[0] = c.admin;
+        pump(buses, 1, &call.done, 60);
+        ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
+        pid = test_asprintf("%d", (int) getpid());
+        ASSERT_STRSTR(call.error_message, pid);
+        free(pid);
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_LIVE);
+        call_done(&call);
+        sd_bus_slot_unref(slot);
+
+        /* Unmapped: now it goes through. */
+        ASSERT_OK(munmap(p, 2 * MiB));
+        slot = teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
+        pump(buses, 1, &call.done, 60);
+        assert_call_ok(&call);
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        call_done(&call);
+        sd_bus_slot_unref(slot);
+        free(path);
+        ctx_done(&c);
+}
+
+/* After a restart the new daxd holds no leases, but still waits for the
+ * processes that map the backing. */
+TEST(teardown_after_restart_sees_mappings) {
+        struct ctx c;
+        struct call call;
+        struct lease l;
+        sd_bus_slot *slot;
+        sd_bus *buses[1];
+        char *pid;
+        void *p;
+
+        ctx_init(&c);
+        daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, 0, &l);
+        p = mmap(NULL, l.length, PROT_READ, MAP_SHARED, l.fd, (off_t) l.offset);
+        ASSERT_TRUE(p != MAP_FAILED);
+        lease_done(&l);
+
+        sd_bus_flush_close_unref(c.admin);
+        sd_bus_flush_close_unref(c.holder);
+        test_env_restart_daxd(c.env);
+        c.admin = test_env_connect(c.env);
+        c.holder = test_env_connect(c.env);
+
+        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
+        slot = teardown_async(c.admin, "r0", SHORT_USEC, 0, &call);
+        buses[0] = c.admin;
+        pump(buses, 1, &call.done, 60);
+        ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
+        pid = test_asprintf("%d", (int) getpid());
+        ASSERT_STRSTR(call.error_message, pid);
+        free(pid);
+        call_done(&call);
+        sd_bus_slot_unref(slot);
+        ASSERT_OK(munmap(p, 2 * MiB));
+        ctx_done(&c);
+}
+
+/* --- Reload --- */
+
+struct region_watch {
+        const char *path;
+        bool added, removed;
+};
+
+static int on_region_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct region_watch *w = userdata;
+        const char *path;
+
+        ASSERT_OK(sd_bus_message_read(m, "o", &path));
+        if (strcmp(path, w->path) == 0)
+                w->added = true;
+        return 0;
+}
+
+static int on_region_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct region_watch *w = userdata;
+        const char *path;
+
+        ASSERT_OK(sd_bus_message_read(m, "o", &path));
+        if (strcmp(path, w->path) == 0)
+                w->removed = true;
+        return 0;
+}
+
+static bool has_region(sd_bus *bus, const char *name) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &error,
+                                   NULL, "s", name);
+
+        if (r < 0 && !sd_bus_error_has_name(&error, DAXD_ERROR_NO_SUCH_REGION))
+                TEST_FAIL("GetRegion(%s): %s: %s", name, error.name, error.message);
+        sd_bus_error_free(&error);
+        return r >= 0;
+}
+
+static int reload(sd_bus *bus, sd_bus_error *error) {
+        return sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", error,
+                                  NULL, NULL);
+}
+
+TEST(reload_adds_and_removes) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct ctx c;
+        struct region_watch w_new = {}, w_gone = {};
+        sd_bus_slot *s1 = NULL, *s2 = NULL;
+        char *gone_path = region_path("gone");
+        char *new_path = region_path("new-1");
+        sd_bus *buses[1];
+
+        ctx_init(&c);
+        w_new.path = new_path;
+        w_gone.path = gone_path;
+        ASSERT_OK(sd_bus_match_signal(c.admin, &s1, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_region_added, &w_new));
+        ASSERT_OK(sd_bus_match_signal(c.admin, &s2, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_region_removed,
+                                      &w_gone));
+
+        /* r0 kept, gone removed, new-1 added. */
+        test_env_write_config(c.env,
+                              "[daxd]\n"
+                              "teardown-timeout = 300ms\n"
+                              "\n"
+                              "[region r0]\n"
+                              "backend = file\n"
+                              "path = @DIR@/r0.pool\n"
+                              "size = 4M\n"
+                              "\n"
+                              "[region new-1]\n"
+                              "backend = file\n"
+                              "path = @DIR@/new-1.pool\n"
+                              "size = 2M\n");
+        ASSERT_BUS_OK(reload(c.admin, &error), &error);
+        buses[0] = c.admin;
+        pump(buses, 1, &w_new.added, 30);
+        ASSERT_TRUE(has_region(c.admin, "new-1"));
+        pump(buses, 1, &w_gone.removed, 30);
+        ASSERT_FALSE(has_region(c.admin, "gone"));
+        ASSERT_TRUE(has_region(c.admin, "r0"));
+        {
+                struct lease l;
+
+                daxd_acquire_ok(c.holder, "new-1", 0, 0, 0, &l);
+                daxd_release_ok(c.holder, l.path);
+                lease_done(&l);
+        }
+
+        /* A broken config is refused whole; the running set stays. */
+        test_env_write_config(c.env,
+                              "[region r0]\n"
+                              "backend = file\n"
+                              "path = @DIR@/r0.pool\n"
+                              "size = 4M\n"
+                              "bogus = 1\n");
+        {
+                int r = reload(c.admin, &error);
+                char *where = test_asprintf("%s:5:", c.env->config_path);
+
+                ASSERT_BUS_ERROR(r, &error, "org.freedesktop.DBus.Error.InvalidFileContent", 0);
+                ASSERT_STRSTR(error.message, where);
+                free(where);
+                sd_bus_error_free(&error);
+        }
+        ASSERT_TRUE(has_region(c.admin, "new-1"));
+        ASSERT_TRUE(has_region(c.admin, "r0"));
+
+        /* SIGHUP is the same as Reload(). */
+        test_env_write_config(c.env,
+                              "[region r0]\n"
+                              "backend = file\n"
+                              "path = @DIR@/r0.pool\n"
+                              "size = 4M\n"
+                              "\n"
+                              "[region new-1]\n"
+                              "backend = file\n"
+                              "path = @DIR@/new-1.pool\n"
+                              "size = 2M\n"
+                              "\n"
+                              "[region by-hup]\n"
+                              "backend = file\n"
+                              "path = @DIR@/by-hup.pool\n"
+                              "size = 2M\n");
+        test_env_signal_daxd(c.env, SIGHUP);
+        for (int i = 0; !has_region(c.admin, "by-hup"); i++) {
+                if (i > 3000)
+                        TEST_FAIL("region by-hup did not appear after SIGHUP");
+                usleep(10000);
+        }
+
+        sd_bus_slot_unref(s1);
+        sd_bus_slot_unref(s2);
+        free(gone_path);
+        free(new_path);
+        ctx_done(&c);
+}
+
+TEST(reload_removed_region_drains_first) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct ctx c;
+        struct lease l;
+        struct revokes rv;
+        sd_bus_slot *rv_slot;
+        sd_bus *buses[1];
+
+        ctx_init(&c);
+        rv_slot = watch_revoke(c.holder, &rv);
+        daxd_acquire_ok(c.holder, "gone", 0, 0, 0, &l);
+        test_env_write_config(c.env,
+                              "[region r0]\n"
+                              "backend = file\n"
+                              "path = @DIR@/r0.pool\n"
+                              "size = 4M\n");
+        ASSERT_BUS_OK(reload(c.admin, &error), &error);
+        /* Not gone while leased: it is draining, and the holder is told. */
+        buses[0] = c.holder;
+        pump(buses, 1, &rv.got_teardown, 30);
+        ASSERT_TRUE(has_region(c.admin, "gone"));
+        ASSERT_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
+        daxd_release_ok(c.holder, l.path);
+        lease_done(&l);
+        for (int i = 0; has_region(c.admin, "gone"); i++) {
+                if (i > 3000)
+                        TEST_FAIL("region gone did not disappear after its last lease ended");
+                usleep(10000);
+        }
+        revokes_done(&rv);
+        sd_bus_slot_unref(rv_slot);
+        ctx_done(&c);
+}
+
+static const struct test_case tests[] = {
+        TEST_ENTRY(teardown_idle_region),
+        TEST_ENTRY(teardown_bad_arguments),
+        TEST_ENTRY(teardown_drains),
+        TEST_ENTRY(teardown_busy_then_live),
+        TEST_ENTRY(teardown_force),
+        TEST_ENTRY(teardown_joins),
+        TEST_ENTRY(teardown_waits_for_users),
+        TEST_ENTRY(teardown_after_restart_sees_mappings),
+        TEST_ENTRY(reload_adds_and_removes),
+        TEST_ENTRY(reload_removed_region_drains_first),
+};
+
+int main(int argc, char **argv) {
+        if (geteuid() != 0) {
+                printf("skip: Teardown and Reload are for uid 0\n");
+                return TEST_EXIT_SKIP;
+        }
+        return test_main(argc, argv, tests, TEST_N(tests));
+}

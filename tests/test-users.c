@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-users.c: the /proc scan finds what the kernel says uses a backing:
+ * mappings (also inherited ones), fds (also passed-on ones), and nothing
+ * once they are gone. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "region.h"
+#include "test.h"
+#include "users.h"
+
+#define MiB (UINT64_C(1) << 20)
+
+struct fixture {
+        char dir[64];
+        char path[96];
+        struct region *region;
+};
+
+static void fixture_setup(struct fixture *f) {
+        struct region_config rc = {
+                .name = (char *) "u",
+                .backend = BACKEND_FILE,
+                .has_backend = true,
+                .size = 2 * MiB,
+                .has_size = true,
+                .align = 2 * MiB,
+                .mode = 0600,
+        };
+
+        snprintf(f->dir, sizeof(f->dir), "/tmp/daxd-users-XXXXXX");
+        ASSERT_TRUE(mkdtemp(f->dir));
+        snprintf(f->path, sizeof(f->path), "%s/pool", f->dir);
+        rc.path = f->path;
+        ASSERT_OK(region_new(&rc, true, &f->region, NULL));
+}
+
+static void fixture_teardown(struct fixture *f) {
+        region_free(f->region);
+        unlink(f->path);
+        rmdir(f->dir);
+}
+
+static size_t count(const struct user_list *l, pid_t pid, enum user_kind kind) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < l->n; i++)
+                if (l->users[i].pid == pid && l->users[i].kind == kind)
+                        n++;
+        return n;
+}
+
+/* A child that does what `how` says, then reports ready and sleeps. */
+static pid_t spawn_holder(struct fixture *f, const char *how) {
+        int pipefd[2];
+        pid_t pid;
+        char c;
+
+        ASSERT_OK(pipe(pipefd));
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                int fd = f->region->backend->ops->open_lease_fd(f->region->backend, false);
+                void *p;
+
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (fd < 0)
+                        _exit(2);
+                /* Drop what fork() copied, the region's own fd among them:
+                 * this process must hold only what `how` says. */
+                for (int i = 3; i < 1024; i++)
+                        if (i != fd && i != pipefd[1])
+                                close(i);
+                p = mmap(NULL, 2 * MiB, PROT_READ, MAP_SHARED, fd, 0);
+                if (p == MAP_FAILED)
+                        _exit(3);
+                if (strcmp(how, "map") == 0)
+                        close(fd);
+                else if (strcmp(how, "fd") == 0)
+                        munmap(p, 2 * MiB);
+                else if (strcmp(how, "fork") == 0) {
+                        /* The mapping lives on in a grandchild after this
+                         * process exits: gup extends the lifetime. */
+                        close(fd);
+                        if (fork() == 0) {
+                                (void) !write(pipefd[1], "g", 1);
+                                pause();
+                        }
+                        _exit(0);
+                }
+                (void) !write(pipefd[1], "r", 1);
+                pause();
+                _exit(0);
+        }
+        close(pipefd[1]);
+        ASSERT_EQ_INT(read(pipefd[0], &c, 1), 1);
+        close(pipefd[0]);
+        return pid;
+}
+
+static void reap(pid_t pid) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+}
+
+TEST(finds_mapping_and_fd) {
+        struct fixture f;
+        struct user_list l = {};
+        pid_t mapper, holder;
+
+        fixture_setup(&f);
+        mapper = spawn_holder(&f, "map");
+        holder = spawn_holder(&f, "fd");
+
+        /* The daemon's own fd is ignored by pid. */
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, getpid(), &l));
+        ASSERT_EQ_U64(count(&l, mapper, USER_MAP), 1);
+        ASSERT_EQ_U64(count(&l, mapper, USER_FD), 0);
+        ASSERT_EQ_U64(count(&l, holder, USER_FD), 1);
+        ASSERT_EQ_U64(count(&l, holder, USER_MAP), 0);
+        ASSERT_EQ_U64(count(&l, getpid(), USER_FD), 0);
+        ASSERT_EQ_U64(l.n, 2);
+        user_list_clear(&l);
+
+        /* Without the ignore, our own fd counts too. */
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, 0, &l));
+        ASSERT_EQ_U64(count(&l, getpid(), USER_FD), 1);
+        user_list_clear(&l);
+
+        reap(mapper);
+        reap(holder);
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 0);
+        fixture_teardown(&f);
+}
+
+TEST(finds_inherited_mapping) {
+        struct fixture f;
+        struct user_list l = {};
+        pid_t parent, grandchild = 0;
+
+        fixture_setup(&f);
+        parent = spawn_holder(&f, "fork");
+        waitpid(parent, NULL, 0);
+
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 1);
+        grandchild = l.users[0].pid;
+        ASSERT_TRUE(grandchild != parent);
+        ASSERT_EQ_INT(l.users[0].kind, USER_MAP);
+        user_list_clear(&l);
+
+        kill(grandchild, SIGKILL);
+        /* Not our child: wait for it to vanish from /proc. */
+        for (int i = 0; i < 500 && kill(grandchild, 0) == 0; i++)
+                usleep(10000);
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 0);
+        fixture_teardown(&f);
+}
+
+TEST(ignores_other_files) {
+        struct fixture f;
+        struct user_list l = {};
+        char other[128];
+        void *p;
+        int fd;
+
+        fixture_setup(&f);
+        snprintf(other, sizeof(other), "%s/other", f.dir);
+        fd = open(other, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+        ASSERT_OK(fd);
+        ASSERT_OK(ftruncate(fd, 2 * MiB));
+        p = mmap(NULL, 2 * MiB, PROT_READ, MAP_SHARED, fd, 0);
+        ASSERT_TRUE(p != MAP_FAILED);
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, 0, &l));
+        ASSERT_EQ_U64(count(&l, getpid(), USER_MAP), 0);
+        ASSERT_EQ_U64(count(&l, getpid(), USER_FD), 1); /* the region's own fd */
+        user_list_clear(&l);
+        munmap(p, 2 * MiB);
+        close(fd);
+        unlink(other);
+        fixture_teardown(&f);
+}
+
+static const struct test_case tests[] = {
+        TEST_ENTRY(finds_mapping_and_fd),
+        TEST_ENTRY(finds_inherited_mapping),
+        TEST_ENTRY(ignores_other_files),
+};
+
+int main(int argc, char **argv) {
+        return test_main(argc, argv, tests, TEST_N(tests));
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test.h: assert macros that print file:line and the values, and a runner
+ * for named sub-tests in one executable.
+ *
+ * A failed assertion prints where and what, runs the failure hook (the
+ * D-Bus harness uses it to print the daemon's log and clean up), and ends
+ * the process with status 1. Sub-tests run each in a forked child, so one
+ * failure neither stops nor disturbs the others:
+ *
+ *     TEST(parse_size) { ASSERT_EQ_U64(...); }
+ *     static const struct test_case tests[] = { TEST_ENTRY(parse_size) };
+ *     int main(int argc, char **argv) { return test_main(argc, argv, tests, TEST_N(tests)); }
+ *
+ * `./test-foo` runs all, `./test-foo NAME...` runs the named ones. Each
+ * prints "ok NAME", "FAIL NAME" or "skip NAME"; the exit status is 0 when
+ * nothing failed (77 when everything was skipped), 1 otherwise.
+ */
+#pragma once
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TEST_EXIT_SKIP 77
+
+/* Called before exiting on a failed assertion (once). Weak, so every file
+ * that includes this header shares one. */
+__attribute__((weak)) void (*test_failure_hook)(void) = NULL;
+
+__attribute__((noreturn, unused)) static void test_fail_now(void) {
+        static bool in_hook = false;
+
+        if (test_failure_hook && !in_hook) {
+                in_hook = true;
+                test_failure_hook();
+        }
+        fflush(NULL);
+        /* _exit: no atexit handlers, no leak report about state the failed
+         * test could not free. */
+        _exit(EXIT_FAILURE);
+}
+
+#define TEST_FAIL(fmt, ...)                                                                              \
+        do {                                                                                             \
+                fprintf(stderr, "%s:%d: " fmt "\n", __FILE__, __LINE__, ##__VA_ARGS__);                  \
+                test_fail_now();                                                                         \
+        } while (0)
+
+#define ASSERT_TRUE(expr)                                                                                \
+        do {                                                                                             \
+                if (!(expr))                                                                             \
+                        TEST_FAIL("assertion failed: %s", #expr);                                        \
+        } while (0)
+
+#define ASSERT_FALSE(expr)                                                                               \
+        do {                                                                                             \
+                if (expr)                                                                                \
+                        TEST_FAIL("assertion failed: !(%s)", #expr);                                     \
+        } while (0)
+
+#define ASSERT_EQ_U64(a, b)                                                                              \
+        do {                                                                                             \
+                uint64_t _a = (uint64_t) (a), _b = (uint64_t) (b);                                       \
+                if (_a != _b)                                                                            \
+                        TEST_FAIL("%s == %s: %" PRIu64 " (0x%" PRIx64 ") != %" PRIu64 " (0x%" PRIx64 ")", \
+                                  #a, #b, _a, _a, _b, _b);                                               \
+        } while (0)
+
+#define ASSERT_NE_U64(a, b)                                                                              \
+        do {                                                                                             \
+                uint64_t _a = (uint64_t) (a), _b = (uint64_t) (b);                                       \
+                if (_a == _b)                                                                            \
+                        TEST_FAIL("%s != %s: both are %" PRIu64, #a, #b, _a);                           \
+        } while (0)
+
+#define ASSERT_GT_U64(a, b)                                                                              \
+        do {                                                                                             \
+                uint64_t _a = (uint64_t) (a), _b = (uint64_t) (b);                                       \
+                if (!(_a > _b))                                                                          \
+                        TEST_FAIL("%s > %s: %" PRIu64 " <= %" PRIu64, #a, #b, _a, _b);                  \
+        } while (0)
+
+#define ASSERT_EQ_INT(a, b)                                                                              \
+        do {                                                                                             \
+                long long _a = (long long) (a), _b = (long long) (b);                                    \
+                if (_a != _b)                                                                            \
+                        TEST_FAIL("%s == %s: %lld != %lld", #a, #b, _a, _b);                             \
+        } while (0)
+
+#define ASSERT_STREQ(a, b)                                                                               \
+        do {                                                                                             \
+                const char *_a = (a), *_b = (b);                                                         \
+                if (!_a || !_b || strcmp(_a, _b) != 0)                                                   \
+                        TEST_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)",              \
+                                  _b ? _b : "(null)");                                                   \
+        } while (0)
+
+#define ASSERT_STRNE(a, b)                                                                               \
+        do {                                                                                             \
+                const char *_a = (a), *_b = (b);                                                         \
+                if (!_a || !_b || strcmp(_a, _b) == 0)                                                   \
+                        TEST_FAIL("%s != %s: both \"%s\"", #a, #b, _a ? _a : "(null)");                  \
+        } while (0)
+
+#define ASSERT_STRSTR(haystack, needle)                                                                  \
+        do {                                                                                             \
+                const char *_h = (haystack), *_n = (needle);                                             \
+                if (!_h || !_n || !strstr(_h, _n))                                                       \
+                        TEST_FAIL("\"%s\" not found in %s: \"%s\"", _n ? _n : "(null)", #haystack,       \
+                                  _h ? _h : "(null)");                                                   \
+        } while (0)
+
+/* r >= 0 (a return value of the -errno convention, or a syscall's). */
+#define ASSERT_OK(r)                                                                                     \
+        do {                                                                                             \
+                long long _r = (long long) (r);                                                          \
+                if (_r < 0)                                                                              \
+                        TEST_FAIL("%s failed: %lld (%s)", #r, _r,                                        \
+                                  strerror(_r == -1 ? errno : (int) -_r));                               \
+        } while (0)
+
+/* A syscall-style call returned -1 with errno e. */
+#define ASSERT_ERRNO(call, e)                                                                            \
+        do {                                                                                             \
+                errno = 0;                                                                               \
+                long long _r = (long long) (call);                                                       \
+                int _e = errno;                                                                          \
+                if (_r != -1 || _e != (e))                                                               \
+                        TEST_FAIL("%s: expected -1/%s, got %lld/%s", #call, strerror(e), _r,             \
+                                  _e ? strerror(_e) : "no error");                                       \
+        } while (0)
+
+/* A -errno style return value equals -e. */
+#define ASSERT_RET_ERRNO(r, e)                                                                           \
+        do {                                                                                             \
+                long long _r = (long long) (r);                                                          \
+                if (_r != -(long long) (e))                                                              \
+                        TEST_FAIL("%s: expected -%s, got %lld (%s)", #r, strerror(e), _r,                \
+                                  _r < 0 ? strerror((int) -_r) : "success");                             \
+        } while (0)
+
+struct test_case {
+        const char *name;
+        void (*fn)(void);
+};
+
+#define TEST(name) static void test_##name(void)
+#define TEST_ENTRY(name) { #name, test_##name }
+#define TEST_N(array) (sizeof(array) / sizeof((array)[0]))
+
+/* In a sub-test: stop here and report it skipped. */
+#define TEST_SKIP(fmt, ...)                                                                              \
+        do {                                                                                             \
+                fprintf(stderr, "skipped: " fmt "\n", ##__VA_ARGS__);                                    \
+                fflush(NULL);                                                                            \
+                _exit(TEST_EXIT_SKIP);                                                                   \
+        } while (0)
+
+/* Runs one test case in a child; returns 0 ok, 1 failed, 77 skipped. */
+__attribute__((unused)) static int test_run_one(const struct test_case *t) {
+        pid_t pid;
+        int status;
+
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0) {
+                perror("fork");
+                return 1;
+        }
+        if (pid == 0) {
+                /* A hung test dies rather than hanging the whole run. */
+                alarm(100);
+                t->fn();
+                fflush(NULL);
+                exit(EXIT_SUCCESS);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        perror("waitpid");
+                        return 1;
+                }
+        if (WIFEXITED(status)) {
+                if (WEXITSTATUS(status) == 0)
+                        return 0;
+                if (WEXITSTATUS(status) == TEST_EXIT_SKIP)
+                        return TEST_EXIT_SKIP;
+                return 1;
+        }
+        fprintf(stderr, "%s: killed by signal %d (%s)\n", t->name, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return 1;
+}
+
+__attribute__((unused)) static int test_main(int argc, char **argv, const struct test_case *tests, size_t n) {
+        unsigned ran = 0, failed = 0, skipped = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                bool selected = argc <= 1;
+                int r;
+
+                for (int a = 1; a < argc; a++)
+                        if (strcmp(argv[a], tests[i].name) == 0)
+                                selected = true;
+                if (!selected)
+                        continue;
+
+                fprintf(stderr, "== %s\n", tests[i].name);
+                r = test_run_one(&tests[i]);
+                ran++;
+                if (r == 0)
+                        printf("ok %s\n", tests[i].name);
+                else if (r == TEST_EXIT_SKIP) {
+                        printf("skip %s\n", tests[i].name);
+                        skipped++;
+                } else {
+                        printf("FAIL %s\n", tests[i].name);
+                        failed++;
+                }
+                fflush(stdout);
+        }
+
+        if (ran == 0) {
+                fprintf(stderr, "no test matched\n");
+                return EXIT_FAILURE;
+        }
+        printf("%u tests: %u ok, %u failed, %u skipped\n", ran, ran - failed - skipped, failed, skipped);
+        if (failed > 0)
+                return EXIT_FAILURE;
+        return skipped == ran ? TEST_EXIT_SKIP : EXIT_SUCCESS;
+}
