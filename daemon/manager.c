@@ -392,7 +392,9 @@ void manager_end_lease(struct manager *m, struct lease *l, const char *revoke_re
 /* ---- teardown ---- */
 
 int manager_scan_users(struct manager *m, struct region *r, struct user_list *ret) {
-        if (!r->backend || r->state == REGION_RETIRED) {
+        /* Also once retired: who kept a mapping through FORCE is worth
+         * seeing, and the identity stays valid after the fd is closed. */
+        if (!r->backend) {
                 *ret = (struct user_list) {};
                 return 0;
         }
