@@ -511,6 +511,49 @@ TEST(teardown_waits_for_users) {
         ctx_done(&c);
 }
 
+/* Invariant 1 on its own: a lease whose holder closed the fd and never
+ * mapped it shows nothing in /proc, yet its reference alone keeps the
+ * region draining until Release. */
+TEST(reference_alone_holds_region) {
+        struct ctx c;
+        struct call call;
+        struct lease l;
+        sd_bus_slot *slot;
+        sd_bus *buses[2];
+        char *path;
+
+        ctx_init(&c);
+        daxd_acquire_ok(c.holder, "gone", 0, 0, 0, &l);
+        close(l.fd);
+        l.fd = -1;
+
+        slot = teardown_async(c.admin, "gone", LONG_USEC, 0, &call);
+        buses[0] = c.admin;
+        buses[1] = c.holder;
+        /* Give daxd every chance to finish too early: a second round trip
+         * after the Teardown was sent, then a look at the state. */
+        ASSERT_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
+        for (int i = 0; i < 25; i++) {
+                ASSERT_OK(sd_bus_process(c.admin, NULL));
+                (void) sd_bus_wait(c.admin, 20000);
+        }
+        ASSERT_FALSE(call.done);
+        ASSERT_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
+        path = test_env_path(c.env, "gone.pool");
+        ASSERT_OK(access(path, F_OK)); /* teardown = remove has not run */
+
+        daxd_release_ok(c.holder, l.path);
+        pump(buses, 2, &call.done, 60);
+        assert_call_ok(&call);
+        ASSERT_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
+        ASSERT_ERRNO(access(path, F_OK), ENOENT);
+        free(path);
+        call_done(&call);
+        sd_bus_slot_unref(slot);
+        lease_done(&l);
+        ctx_done(&c);
+}
+
 /* After a restart the new daxd holds no leases, but still waits for the
  * processes that map the backing. */
 TEST(teardown_after_restart_sees_mappings) {
@@ -729,6 +772,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(teardown_force),
         TEST_ENTRY(teardown_joins),
         TEST_ENTRY(teardown_waits_for_users),
+        TEST_ENTRY(reference_alone_holds_region),
         TEST_ENTRY(teardown_after_restart_sees_mappings),
         TEST_ENTRY(reload_adds_and_removes),
         TEST_ENTRY(reload_removed_region_drains_first),
