@@ -179,7 +179,7 @@ static int file_open_lease_fd(struct backend *base, bool write) {
         return fd;
 }
 
-static int file_teardown(struct backend *base, enum teardown_action action) {
+static int file_teardown(struct backend *base, enum teardown_action action, char **ret_error) {
         struct backend_file *b = (struct backend_file *) base;
         struct stat st;
 
@@ -227,6 +227,8 @@ int backend_open(const struct region_config *cfg, struct backend **ret, char **r
         switch (cfg->backend) {
         case BACKEND_FILE:
                 return backend_file_ops.open(cfg, ret, ret_error);
+        case BACKEND_DEVDAX:
+                return backend_devdax_ops.open(cfg, ret, ret_error);
         default:
                 return -EOPNOTSUPP;
         }

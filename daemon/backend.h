@@ -28,8 +28,13 @@ struct backend_ops {
         int (*open)(const struct region_config *cfg, struct backend **ret, char **ret_error);
         /* A fresh open of the backing, O_RDONLY or O_RDWR, never a dup. */
         int (*open_lease_fd)(struct backend *b, bool write);
-        /* The region's teardown action; on failure the backend is as before. */
-        int (*teardown)(struct backend *b, enum teardown_action action);
+        /* The region's teardown action; on failure the backend is as before
+         * and *ret_error (may be NULL) names the step that failed. */
+        int (*teardown)(struct backend *b, enum teardown_action action, char **ret_error);
+        /* Makes a retired backing usable again (re-enable a device); NULL
+         * where there is nothing to bring back. Called only when nothing
+         * holds the backing. */
+        int (*activate)(struct backend *b, char **ret_error);
         /* Undo what open() created (a file made by this start); for a start
          * that fails half way, so nothing is left half-configured. */
         void (*discard)(struct backend *b);
@@ -46,6 +51,7 @@ struct backend {
 };
 
 extern const struct backend_ops backend_file_ops;
+extern const struct backend_ops backend_devdax_ops;
 
 /* On failure, *ret_error says what went wrong in words for the config's
  * FILE:LINE message. */

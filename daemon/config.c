@@ -46,7 +46,53 @@ const char *backend_type_to_string(enum backend_type t) {
 }
 
 const char *teardown_action_to_string(enum teardown_action a) {
-        return a == TEARDOWN_REMOVE ? "remove" : "close";
+        switch (a) {
+        case TEARDOWN_CLOSE:
+                return "close";
+        case TEARDOWN_REMOVE:
+                return "remove";
+        case TEARDOWN_DISABLE:
+                return "disable";
+        case TEARDOWN_SYSTEM_RAM:
+                return "system-ram";
+        case TEARDOWN_NONE:
+                return "none";
+        }
+        return "unknown";
+}
+
+static bool teardown_action_is_devdax(enum teardown_action a) {
+        return a == TEARDOWN_DISABLE || a == TEARDOWN_SYSTEM_RAM || a == TEARDOWN_NONE;
+}
+
+/* 8-4-4-4-12 hex digits; stored lower case so that equal uuids compare
+ * equal on reload. */
+static char *uuid_normalize(const char *s) {
+        static const unsigned groups[] = { 8, 4, 4, 4, 12 };
+        char *u;
+        size_t k = 0;
+
+        if (strlen(s) != 36)
+                return NULL;
+        for (size_t g = 0; g < ELEMENTSOF(groups); g++) {
+                for (unsigned i = 0; i < groups[g]; i++, k++)
+                        if (!isxdigit((unsigned char) s[k]))
+                                return NULL;
+                if (g + 1 < ELEMENTSOF(groups) && s[k++] != '-')
+                        return NULL;
+        }
+        u = strdup(s);
+        for (char *p = u; p && *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+        return u;
+}
+
+/* daxX.Y, as libdaxctl names a device-DAX instance. */
+static bool dax_device_name_is_valid(const char *s) {
+        unsigned a, b;
+        int n = -1;
+
+        return sscanf(s, "dax%u.%u%n", &a, &b, &n) == 2 && n >= 0 && s[n] == '\0' && strlen(s) < 32;
 }
 
 struct region_config *region_config_free(struct region_config *r) {
@@ -54,6 +100,8 @@ struct region_config *region_config_free(struct region_config *r) {
                 return NULL;
         free(r->name);
         free(r->path);
+        free(r->device);
+        free(r->uuid);
         free(r);
         return NULL;
 }
@@ -67,7 +115,9 @@ struct region_config *region_config_dup(const struct region_config *rc) {
         n->next = NULL;
         n->name = strdup(rc->name);
         n->path = rc->path ? strdup(rc->path) : NULL;
-        if (!n->name || (rc->path && !n->path))
+        n->device = rc->device ? strdup(rc->device) : NULL;
+        n->uuid = rc->uuid ? strdup(rc->uuid) : NULL;
+        if (!n->name || (rc->path && !n->path) || (rc->device && !n->device) || (rc->uuid && !n->uuid))
                 return region_config_free(n);
         return n;
 }
@@ -100,6 +150,7 @@ static bool streq_ptr(const char *a, const char *b) {
 
 bool region_config_equal(const struct region_config *a, const struct region_config *b) {
         return streq_ptr(a->name, b->name) && a->backend == b->backend && streq_ptr(a->path, b->path) &&
+               streq_ptr(a->device, b->device) && streq_ptr(a->uuid, b->uuid) &&
                a->has_size == b->has_size && (!a->has_size || a->size == b->size) && a->align == b->align &&
                a->owner == b->owner && a->group == b->group && a->mode == b->mode && a->teardown == b->teardown;
 }
@@ -184,11 +235,10 @@ static int handle_region_key(struct parse_state *s, struct region_config *rc, co
         if (strcmp(key, "backend") == 0) {
                 if (strcmp(value, "file") == 0)
                         rc->backend = BACKEND_FILE;
-                else if (strcmp(value, "devdax") == 0) {
-                        parse_error(s, s->line, "backend devdax is not supported by this version of daxd yet (use backend = file)");
-                        return 0;
-                } else {
-                        parse_error(s, s->line, "unknown backend \"%s\" (known: file)", value);
+                else if (strcmp(value, "devdax") == 0)
+                        rc->backend = BACKEND_DEVDAX;
+                else {
+                        parse_error(s, s->line, "unknown backend \"%s\" (known: file, devdax)", value);
                         return 0;
                 }
                 rc->has_backend = true;
@@ -201,6 +251,28 @@ static int handle_region_key(struct parse_state *s, struct region_config *rc, co
                 rc->path = strdup(value);
                 if (!rc->path)
                         return 0;
+                rc->path_line = s->line;
+        } else if (strcmp(key, "device") == 0) {
+                if (!dax_device_name_is_valid(value)) {
+                        parse_error(s, s->line, "device must name a device-DAX instance such as dax0.0, not \"%s\"", value);
+                        return 0;
+                }
+                free(rc->device);
+                rc->device = strdup(value);
+                if (!rc->device)
+                        return 0;
+                rc->device_line = s->line;
+        } else if (strcmp(key, "uuid") == 0) {
+                char *u = uuid_normalize(value);
+
+                if (!u) {
+                        parse_error(s, s->line, "uuid must be a namespace uuid such as 6e9f0b5c-1d2a-4f4e-9c53-0a1b2c3d4e5f, not \"%s\"",
+                                    value);
+                        return 0;
+                }
+                free(rc->uuid);
+                rc->uuid = u;
+                rc->uuid_line = s->line;
         } else if (strcmp(key, "size") == 0) {
                 r = parse_size(value, &rc->size);
                 if (r < 0 || rc->size == 0) {
@@ -208,6 +280,7 @@ static int handle_region_key(struct parse_state *s, struct region_config *rc, co
                         return 0;
                 }
                 rc->has_size = true;
+                rc->size_line = s->line;
         } else if (strcmp(key, "align") == 0) {
                 long page = sysconf(_SC_PAGESIZE);
 
@@ -216,6 +289,7 @@ static int handle_region_key(struct parse_state *s, struct region_config *rc, co
                         parse_error(s, s->line, "align must be a power of two of at least the page size (%ld), not \"%s\"", page, value);
                         return 0;
                 }
+                rc->align_line = s->line;
         } else if (strcmp(key, "owner") == 0) {
                 if (parse_user(value, &rc->owner) < 0) {
                         parse_error(s, s->line, "unknown user \"%s\"", value);
@@ -235,14 +309,25 @@ static int handle_region_key(struct parse_state *s, struct region_config *rc, co
                 }
                 rc->mode = m;
         } else if (strcmp(key, "teardown") == 0) {
-                if (strcmp(value, "close") == 0)
-                        rc->teardown = TEARDOWN_CLOSE;
-                else if (strcmp(value, "remove") == 0)
-                        rc->teardown = TEARDOWN_REMOVE;
-                else {
-                        parse_error(s, s->line, "teardown must be close or remove for a file region, not \"%s\"", value);
+                static const enum teardown_action actions[] = {
+                        TEARDOWN_CLOSE, TEARDOWN_REMOVE, TEARDOWN_DISABLE, TEARDOWN_SYSTEM_RAM, TEARDOWN_NONE,
+                };
+                bool found = false;
+
+                /* Whether the action fits the backend is checked once the
+                 * whole section was read: backend may come after it. */
+                for (size_t i = 0; i < ELEMENTSOF(actions); i++)
+                        if (strcmp(value, teardown_action_to_string(actions[i])) == 0) {
+                                rc->teardown = actions[i];
+                                found = true;
+                        }
+                if (!found) {
+                        parse_error(s, s->line, "teardown must be close or remove for a file region, or disable, "
+                                    "system-ram or none for a devdax region, not \"%s\"", value);
                         return 0;
                 }
+                rc->has_teardown = true;
+                rc->teardown_line = s->line;
         } else {
                 parse_error(s, s->line, "unknown key \"%s\" in section [region %s]", key, rc->name);
                 return 0;
@@ -339,10 +424,63 @@ static char *config_ini_reader(char *str, int num, void *stream) {
         return str;
 }
 
+static int validate_devdax(struct parse_state *s, struct region_config *rc) {
+        /* The device dictates where, how big and how aligned. */
+        if (rc->path) {
+                parse_error(s, rc->path_line, "region %s: path is not used by a devdax region (the device node is "
+                            "/dev/daxX.Y); name the device with device = or uuid =", rc->name);
+                return -EINVAL;
+        }
+        if (rc->has_size) {
+                parse_error(s, rc->size_line, "region %s: size is not used by a devdax region: the device's size is the region's size",
+                            rc->name);
+                return -EINVAL;
+        }
+        if (rc->align_line) {
+                parse_error(s, rc->align_line, "region %s: align is not used by a devdax region: the device's own alignment applies",
+                            rc->name);
+                return -EINVAL;
+        }
+        if (rc->device && rc->uuid) {
+                parse_error(s, rc->uuid_line > rc->device_line ? rc->uuid_line : rc->device_line,
+                            "region %s: set either device or uuid, not both", rc->name);
+                return -EINVAL;
+        }
+        if (!rc->device && !rc->uuid) {
+                parse_error(s, rc->line, "region %s has no device (device = daxX.Y, or uuid = the namespace's uuid)",
+                            rc->name);
+                return -EINVAL;
+        }
+        if (!rc->has_teardown)
+                rc->teardown = TEARDOWN_DISABLE;
+        else if (!teardown_action_is_devdax(rc->teardown)) {
+                parse_error(s, rc->teardown_line, "region %s: teardown %s is for file regions; a devdax region takes "
+                            "disable, system-ram or none", rc->name, teardown_action_to_string(rc->teardown));
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int config_validate(struct parse_state *s) {
         for (struct region_config *rc = s->config->regions; rc; rc = rc->next) {
                 if (!rc->has_backend) {
-                        parse_error(s, rc->line, "region %s has no backend (backend = file)", rc->name);
+                        parse_error(s, rc->line, "region %s has no backend (backend = file or devdax)", rc->name);
+                        return -EINVAL;
+                }
+                if (rc->backend == BACKEND_DEVDAX) {
+                        if (validate_devdax(s, rc) < 0)
+                                return -EINVAL;
+                        continue;
+                }
+                if (rc->device || rc->uuid) {
+                        parse_error(s, rc->device ? rc->device_line : rc->uuid_line,
+                                    "region %s: %s is for devdax regions (backend = devdax)", rc->name,
+                                    rc->device ? "device" : "uuid");
+                        return -EINVAL;
+                }
+                if (rc->has_teardown && teardown_action_is_devdax(rc->teardown)) {
+                        parse_error(s, rc->teardown_line, "region %s: teardown %s is for devdax regions; a file region "
+                                    "takes close or remove", rc->name, teardown_action_to_string(rc->teardown));
                         return -EINVAL;
                 }
                 if (!rc->path) {

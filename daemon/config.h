@@ -17,8 +17,11 @@ enum backend_type {
 };
 
 enum teardown_action {
-        TEARDOWN_CLOSE,
-        TEARDOWN_REMOVE,
+        TEARDOWN_CLOSE,      /* file */
+        TEARDOWN_REMOVE,     /* file */
+        TEARDOWN_DISABLE,    /* devdax */
+        TEARDOWN_SYSTEM_RAM, /* devdax */
+        TEARDOWN_NONE,       /* devdax */
 };
 
 struct region_config {
@@ -30,10 +33,16 @@ struct region_config {
         uint64_t size;
         bool has_size;
         uint64_t align;
+        char *device;  /* devdax: "daxX.Y" */
+        char *uuid;    /* devdax: the namespace's uuid, lower case */
         uid_t owner;
         gid_t group;
         mode_t mode;
         enum teardown_action teardown;
+        bool has_teardown;
+        /* Lines of keys that are valid for one backend only, so that a
+         * mismatch found once the whole section was read names its line. */
+        unsigned path_line, size_line, align_line, device_line, uuid_line, teardown_line;
         struct region_config *next;
 };
 

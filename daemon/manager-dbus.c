@@ -151,6 +151,47 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+static int method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(caller_done) struct caller caller = {};
+        _cleanup_free_ char *why = NULL;
+        struct manager *m = userdata;
+        const char *name;
+        struct region *r;
+        int e;
+
+        e = sd_bus_message_read(msg, "s", &name);
+        if (e < 0)
+                return e;
+        e = caller_from_message(msg, &caller, error);
+        if (e < 0)
+                return e;
+        if (caller.uid != 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "only root may activate a region (caller uid %u)", (unsigned) caller.uid);
+        r = manager_find_region(m, name);
+        if (!r)
+                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
+
+        log_info("region %s: activate requested by %s (pid %d)", r->name, caller.name, (int) caller.pid);
+        e = manager_activate(m, r, &why);
+        switch (e) {
+        case 0:
+        case -EALREADY: /* live already: nothing to do */
+                return sd_bus_reply_method_return(msg, NULL);
+        case -ESHUTDOWN:
+                return sd_bus_error_setf(error, DAXD_ERROR_REGION_DRAINING,
+                                         "region %s is draining; activate it once the teardown ended", r->name);
+        case -EOPNOTSUPP:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                         "region %s: the %s backend cannot be activated again", r->name,
+                                         backend_type_to_string(r->config->backend));
+        case -EBUSY:
+                return sd_bus_error_setf(error, DAXD_ERROR_BUSY, "%s", why ? why : "still in use");
+        default:
+                return sd_bus_error_setf(error, DAXD_ERROR_BACKEND, "%s", why ? why : strerror(-e));
+        }
+}
+
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", DAXD_VERSION);
@@ -186,6 +227,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", region, "t", timeout_usec, "t", flags),
                                 SD_BUS_NO_RESULT,
                                 method_teardown, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Activate",
+                                SD_BUS_ARGS("s", region),
+                                SD_BUS_NO_RESULT,
+                                method_activate, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reload",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,

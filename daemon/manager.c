@@ -139,7 +139,10 @@ static int open_new_regions(struct manager *m, const struct daxd_config *cfg, st
                         continue;
                 e = region_new(rc, true, &r, &why);
                 if (e < 0) {
-                        if (asprintf(ret_error, "%s:%u: region %s: %s", cfg->path, rc->line, rc->name,
+                        /* A devdax region's problem is its device's. */
+                        unsigned line = rc->device_line ? rc->device_line : rc->uuid_line ? rc->uuid_line : rc->line;
+
+                        if (asprintf(ret_error, "%s:%u: region %s: %s", cfg->path, line, rc->name,
                                      why ? why : strerror(-e)) < 0)
                                 *ret_error = NULL;
                         goto fail;
@@ -459,17 +462,23 @@ static void reply_waiters(struct manager *m, struct region *r, int error, const 
 }
 
 static void teardown_finish(struct manager *m, struct region *r) {
+        _cleanup_free_ char *why = NULL;
         int e;
 
         r->drain = drain_free(r->drain);
-        e = region_retire(r);
+        e = region_retire_full(r, &why);
         if (e < 0) {
                 _cleanup_free_ char *msg = NULL;
+                struct lease *l;
 
                 /* Invariant 5: a failed teardown leaves the region usable. */
                 region_abort_teardown(r);
+                LIST_FOREACH(by_region, l, r->leases) {
+                        l->revoking = false;
+                        lease_emit_changed(m, l, "State");
+                }
                 if (asprintf(&msg, "region %s: teardown action %s failed: %s; the region is live again", r->name,
-                             teardown_action_to_string(r->config->teardown), strerror(-e)) < 0)
+                             teardown_action_to_string(r->config->teardown), why ? why : strerror(-e)) < 0)
                         msg = NULL;
                 log_error("%s", msg ? msg : "teardown action failed");
                 r->removing = false;
@@ -612,5 +621,65 @@ int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec,
         }
 
         manager_drain_check(m, r);
+        return 0;
+}
+
+int manager_activate(struct manager *m, struct region *r, char **ret_message) {
+        _cleanup_free_ char *why = NULL;
+        struct user_list users = {};
+        uint64_t old_size = r->size, old_align = r->align;
+        int e;
+
+        if (r->state != REGION_RETIRED)
+                return region_activate(r, NULL); /* -EALREADY, -ESHUTDOWN */
+        if (!r->backend || !r->backend->ops->activate)
+                return -EOPNOTSUPP;
+
+        /* Re-enabling a device that any process still holds from before
+         * the disable corrupts the 6.1 kernel (REPORT.md, bug 2): the
+         * kernel's view decides, matched by device number. */
+        e = manager_scan_users(m, r, &users);
+        if (e < 0) {
+                if (asprintf(ret_message, "region %s: cannot scan /proc for users of %s: %s", r->name,
+                             r->backend->path, strerror(-e)) < 0)
+                        *ret_message = NULL;
+                return e;
+        }
+        if (users.n > 0) {
+                _cleanup_free_ char *buf = NULL;
+                size_t size = 0;
+                FILE *f = open_memstream(&buf, &size);
+
+                if (!f) {
+                        user_list_clear(&users);
+                        return -ENOMEM;
+                }
+                fprintf(f, "region %s: %s is still held from before it was retired:", r->name, r->backend->path);
+                for (size_t i = 0; i < users.n; i++)
+                        fprintf(f, "%s pid %d (%s) %s", i == 0 ? "" : ",", (int) users.users[i].pid,
+                                users.users[i].comm, users.users[i].kind == USER_MAP ? "maps it" : "holds an fd");
+                fprintf(f, "; not re-enabling it until they are gone");
+                user_list_clear(&users);
+                if (fclose(f) != 0)
+                        return -ENOMEM;
+                log_notice("%s", buf);
+                *ret_message = TAKE_PTR(buf);
+                return -EBUSY;
+        }
+
+        e = region_activate(r, &why);
+        if (e < 0) {
+                if (asprintf(ret_message, "region %s: activate failed: %s; the region stays retired", r->name,
+                             why ? why : strerror(-e)) < 0)
+                        *ret_message = NULL;
+                log_error("region %s: activate failed: %s", r->name, why ? why : strerror(-e));
+                return e;
+        }
+        log_info("region %s: live again, %s, %" PRIu64 " bytes, align %" PRIu64, r->name, r->backend->path, r->size,
+                 r->align);
+        if (r->size != old_size || r->align != old_align)
+                region_emit_changed(m, r, "State", "Size", "Align", NULL);
+        else
+                region_emit_changed(m, r, "State", NULL);
         return 0;
 }

@@ -89,6 +89,12 @@ void manager_end_lease(struct manager *m, struct lease *l, const char *revoke_re
 /* Starts or joins the teardown of r; call (may be NULL) gets the reply. */
 int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, sd_bus_message *call);
 
+/* Brings a retired region back (devdax: re-enable the device). -EBUSY while
+ * /proc shows any process holding the backing; *ret_message explains a
+ * failure. -EALREADY when live, -ESHUTDOWN when draining, -EOPNOTSUPP for
+ * a backend without activate. */
+int manager_activate(struct manager *m, struct region *r, char **ret_message);
+
 /* The Busy message: holders and the pids /proc shows. */
 int manager_describe_users(struct manager *m, struct region *r, char **ret);
 

@@ -402,8 +402,9 @@ static const sd_bus_vtable region_vtable[] = {
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(struct region, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Path", "s", property_get_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Size", "t", NULL, offsetof(struct region, size), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Align", "t", NULL, offsetof(struct region, align), SD_BUS_VTABLE_PROPERTY_CONST),
+        /* A devdax region re-reads its device's geometry on Activate. */
+        SD_BUS_PROPERTY("Size", "t", NULL, offsetof(struct region, size), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Align", "t", NULL, offsetof(struct region, align), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NumaNode", "i", property_get_numa_node, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("References", "t", NULL, offsetof(struct region, n_refs), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

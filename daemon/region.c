@@ -171,6 +171,10 @@ int region_abort_teardown(struct region *r) {
 }
 
 int region_retire(struct region *r) {
+        return region_retire_full(r, NULL);
+}
+
+int region_retire_full(struct region *r, char **ret_error) {
         int e;
 
         if (r->state != REGION_DRAINING)
@@ -180,11 +184,33 @@ int region_retire(struct region *r) {
                 return -EBUSY;
 
         if (r->backend) {
-                e = r->backend->ops->teardown(r->backend, r->config->teardown);
+                e = r->backend->ops->teardown(r->backend, r->config->teardown, ret_error);
                 if (e < 0)
                         return e;
         }
         r->state = REGION_RETIRED;
+        return 0;
+}
+
+int region_activate(struct region *r, char **ret_error) {
+        int e;
+
+        if (r->state == REGION_LIVE)
+                return -EALREADY;
+        if (r->state == REGION_DRAINING)
+                return -ESHUTDOWN;
+        if (!r->backend || !r->backend->ops->activate)
+                return -EOPNOTSUPP;
+        /* A retired region has no references; nothing can be holding a
+         * lease's fd that daxd knows of. */
+        assert(r->n_refs == 0);
+
+        e = r->backend->ops->activate(r->backend, ret_error);
+        if (e < 0)
+                return e;
+        r->size = r->backend->size;
+        r->align = r->backend->align;
+        r->state = REGION_LIVE;
         return 0;
 }
 

@@ -86,6 +86,13 @@ int region_abort_teardown(struct region *r);
 /* Runs the teardown action and moves to retired; refused (-EBUSY) while a
  * reference is held, and on failure the region stays as it was. */
 int region_retire(struct region *r);
+/* The same; on failure *ret_error (may be NULL) says which step failed. */
+int region_retire_full(struct region *r, char **ret_error);
+/* retired -> live: the backend makes its backing usable again and the
+ * geometry is read anew. -EOPNOTSUPP for a backend that cannot; -EALREADY
+ * when live, -ESHUTDOWN when draining. The caller checks the kernel's view
+ * first: nothing may hold the backing. */
+int region_activate(struct region *r, char **ret_error);
 
 struct lease *lease_new(uint64_t id, const char *holder, pid_t pid, uid_t uid, uint64_t offset, uint64_t length,
                         uint64_t flags);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +51,29 @@ static bool stat_matches(const struct stat *st, const struct backing_id *id) {
         return st->st_dev == id->dev && st->st_ino == id->ino;
 }
 
+/* For a device node, /proc/PID/maps shows dev:inode of whatever node the
+ * process opened (another mknod, another devtmpfs), so match by device
+ * number instead: stat() through /proc/PID/map_files/START-END reaches the
+ * mapped file itself and gives its st_rdev. map_files needs
+ * CAP_SYS_ADMIN; without it fall back to the dev:inode daxd knows. */
+static bool map_matches(int pid_dirfd, const struct backing_id *id, unsigned long start, unsigned long end,
+                        unsigned maj, unsigned min, uint64_t ino) {
+        char name[64];
+        struct stat st;
+
+        if (id->rdev != 0) {
+                snprintf(name, sizeof(name), "map_files/%lx-%lx", start, end);
+                if (fstatat(pid_dirfd, name, &st, 0) >= 0)
+                        return stat_matches(&st, id);
+        }
+        return maj == id->map_major && min == id->map_minor && ino == id->map_ino;
+}
+
 static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found) {
         _cleanup_fclose_ FILE *f = NULL;
         char line[512];
+        unsigned last_maj = 0, last_min = 0;
+        uint64_t last_ino = 0;
         int fd;
 
         *ret_found = false;
@@ -66,6 +87,7 @@ static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found
         }
 
         while (fgets(line, sizeof(line), f)) {
+                unsigned long start, end;
                 unsigned maj, min;
                 uint64_t ino;
                 size_t n = strlen(line);
@@ -76,14 +98,21 @@ static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found
                         while ((c = fgetc(f)) != EOF && c != '\n')
                                 ;
                 }
-                if (sscanf(line, "%*x-%*x %*s %*x %x:%x %" SCNu64, &maj, &min, &ino) != 3)
+                if (sscanf(line, "%lx-%lx %*s %*x %x:%x %" SCNu64, &start, &end, &maj, &min, &ino) != 5)
                         continue;
                 if (ino == 0)
                         continue;
-                if (maj == id->map_major && min == id->map_minor && ino == id->map_ino) {
+                /* A file's mappings come in runs (text, data, bss): stat
+                 * each file once per run. */
+                if (maj == last_maj && min == last_min && ino == last_ino)
+                        continue;
+                if (map_matches(pid_dirfd, id, start, end, maj, min, ino)) {
                         *ret_found = true;
                         return 0;
                 }
+                last_maj = maj;
+                last_min = min;
+                last_ino = ino;
         }
         return 0;
 }
@@ -135,6 +164,26 @@ static void read_comm(int pid_dirfd, char *buf, size_t len) {
         }
         buf[n] = '\0';
         buf[strcspn(buf, "\n")] = '\0';
+}
+
+int users_pid_uses(const char *proc, pid_t pid, const struct backing_id *id, bool *ret) {
+        _cleanup_close_ int pid_dirfd = -EBADF;
+        char name[PATH_MAX];
+        bool maps = false, fds = false;
+        int r;
+
+        snprintf(name, sizeof(name), "%s/%d", proc, (int) pid);
+        pid_dirfd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pid_dirfd < 0)
+                return -errno;
+        r = scan_maps(pid_dirfd, id, &maps);
+        if (r < 0)
+                return r;
+        r = scan_fds(pid_dirfd, id, &fds);
+        if (r < 0)
+                return r;
+        *ret = maps || fds;
+        return 0;
 }
 
 int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret) {

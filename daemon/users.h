@@ -29,5 +29,7 @@ struct user_list {
  * except in tests). Processes that vanish during the scan are skipped. */
 int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret);
 void user_list_clear(struct user_list *l);
+/* Whether one process maps id or holds an fd to it. */
+int users_pid_uses(const char *proc, pid_t pid, const struct backing_id *id, bool *ret);
 
 const char *user_kind_to_string(enum user_kind k);

@@ -153,11 +153,12 @@ static const struct bad_config bad_configs[] = {
                 { 1, 3 }, "/nonexistent-daxd-test-dir/r0.pool", NULL,
         },
         {
+                /* The device dictates the path. */
                 "backend_devdax",
                 "[region r0]\n"
                 "backend = devdax\n"
                 "path = /dev/dax0.0\n",
-                { 2 }, "devdax", NULL,
+                { 3 }, "path", NULL,
         },
         {
                 "unknown_backend",
@@ -248,6 +249,69 @@ static const struct bad_config bad_configs[] = {
                 "sizee = 2M\n",
                 { 10 }, "sizee", NULL,
         },
+        {
+                "devdax_teardown_close",
+                "[region r0]\n"
+                "backend = devdax\n"
+                "device = dax0.0\n"
+                "teardown = close\n",
+                { 4 }, "close", NULL,
+        },
+        {
+                /* Backend after the action: still the action's line. */
+                "file_teardown_disable",
+                "[region r0]\n"
+                "teardown = disable\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n",
+                { 2 }, "disable", NULL,
+        },
+        {
+                "devdax_no_device",
+                "[region r0]\n"
+                "backend = devdax\n",
+                { 1 }, "device", NULL,
+        },
+        {
+                /* Found missing when opened: the region's line, the device's name. */
+                "devdax_missing_device",
+                "[region r0]\n"
+                "backend = devdax\n"
+                "device = dax97.3\n",
+                { 1, 3 }, "dax97.3", NULL,
+        },
+        {
+                "devdax_size",
+                "[region r0]\n"
+                "backend = devdax\n"
+                "device = dax0.0\n"
+                "align = 4K\n",
+                { 4 }, "align", NULL,
+        },
+        {
+                "devdax_bad_uuid",
+                "[region r0]\n"
+                "backend = devdax\n"
+                "uuid = not-a-uuid\n",
+                { 3 }, "not-a-uuid", NULL,
+        },
+        {
+                "devdax_missing_uuid",
+                "[region r0]\n"
+                "backend = devdax\n"
+                "uuid = 6E9F0B5C-1D2A-4F4E-9C53-0A1B2C3D4E5F\n",
+                { 1, 3 }, "6e9f0b5c-1d2a-4f4e-9c53-0a1b2c3d4e5f", NULL,
+        },
+        {
+                "file_device",
+                "[region r0]\n"
+                "backend = file\n"
+                "path = @DIR@/r0.pool\n"
+                "size = 2M\n"
+                "device = dax0.0\n",
+                { 5 }, "device", NULL,
+        },
 };
 
 static void run_bad_config(const struct bad_config *bc) {
@@ -328,7 +392,15 @@ BAD_CONFIG_TEST(22)
 BAD_CONFIG_TEST(23)
 BAD_CONFIG_TEST(24)
 BAD_CONFIG_TEST(25)
-_Static_assert(sizeof(bad_configs) / sizeof(bad_configs[0]) == 26, "one BAD_CONFIG_TEST per bad config");
+BAD_CONFIG_TEST(26)
+BAD_CONFIG_TEST(27)
+BAD_CONFIG_TEST(28)
+BAD_CONFIG_TEST(29)
+BAD_CONFIG_TEST(30)
+BAD_CONFIG_TEST(31)
+BAD_CONFIG_TEST(32)
+BAD_CONFIG_TEST(33)
+_Static_assert(sizeof(bad_configs) / sizeof(bad_configs[0]) == 34, "one BAD_CONFIG_TEST per bad config");
 
 TEST(help) {
         struct test_env *env = test_env_new();
@@ -616,6 +688,22 @@ TEST(log_level_and_log) {
         test_env_free(env);
 }
 
+/* A machine without pmem runs file regions and says nothing about NVDIMMs:
+ * libdaxctl and libndctl are touched only for a devdax region. */
+TEST(no_pmem_no_noise) {
+        struct test_env *env = test_env_new_with_daxd(good_region);
+        char *log;
+
+        test_env_stop_daxd(env);
+        log = test_env_read_log(env);
+        ASSERT_TRUE(!strstr(log, "libdaxctl"));
+        ASSERT_TRUE(!strstr(log, "libndctl"));
+        ASSERT_TRUE(!strstr(log, "/dev/dax"));
+        ASSERT_TRUE(!strstr(log, "NVDIMM"));
+        free(log);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         { "bad_config_unknown_region_key", test_bad_config_0 },
         { "bad_config_unknown_daxd_key", test_bad_config_1 },
@@ -643,6 +731,15 @@ static const struct test_case tests[] = {
         { "bad_config_bad_teardown_timeout", test_bad_config_23 },
         { "bad_config_syntax_error", test_bad_config_24 },
         { "bad_config_second_region_broken", test_bad_config_25 },
+        { "bad_config_devdax_teardown_close", test_bad_config_26 },
+        { "bad_config_file_teardown_disable", test_bad_config_27 },
+        { "bad_config_devdax_no_device", test_bad_config_28 },
+        { "bad_config_devdax_missing_device", test_bad_config_29 },
+        { "bad_config_devdax_align", test_bad_config_30 },
+        { "bad_config_devdax_bad_uuid", test_bad_config_31 },
+        { "bad_config_devdax_missing_uuid", test_bad_config_32 },
+        { "bad_config_file_device", test_bad_config_33 },
+        TEST_ENTRY(no_pmem_no_noise),
         TEST_ENTRY(help),
         TEST_ENTRY(version),
         TEST_ENTRY(bad_options),

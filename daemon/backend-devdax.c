@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* backend-devdax.c: a region backed by a device-DAX instance (/dev/daxX.Y).
+ *
+ * The kernel gives device-DAX no "busy" check: unbinding the driver zaps
+ * every mapping and later accesses get SIGBUS, and on 6.1 two sequences
+ * crash the kernel (../shared/vm/REPORT.md): a new open()+mmap() of a
+ * disabled device while an old holder lives, and re-enabling a device
+ * while an old holder lives. So this backend
+ *  - keeps no fd of the device at all: every lease is a fresh open, and
+ *    nothing of daxd's own can be a holder across a disable;
+ *  - opens the node only after checking that the device is bound to the
+ *    devdax driver right now;
+ *  - is only asked to disable once the manager's drain saw no holder
+ *    (or under FORCE), and to re-enable (activate) only after the manager
+ *    saw no holder; it checks daxd itself once more before either.
+ * libdaxctl is used through a fresh context for every operation: its device
+ * objects cache sysfs, and between two operations anyone may have changed
+ * the device.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <daxctl/libdaxctl.h>
+#include <ndctl/libndctl.h>
+
+#include "backend.h"
+#include "cleanup.h"
+#include "log.h"
+#include "users.h"
+
+#define DEVDAX_DRIVER "device_dax"
+#define KMEM_DRIVER "kmem"
+
+struct backend_devdax {
+        struct backend base;
+        char *devname; /* daxX.Y as last resolved */
+        char *uuid;    /* from the config, or NULL */
+};
+
+/* What a device looked like before a destructive step, to put it back. */
+struct devdax_state {
+        bool enabled;
+        char driver[64];     /* "device_dax", "kmem", "" when unbound */
+        int online_blocks;   /* kmem only */
+};
+
+_printf_(6, 0) static void daxctl_log(struct daxctl_ctx *ctx, int priority, const char *file, int line,
+                                      const char *fn, const char *format, va_list args) {
+        char buf[512];
+
+        /* libdaxctl's own messages help debugging; they are never the
+         * message a user sees, which names the step and the errno. */
+        vsnprintf(buf, sizeof(buf), format, args);
+        buf[strcspn(buf, "\n")] = '\0';
+        log_debug("libdaxctl: %s: %s", fn, buf);
+}
+
+_printf_(6, 0) static void ndctl_log(struct ndctl_ctx *ctx, int priority, const char *file, int line,
+                                     const char *fn, const char *format, va_list args) {
+        char buf[512];
+
+        vsnprintf(buf, sizeof(buf), format, args);
+        buf[strcspn(buf, "\n")] = '\0';
+        log_debug("libndctl: %s: %s", fn, buf);
+}
+
+static struct daxctl_ctx *daxctl_unref_null(struct daxctl_ctx *ctx) {
+        daxctl_unref(ctx);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct daxctl_ctx *, daxctl_unref_null);
+
+static struct ndctl_ctx *ndctl_unref_null(struct ndctl_ctx *ctx) {
+        ndctl_unref(ctx);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct ndctl_ctx *, ndctl_unref_null);
+
+static int dax_ctx_new(struct daxctl_ctx **ret) {
+        struct daxctl_ctx *ctx;
+        int r;
+
+        r = daxctl_new(&ctx);
+        if (r < 0)
+                return r;
+        daxctl_set_log_fn(ctx, daxctl_log);
+        daxctl_set_log_priority(ctx, log_get_max_level() >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
+        *ret = ctx;
+        return 0;
+}
+
+static struct daxctl_dev *dax_find_dev(struct daxctl_ctx *ctx, const char *devname) {
+        struct daxctl_region *region;
+        struct daxctl_dev *dev;
+
+        daxctl_region_foreach(ctx, region)
+                daxctl_dev_foreach(region, dev)
+                        if (strcmp(daxctl_dev_get_devname(dev), devname) == 0)
+                                return dev;
+        return NULL;
+}
+
+static bool uuid_matches(const unsigned char uu[16], const char *want) {
+        char s[37];
+        static const char hex[] = "0123456789abcdef";
+        size_t k = 0;
+
+        for (int i = 0; i < 16; i++) {
+                if (i == 4 || i == 6 || i == 8 || i == 10)
+                        s[k++] = '-';
+                s[k++] = hex[uu[i] >> 4];
+                s[k++] = hex[uu[i] & 15];
+        }
+        s[k] = '\0';
+        return strcmp(s, want) == 0;
+}
+
+/* The device-DAX instance of the namespace with this uuid: the uuid that
+ * `ndctl list` prints for a devdax namespace (the dax info block's), or
+ * the namespace's own label uuid. */
+static int dax_resolve_uuid(const char *uuid, char **ret_devname) {
+        _cleanup_(ndctl_unref_nullp) struct ndctl_ctx *ctx = NULL;
+        struct ndctl_bus *bus;
+        struct ndctl_region *region;
+        struct ndctl_namespace *ndns;
+        int r;
+
+        r = ndctl_new(&ctx);
+        if (r < 0)
+                return r;
+        ndctl_set_log_fn(ctx, ndctl_log);
+        ndctl_set_log_priority(ctx, log_get_max_level() >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
+
+        ndctl_bus_foreach(ctx, bus)
+                ndctl_region_foreach(bus, region)
+                        ndctl_namespace_foreach(region, ndns) {
+                                struct ndctl_dax *dax = ndctl_namespace_get_dax(ndns);
+                                unsigned char nu[16], du[16];
+                                struct daxctl_region *dregion;
+                                struct daxctl_dev *dev;
+
+                                if (!dax)
+                                        continue;
+                                ndctl_namespace_get_uuid(ndns, nu);
+                                ndctl_dax_get_uuid(dax, du);
+                                if (!uuid_matches(nu, uuid) && !uuid_matches(du, uuid))
+                                        continue;
+                                dregion = ndctl_dax_get_daxctl_region(dax);
+                                dev = dregion ? daxctl_dev_get_first(dregion) : NULL;
+                                if (!dev)
+                                        return -ENODEV;
+                                *ret_devname = strdup(daxctl_dev_get_devname(dev));
+                                return *ret_devname ? 0 : -ENOMEM;
+                        }
+        return -ENOENT;
+}
+
+/* The driver the device is bound to now, from sysfs: "" when none. */
+static int dax_driver(const char *devname, char *buf, size_t size) {
+        char path[PATH_MAX], link[PATH_MAX];
+        ssize_t n;
+        const char *base;
+
+        snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/driver", devname);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n < 0) {
+                if (errno != ENOENT)
+                        return -errno;
+                /* Unbound; but is the device there at all? */
+                snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s", devname);
+                if (access(path, F_OK) < 0)
+                        return -errno;
+                buf[0] = '\0';
+                return 0;
+        }
+        link[n] = '\0';
+        base = strrchr(link, '/');
+        base = base ? base + 1 : link;
+        if (strlen(base) >= size)
+                return -ENAMETOOLONG;
+        strcpy(buf, base);
+        return 0;
+}
+
+static int read_sysfs_int(const char *devname, const char *attr, int *ret) {
+        char path[PATH_MAX];
+        _cleanup_fclose_ FILE *f = NULL;
+
+        snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/%s", devname, attr);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        if (fscanf(f, "%d", ret) != 1)
+                return -EINVAL;
+        return 0;
+}
+
+_printf_(3, 4) static int set_error(char **ret_error, int error, const char *fmt, ...) {
+        va_list ap;
+
+        if (error < 0)
+                error = -error;
+        errno = error;
+        va_start(ap, fmt);
+        if (ret_error && !*ret_error && vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -error;
+}
+
+/* Is daxd itself holding the device (an fd, a mapping)? The manager's scan
+ * leaves daxd out; here it must not, as a holder of our own across a
+ * disable and re-enable is kernel bug 2. */
+static int check_self(struct backend_devdax *b, const char *step, char **ret_error) {
+        bool used = false;
+        int r;
+
+        r = users_pid_uses("/proc", getpid(), &b->base.id, &used);
+        if (r < 0)
+                return set_error(ret_error, r, "%s %s: cannot check daxd's own file descriptors: %s", step,
+                                 b->devname, strerror(-r));
+        if (used)
+                return set_error(ret_error, EBUSY, "%s %s: daxd itself still holds the device (a bug); not touching it",
+                                 step, b->devname);
+        return 0;
+}
+
+/* Reads geometry and identity of an enabled devdax device into b->base. */
+static int devdax_learn(struct backend_devdax *b, struct daxctl_dev *dev, char **ret_error) {
+        struct stat st;
+        unsigned long align;
+        int node = -1;
+        char *path;
+        dev_t rdev;
+
+        rdev = makedev((unsigned) daxctl_dev_get_major(dev), (unsigned) daxctl_dev_get_minor(dev));
+        if (asprintf(&path, "/dev/%s", b->devname) < 0)
+                return set_error(ret_error, ENOMEM, "out of memory");
+        /* stat() only: an open would be a holder of our own. */
+        if (stat(path, &st) < 0) {
+                int e = errno;
+
+                free(path);
+                return set_error(ret_error, e, "cannot stat /dev/%s: %s", b->devname, strerror(e));
+        }
+        if (!S_ISCHR(st.st_mode) || st.st_rdev != rdev) {
+                free(path);
+                return set_error(ret_error, ENODEV, "/dev/%s is not the character device %u:%u of %s", b->devname,
+                                 major(rdev), minor(rdev), b->devname);
+        }
+
+        align = daxctl_dev_get_align(dev);
+        if (align == 0)
+                align = daxctl_region_get_align(daxctl_dev_get_region(dev));
+        if (align == 0)
+                align = 4096;
+        (void) read_sysfs_int(b->devname, "numa_node", &node);
+
+        free(b->base.path);
+        b->base.path = path;
+        b->base.size = daxctl_dev_get_size(dev);
+        b->base.align = align;
+        b->base.numa_node = node;
+        /* Users are matched by device number; dev:ino of this node are the
+         * fallback for /proc/PID/maps when map_files cannot be read. */
+        b->base.id = (struct backing_id) {
+                .dev = st.st_dev,
+                .ino = st.st_ino,
+                .rdev = rdev,
+                .map_major = major(st.st_dev),
+                .map_minor = minor(st.st_dev),
+                .map_ino = st.st_ino,
+        };
+        return 0;
+}
+
+/* Finds the configured device in ctx (resolving the uuid again: the
+ * namespace may have been renumbered). */
+static int devdax_find(struct backend_devdax *b, struct daxctl_ctx *ctx, struct daxctl_dev **ret,
+                       char **ret_error) {
+        struct daxctl_dev *dev;
+        int r;
+
+        if (b->uuid) {
+                _cleanup_free_ char *name = NULL;
+
+                r = dax_resolve_uuid(b->uuid, &name);
+                if (r == -ENOENT)
+                        return set_error(ret_error, ENOENT, "no devdax namespace with uuid %s", b->uuid);
+                if (r < 0)
+                        return set_error(ret_error, r, "cannot find the devdax namespace with uuid %s: %s", b->uuid,
+                                         strerror(-r));
+                free(b->devname);
+                b->devname = TAKE_PTR(name);
+        }
+        dev = dax_find_dev(ctx, b->devname);
+        if (!dev)
+                return set_error(ret_error, ENOENT, "device-DAX device %s not found (no such device in /sys/bus/dax)",
+                                 b->devname);
+        *ret = dev;
+        return 0;
+}
+
+static int devdax_check_devdax_mode(struct backend_devdax *b, char **ret_error) {
+        char driver[64];
+        int r;
+
+        r = dax_driver(b->devname, driver, sizeof(driver));
+        if (r < 0)
+                return set_error(ret_error, r, "device-DAX device %s: %s", b->devname, strerror(-r));
+        if (driver[0] == '\0')
+                return set_error(ret_error, ENXIO, "device-DAX device %s is disabled (daxctl enable-device %s)",
+                                 b->devname, b->devname);
+        if (strcmp(driver, KMEM_DRIVER) == 0)
+                return set_error(ret_error, EBUSY,
+                                 "device-DAX device %s is in system-ram mode (daxctl reconfigure-device --mode=devdax %s)",
+                                 b->devname, b->devname);
+        if (strcmp(driver, DEVDAX_DRIVER) != 0)
+                return set_error(ret_error, ENXIO, "device-DAX device %s is bound to driver %s, not %s", b->devname,
+                                 driver, DEVDAX_DRIVER);
+        return 0;
+}
+
+static int devdax_open(const struct region_config *cfg, struct backend **ret, char **ret_error) {
+        _cleanup_(daxctl_unref_nullp) struct daxctl_ctx *ctx = NULL;
+        struct backend_devdax *b;
+        struct daxctl_dev *dev;
+        int r, fd;
+
+        r = dax_ctx_new(&ctx);
+        if (r < 0)
+                return set_error(ret_error, r, "cannot initialise libdaxctl: %s", strerror(-r));
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return set_error(ret_error, ENOMEM, "out of memory");
+        b->base.ops = &backend_devdax_ops;
+        b->devname = cfg->device ? strdup(cfg->device) : NULL;
+        b->uuid = cfg->uuid ? strdup(cfg->uuid) : NULL;
+        if ((cfg->device && !b->devname) || (cfg->uuid && !b->uuid)) {
+                r = set_error(ret_error, ENOMEM, "out of memory");
+                goto fail;
+        }
+
+        r = devdax_find(b, ctx, &dev, ret_error);
+        if (r < 0)
+                goto fail;
+        r = devdax_check_devdax_mode(b, ret_error);
+        if (r < 0)
+                goto fail;
+        r = devdax_learn(b, dev, ret_error);
+        if (r < 0)
+                goto fail;
+        if (b->base.size == 0 || b->base.size % b->base.align != 0) {
+                r = set_error(ret_error, EINVAL, "device-DAX device %s has size %" PRIu64 ", not a positive multiple of its align %" PRIu64,
+                              b->devname, b->base.size, b->base.align);
+                goto fail;
+        }
+
+        /* "Can it be opened" is a start-up question: ask it now, while the
+         * device is enabled, and close at once. */
+        fd = open(b->base.path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                r = set_error(ret_error, errno, "cannot open %s: %m", b->base.path);
+                goto fail;
+        }
+        safe_close(fd);
+
+        *ret = &b->base;
+        return 0;
+
+fail:
+        backend_devdax_ops.free(&b->base);
+        return r;
+}
+
+static int devdax_open_lease_fd(struct backend *base, bool write) {
+        struct backend_devdax *b = (struct backend_devdax *) base;
+        struct stat st;
+        int r, fd;
+
+        /* Never open a device that is not bound to device_dax right now
+         * (kernel bug 1: a mmap on such an fd oopses while an old holder
+         * lives). Someone may have disabled it behind daxd's back. */
+        r = devdax_check_devdax_mode(b, NULL);
+        if (r < 0)
+                return r;
+        fd = open(b->base.path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        /* The node might have been replaced: serve only our device. */
+        if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != b->base.id.rdev) {
+                safe_close(fd);
+                return -ENODEV;
+        }
+        return fd;
+}
+
+static void devdax_record(struct backend_devdax *b, struct daxctl_dev *dev, struct devdax_state *s) {
+        struct daxctl_memory *mem;
+
+        *s = (struct devdax_state) {};
+        if (dax_driver(b->devname, s->driver, sizeof(s->driver)) < 0)
+                s->driver[0] = '\0';
+        s->enabled = s->driver[0] != '\0';
+        mem = daxctl_dev_get_memory(dev);
+        if (mem) {
+                int n = daxctl_memory_is_online(mem);
+                s->online_blocks = n > 0 ? n : 0;
+        }
+        log_debug("%s: found %s, driver %s, %d memory block(s) online", b->devname,
+                  s->enabled ? "enabled" : "disabled", s->enabled ? s->driver : "none", s->online_blocks);
+}
+
+/* Puts a device back the way it was found, as far as it can. */
+static void devdax_restore(struct backend_devdax *b, struct daxctl_dev *dev, const struct devdax_state *s) {
+        char now[64] = "";
+        int r = 0;
+
+        (void) dax_driver(b->devname, now, sizeof(now));
+        if (strcmp(now, s->driver) != 0) {
+                struct user_list users = {};
+
+                /* Binding a driver again while anything still holds the
+                 * device from before is kernel bug 2: under FORCE holders
+                 * may be left, and then it stays as it is. */
+                if (users_scan("/proc", &b->base.id, 0, &users) < 0 || users.n > 0) {
+                        log_error("%s: cannot restore it as found (driver %s): %s", b->devname,
+                                  s->driver[0] ? s->driver : "none",
+                                  users.n > 0 ? "processes still hold it" : "cannot scan /proc");
+                        user_list_clear(&users);
+                        return;
+                }
+                if (now[0] != '\0') {
+                        struct daxctl_memory *mem = daxctl_dev_get_memory(dev);
+
+                        if (mem && daxctl_memory_is_online(mem) > 0)
+                                (void) daxctl_memory_offline(mem);
+                        r = daxctl_dev_disable(dev);
+                }
+                if (r >= 0 && strcmp(s->driver, DEVDAX_DRIVER) == 0)
+                        r = daxctl_dev_enable_devdax(dev);
+                else if (r >= 0 && strcmp(s->driver, KMEM_DRIVER) == 0)
+                        r = daxctl_dev_enable_ram(dev);
+        }
+        if (r >= 0 && strcmp(s->driver, KMEM_DRIVER) == 0 && s->online_blocks > 0) {
+                struct daxctl_memory *mem = daxctl_dev_get_memory(dev);
+
+                if (mem && daxctl_memory_is_online(mem) < s->online_blocks)
+                        r = daxctl_memory_online(mem);
+        }
+        (void) dax_driver(b->devname, now, sizeof(now));
+        if (r < 0 || strcmp(now, s->driver) != 0)
+                log_error_errno(r, "%s: could not restore it as found (driver %s), it is now %s%s%s%m", b->devname,
+                                s->driver[0] ? s->driver : "none", now[0] ? "bound to " : "disabled", now,
+                                r < 0 ? ": " : "");
+        else
+                log_notice("%s: restored as found (driver %s)", b->devname, s->driver[0] ? s->driver : "none");
+}
+
+static int devdax_teardown(struct backend *base, enum teardown_action action, char **ret_error) {
+        _cleanup_(daxctl_unref_nullp) struct daxctl_ctx *ctx = NULL;
+        struct backend_devdax *b = (struct backend_devdax *) base;
+        struct devdax_state found;
+        struct daxctl_dev *dev;
+        struct daxctl_memory *mem;
+        int r;
+
+        if (action == TEARDOWN_NONE)
+                return 0;
+
+        r = dax_ctx_new(&ctx);
+        if (r < 0)
+                return set_error(ret_error, r, "disable %s: cannot initialise libdaxctl: %s", b->devname, strerror(-r));
+        r = devdax_find(b, ctx, &dev, ret_error);
+        if (r < 0)
+                return r;
+        r = check_self(b, "disable", ret_error);
+        if (r < 0)
+                return r;
+
+        devdax_record(b, dev, &found);
+
+        r = daxctl_dev_disable(dev);
+        if (r < 0) {
+                devdax_restore(b, dev, &found);
+                return set_error(ret_error, r, "step disable of %s (daxctl_dev_disable) failed: %s", b->devname,
+                                 strerror(-r));
+        }
+        if (action == TEARDOWN_DISABLE) {
+                log_info("%s: disabled", b->devname);
+                return 0;
+        }
+
+        /* system-ram: bind kmem, then online the memory blocks, as movable
+         * so that Activate can offline them again. */
+        r = daxctl_dev_enable_ram(dev);
+        if (r < 0) {
+                devdax_restore(b, dev, &found);
+                return set_error(ret_error, r, "step enable-ram of %s (daxctl_dev_enable_ram) failed: %s", b->devname,
+                                 strerror(-r));
+        }
+        mem = daxctl_dev_get_memory(dev);
+        if (!mem) {
+                devdax_restore(b, dev, &found);
+                return set_error(ret_error, ENXIO, "step online-memory of %s failed: no memory blocks after enable-ram",
+                                 b->devname);
+        }
+        if (daxctl_memory_is_online(mem) < daxctl_memory_num_sections(mem)) {
+                r = daxctl_memory_online(mem);
+                if (r < 0) {
+                        devdax_restore(b, dev, &found);
+                        return set_error(ret_error, r, "step online-memory of %s (daxctl_memory_online) failed: %s",
+                                         b->devname, strerror(-r));
+                }
+        }
+        log_info("%s: now system RAM, %d memory block(s) online", b->devname, daxctl_memory_is_online(mem));
+        return 0;
+}
+
+static int devdax_activate(struct backend *base, char **ret_error) {
+        _cleanup_(daxctl_unref_nullp) struct daxctl_ctx *ctx = NULL;
+        struct backend_devdax *b = (struct backend_devdax *) base;
+        struct devdax_state found;
+        struct daxctl_dev *dev;
+        struct daxctl_memory *mem;
+        int r;
+
+        r = dax_ctx_new(&ctx);
+        if (r < 0)
+                return set_error(ret_error, r, "activate %s: cannot initialise libdaxctl: %s", b->devname, strerror(-r));
+        r = devdax_find(b, ctx, &dev, ret_error);
+        if (r < 0)
+                return r;
+        r = check_self(b, "activate", ret_error);
+        if (r < 0)
+                return r;
+        devdax_record(b, dev, &found);
+
+        if (strcmp(found.driver, KMEM_DRIVER) == 0) {
+                /* Undo system-ram: offline first, then unbind; the reverse
+                 * order wedges the device until reboot. */
+                mem = daxctl_dev_get_memory(dev);
+                if (mem && daxctl_memory_is_online(mem) > 0) {
+                        r = daxctl_memory_offline(mem);
+                        if (r < 0 || daxctl_memory_is_online(mem) > 0) {
+                                if (r >= 0)
+                                        r = -EBUSY;
+                                devdax_restore(b, dev, &found);
+                                return set_error(ret_error, r,
+                                                 "step offline-memory of %s (daxctl_memory_offline) failed: %s; "
+                                                 "the memory stays system RAM",
+                                                 b->devname, strerror(-r));
+                        }
+                }
+                r = daxctl_dev_disable(dev);
+                if (r < 0) {
+                        devdax_restore(b, dev, &found);
+                        return set_error(ret_error, r, "step disable of %s (daxctl_dev_disable) failed: %s",
+                                         b->devname, strerror(-r));
+                }
+        } else if (found.enabled && strcmp(found.driver, DEVDAX_DRIVER) != 0)
+                return set_error(ret_error, ENXIO, "activate %s: bound to driver %s; not touching it", b->devname,
+                                 found.driver);
+
+        if (strcmp(found.driver, DEVDAX_DRIVER) != 0) {
+                r = daxctl_dev_enable_devdax(dev);
+                if (r < 0) {
+                        devdax_restore(b, dev, &found);
+                        return set_error(ret_error, r, "step enable-devdax of %s (daxctl_dev_enable_devdax) failed: %s",
+                                         b->devname, strerror(-r));
+                }
+        }
+        r = devdax_check_devdax_mode(b, ret_error);
+        if (r < 0)
+                return r;
+        /* Geometry may differ now (a dynamic device resized meanwhile). */
+        r = devdax_learn(b, dev, ret_error);
+        if (r < 0)
+                return r;
+        log_info("%s: enabled in devdax mode, %" PRIu64 " bytes, align %" PRIu64, b->devname, b->base.size,
+                 b->base.align);
+        return 0;
+}
+
+static void devdax_discard(struct backend *base) {
+        /* Nothing was created or changed by open(). */
+}
+
+static struct backend *devdax_free(struct backend *base) {
+        struct backend_devdax *b = (struct backend_devdax *) base;
+
+        free(b->base.path);
+        free(b->devname);
+        free(b->uuid);
+        free(b);
+        return NULL;
+}
+
+const struct backend_ops backend_devdax_ops = {
+        .name = "devdax",
+        .open = devdax_open,
+        .open_lease_fd = devdax_open_lease_fd,
+        .teardown = devdax_teardown,
+        .activate = devdax_activate,
+        .discard = devdax_discard,
+        .free = devdax_free,
+};
