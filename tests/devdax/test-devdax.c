@@ -1,0 +1,680 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-devdax.c: daxd on a real device-DAX device (the QEMU guest's emulated
+ * NVDIMM, or real pmem): leases, alignment, teardown actions, FORCE and
+ * Activate, checked against what the kernel shows in sysfs and /proc.
+ *
+ * Needs $DAXD_TEST_DEVICE (daxX.Y, set by in-guest.sh) naming an enabled
+ * devdax device nobody else uses, and root; skips (77) otherwise. The
+ * sub-tests run one after another and each leaves the device enabled in
+ * devdax mode. Order matters only in that the sub-tests which disable the
+ * device while it is held (force_sigbus, activate_busy_while_held) belong in
+ * a boot of their own: if daxd ever got the kernel rules wrong there, the
+ * 6.1 kernel would be left corrupted for whatever ran next.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define MiB (UINT64_C(1) << 20)
+
+static const char *dev;  /* daxX.Y */
+static char devpath[64]; /* /dev/daxX.Y */
+
+static void setup(void) {
+        dev = getenv("DAXD_TEST_DEVICE");
+        if (!dev || !*dev)
+                TEST_SKIP("no DAXD_TEST_DEVICE (run through tests/devdax/run-suite.sh)");
+        if (geteuid() != 0)
+                TEST_SKIP("needs root");
+        snprintf(devpath, sizeof(devpath), "/dev/%s", dev);
+        if (access(devpath, F_OK) < 0)
+                TEST_SKIP("%s does not exist", devpath);
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* The driver dev is bound to: "device_dax", "kmem" or "" (disabled). */
+static char *driver(void) {
+        char path[PATH_MAX], link[PATH_MAX];
+        ssize_t n;
+        const char *base;
+
+        snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/driver", dev);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n < 0)
+                return test_strdup("");
+        link[n] = '\0';
+        base = strrchr(link, '/');
+        return test_strdup(base ? base + 1 : link);
+}
+
+static void assert_driver(const char *want) {
+        char *d = driver();
+
+        if (strcmp(d, want) != 0)
+                TEST_FAIL("%s is bound to \"%s\", expected \"%s\"", dev, d, want);
+        free(d);
+}
+
+static uint64_t sysfs_u64(const char *attr) {
+        char path[PATH_MAX];
+        unsigned long long v = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/%s", dev, attr);
+        f = fopen(path, "re");
+        if (!f)
+                TEST_FAIL("cannot open %s: %m", path);
+        if (fscanf(f, "%lli", &v) != 1)
+                TEST_FAIL("cannot read %s", path);
+        fclose(f);
+        return v;
+}
+
+/* Online memory blocks of the whole machine. */
+static unsigned online_memory_blocks(void) {
+        char cmd[] = "cat /sys/devices/system/memory/memory*/state | grep -c '^online'";
+        FILE *p = popen(cmd, "re");
+        unsigned n = 0;
+
+        ASSERT_TRUE(p);
+        if (fscanf(p, "%u", &n) != 1)
+                n = 0;
+        pclose(p);
+        return n;
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+        char *cmd;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        ASSERT_TRUE(vasprintf(&cmd, fmt, ap) >= 0);
+        va_end(ap);
+        fprintf(stderr, "+ %s\n", cmd);
+        fflush(NULL);
+        r = system(cmd);
+        free(cmd);
+        return r;
+}
+
+/* Every sub-test starts from an enabled devdax device. Only called when no
+ * process of this test holds it (children are reaped), so re-enabling is
+ * safe even on 6.1. */
+static void ensure_devdax(void) {
+        char *d = driver();
+
+        if (strcmp(d, "kmem") == 0)
+                (void) run("daxctl reconfigure-device --mode=devdax --force %s >/dev/null 2>&1", dev);
+        else if (d[0] == '\0')
+                (void) run("daxctl enable-device %s >/dev/null 2>&1", dev);
+        free(d);
+        assert_driver("device_dax");
+}
+
+static struct test_env *start(const char *action) {
+        struct test_env *env;
+        char *cfg;
+
+        setup();
+        ensure_devdax();
+        cfg = test_asprintf("[daxd]\n"
+                            "teardown-timeout = 20s\n"
+                            "[region dd]\n"
+                            "backend = devdax\n"
+                            "device = %s\n"
+                            "teardown = %s\n"
+                            "mode = 0666\n",
+                            dev, action);
+        env = test_env_new_with_daxd(cfg);
+        free(cfg);
+        return env;
+}
+
+static sigjmp_buf fault_jmp;
+static void on_fault(int sig) {
+        siglongjmp(fault_jmp, sig);
+}
+
+/* Maps len bytes of fd shared read-write, writes a pattern, reads it back
+ * through a second mapping. */
+static void rw_check(int fd, uint64_t offset, uint64_t len) {
+        uint64_t seed = now_usec();
+        volatile uint64_t *p;
+
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t) offset);
+        if (p == MAP_FAILED)
+                TEST_FAIL("mmap of %" PRIu64 " bytes at %" PRIu64 ": %m", len, offset);
+        for (uint64_t i = 0; i < len / 8; i += 512)
+                p[i] = seed ^ i;
+        ASSERT_OK(munmap((void *) p, len));
+        p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t) offset);
+        if (p == MAP_FAILED)
+                TEST_FAIL("second mmap: %m");
+        for (uint64_t i = 0; i < len / 8; i += 512)
+                if (p[i] != (seed ^ i))
+                        TEST_FAIL("word %" PRIu64 " reads back 0x%" PRIx64 ", wrote 0x%" PRIx64, i, p[i], seed ^ i);
+        ASSERT_OK(munmap((void *) p, len));
+}
+
+/* A fresh lease at offset maps, writes and reads back. */
+static void lease_rw_at(sd_bus *bus, uint64_t offset) {
+        struct lease l;
+
+        daxd_acquire_ok(bus, "dd", offset, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
+        rw_check(l.fd, l.offset, l.length);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+}
+
+static void lease_rw_now(sd_bus *bus) {
+        lease_rw_at(bus, 0);
+}
+
+static char *state(sd_bus *bus) {
+        char *p = region_path("dd");
+        char *s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "State");
+
+        free(p);
+        return s;
+}
+
+static void assert_state(sd_bus *bus, const char *want) {
+        char *s = state(bus);
+
+        if (strcmp(s, want) != 0)
+                TEST_FAIL("region dd is %s, expected %s", s, want);
+        free(s);
+}
+
+static int teardown(sd_bus *bus, uint64_t timeout_usec, uint64_t flags, sd_bus_error *error) {
+        return sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", error,
+                                  NULL, "stt", "dd", timeout_usec, flags);
+}
+
+static int activate(sd_bus *bus, sd_bus_error *error) {
+        return sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Activate", error,
+                                  NULL, "s", "dd");
+}
+
+static void activate_ok(sd_bus *bus) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        ASSERT_BUS_OK(activate(bus, &error), &error);
+        sd_bus_error_free(&error);
+        assert_state(bus, DAXD_STATE_LIVE);
+        assert_driver("device_dax");
+}
+
+/* ---- holders in child processes ---- */
+
+enum holder_kind {
+        HOLDER_LEASE_RELEASE_ON_REVOKE, /* lease + mapping; lets go 1 s after Revoke */
+        HOLDER_LEASE_IGNORE,            /* lease + mapping; ignores Revoke */
+        HOLDER_LEASE_EXPECT_SIGBUS,     /* lease + mapping; touches it on "go" */
+        HOLDER_FOREIGN_FD,              /* open() of the node, no daxd at all */
+};
+
+struct holder {
+        pid_t pid;
+        int ready_fd; /* child writes one byte once set up */
+        int go_fd;    /* parent writes one byte (or closes) to make it go on */
+};
+
+static bool revoked;
+static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        revoked = true;
+        return 0;
+}
+
+static void child_wait_go(int fd) {
+        char c;
+
+        (void) read(fd, &c, 1);
+}
+
+static void holder_child(struct test_env *env, enum holder_kind kind, int ready, int go) {
+        volatile uint64_t *p = NULL;
+        sd_bus *bus = NULL;
+        struct lease l = { .fd = -1 };
+        char c = 'r';
+
+        alarm(120);
+        if (kind == HOLDER_FOREIGN_FD) {
+                /* Deliberately never closed: only exit lets go. */
+                int fd = open(devpath, O_RDWR | O_CLOEXEC);
+
+                ASSERT_OK(fd);
+                ASSERT_EQ_INT(write(ready, &c, 1), 1);
+                child_wait_go(go);
+                _exit(0);
+        }
+
+        bus = test_env_connect(env);
+        ASSERT_OK(sd_bus_match_signal(bus, NULL, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke", on_revoke,
+                                      NULL));
+        daxd_acquire_ok(bus, "dd", 0, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
+        p = mmap(NULL, l.length, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, (off_t) l.offset);
+        ASSERT_TRUE(p != MAP_FAILED);
+        p[0] = 0x1234;
+        ASSERT_EQ_INT(write(ready, &c, 1), 1);
+
+        switch (kind) {
+        case HOLDER_LEASE_RELEASE_ON_REVOKE:
+                test_bus_wait_flag(bus, &revoked, 60);
+                usleep(1000 * 1000);
+                ASSERT_OK(munmap((void *) p, l.length));
+                daxd_release_ok(bus, l.path);
+                lease_done(&l);
+                break;
+        case HOLDER_LEASE_IGNORE:
+                /* On "go": the mapping must still be there and valid. */
+                child_wait_go(go);
+                ASSERT_EQ_U64(p[0], 0x1234);
+                p[0] = 0x5678;
+                break;
+        case HOLDER_LEASE_EXPECT_SIGBUS: {
+                struct sigaction sa = { .sa_handler = on_fault };
+                int sig;
+
+                child_wait_go(go);
+                sigemptyset(&sa.sa_mask);
+                sigaction(SIGBUS, &sa, NULL);
+                sigaction(SIGSEGV, &sa, NULL);
+                sig = sigsetjmp(fault_jmp, 1);
+                if (sig == 0) {
+                        (void) p[0];
+                        fprintf(stderr, "holder: the mapping still works after FORCE\n");
+                        _exit(3);
+                }
+                fprintf(stderr, "holder: access after FORCE: %s\n", sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+                _exit(sig == SIGBUS ? 42 : 4);
+        }
+        default:
+                break;
+        }
+        sd_bus_flush_close_unref(bus);
+        _exit(0);
+}
+
+static void holder_start(struct test_env *env, enum holder_kind kind, struct holder *h) {
+        int ready[2], go[2];
+        char c;
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        ASSERT_OK(pipe2(go, O_CLOEXEC));
+        fflush(NULL);
+        h->pid = fork();
+        ASSERT_OK(h->pid);
+        if (h->pid == 0) {
+                close(ready[0]);
+                close(go[1]);
+                holder_child(env, kind, ready[1], go[0]);
+                _exit(0);
+        }
+        close(ready[1]);
+        close(go[0]);
+        h->ready_fd = ready[0];
+        h->go_fd = go[1];
+        if (read(h->ready_fd, &c, 1) != 1)
+                TEST_FAIL("holder %d died before it was set up", (int) h->pid);
+}
+
+static void holder_go(struct holder *h) {
+        char c = 'g';
+
+        ASSERT_EQ_INT(write(h->go_fd, &c, 1), 1);
+}
+
+/* Waits for the holder; returns its wait status. */
+static int holder_wait(struct holder *h) {
+        int status;
+
+        close(h->ready_fd);
+        close(h->go_fd);
+        ASSERT_EQ_INT(waitpid(h->pid, &status, 0), h->pid);
+        return status;
+}
+
+/* ---- the tests ---- */
+
+/* A lease is a fresh open of the node: maps shared, writes, reads back; the
+ * region's properties are the device's own. */
+TEST(lease_rw) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        char *p = region_path("dd"), *s;
+        struct lease l;
+        void *m;
+
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "Backend");
+        ASSERT_STREQ(s, "devdax");
+        free(s);
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "Path");
+        ASSERT_STREQ(s, devpath);
+        free(s);
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "TeardownAction");
+        ASSERT_STREQ(s, "disable");
+        free(s);
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), sysfs_u64("size"));
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Align"), sysfs_u64("align"));
+        ASSERT_TRUE(get_prop_i32(bus, p, DAXD_REGION_INTERFACE, "NumaNode") >= -1);
+
+        daxd_acquire_ok(bus, "dd", 0, 0, DAXD_ACQUIRE_WRITE, &l);
+        ASSERT_EQ_U64(l.length, sysfs_u64("size"));
+        rw_check(l.fd, 0, 2 * MiB);
+        rw_check(l.fd, l.length - 4 * MiB, 4 * MiB);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+
+        /* Read-only is enforced by the kernel on the device too. */
+        daxd_acquire_ok(bus, "dd", 0, 2 * MiB, 0, &l);
+        m = mmap(NULL, 2 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, 0);
+        ASSERT_TRUE(m == MAP_FAILED);
+        ASSERT_EQ_INT(errno, EACCES);
+        m = mmap(NULL, 2 * MiB, PROT_READ, MAP_SHARED, l.fd, 0);
+        ASSERT_TRUE(m != MAP_FAILED);
+        munmap(m, 2 * MiB);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+
+        free(p);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* Offsets and lengths must be multiples of the device's real alignment. */
+TEST(misaligned) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint64_t align = sysfs_u64("align");
+        char hex[32];
+        struct lease l;
+        int r;
+
+        ASSERT_TRUE(align >= 4096);
+        snprintf(hex, sizeof(hex), "0x%" PRIx64, align);
+
+        r = daxd_acquire(bus, "dd", 0, 4096, 0, &error, NULL);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_MISALIGNED, EDOM);
+        ASSERT_STRSTR(error.message, hex);
+        sd_bus_error_free(&error);
+        if (align > 4096) {
+                r = daxd_acquire(bus, "dd", align / 2, align, 0, &error, NULL);
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_MISALIGNED, EDOM);
+                sd_bus_error_free(&error);
+        }
+        daxd_acquire_ok(bus, "dd", align, align, 0, &l);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* The teardown waits for a holder that maps the device; then the device is
+ * really disabled (a new open gives ENXIO), and Activate brings it back. */
+TEST(teardown_disable_waits) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct holder h;
+        uint64_t t0;
+        int fd, status;
+
+        holder_start(env, HOLDER_LEASE_RELEASE_ON_REVOKE, &h);
+        t0 = now_usec();
+        ASSERT_BUS_OK(teardown(bus, 20 * 1000000u, 0, &error), &error);
+        fprintf(stderr, "teardown took %.2f s\n", (double) (now_usec() - t0) / 1e6);
+        ASSERT_TRUE(now_usec() - t0 >= 900000u);
+        status = holder_wait(&h);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("");
+        /* Nothing holds it: opening it now is the safe probe. */
+        fd = open(devpath, O_RDWR | O_CLOEXEC);
+        ASSERT_TRUE(fd < 0);
+        ASSERT_EQ_INT(errno, ENXIO);
+
+        activate_ok(bus);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* A holder that ignores Revoke: Busy naming it; the device is still enabled,
+ * its mapping still works, and new leases map. */
+TEST(ignored_revoke_busy) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct holder h;
+        char *pid;
+        int r, status;
+
+        holder_start(env, HOLDER_LEASE_IGNORE, &h);
+        r = teardown(bus, 1000000u, 0, &error);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BUSY, EBUSY);
+        pid = test_asprintf("pid %d", (int) h.pid);
+        ASSERT_STRSTR(error.message, pid);
+        free(pid);
+        sd_bus_error_free(&error);
+
+        assert_state(bus, DAXD_STATE_LIVE);
+        assert_driver("device_dax");
+        /* Past the holder's 2 MiB, whose data it checks. */
+        lease_rw_at(bus, 2 * MiB);
+        holder_go(&h);
+        status = holder_wait(&h);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* A process that opened the node without daxd keeps the teardown waiting,
+ * and shows in Users, matched by device number. */
+TEST(foreign_open_waits) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct holder h;
+        int r, status;
+
+        holder_start(env, HOLDER_FOREIGN_FD, &h);
+        /* Busy first, naming the pid... */
+        r = teardown(bus, 500000u, 0, &error);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BUSY, EBUSY);
+        {
+                char *pid = test_asprintf("pid %d", (int) h.pid);
+
+                ASSERT_STRSTR(error.message, pid);
+                ASSERT_STRSTR(error.message, "holds an fd");
+                free(pid);
+        }
+        sd_bus_error_free(&error);
+        assert_driver("device_dax");
+
+        /* ...then, once it exits, a teardown goes through. */
+        holder_go(&h);
+        status = holder_wait(&h);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_BUS_OK(teardown(bus, 10 * 1000000u, 0, &error), &error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("");
+        activate_ok(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* system-ram hands the memory to the kernel as online system RAM; Activate
+ * offlines it and brings the devdax region back. */
+TEST(system_ram_activate) {
+        struct test_env *env;
+        sd_bus *bus;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned before, during, after;
+
+        setup();
+        before = online_memory_blocks();
+        env = start("system-ram");
+        bus = test_env_connect(env);
+
+        ASSERT_BUS_OK(teardown(bus, 0, 0, &error), &error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("kmem");
+        during = online_memory_blocks();
+        fprintf(stderr, "online memory blocks: %u before, %u as system-ram\n", before, during);
+        ASSERT_TRUE(during > before);
+
+        activate_ok(bus);
+        after = online_memory_blocks();
+        fprintf(stderr, "online memory blocks after Activate: %u\n", after);
+        ASSERT_EQ_U64(after, before);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* A teardown action that fails half way (kmem cannot be loaded, so the
+ * device is disabled but cannot become system RAM) puts the device back as
+ * it was: Backend error naming the step, region live, device mappable. */
+TEST(failed_action_restores) {
+        struct test_env *env;
+        sd_bus *bus;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        setup();
+        if (run("modprobe -r kmem") != 0)
+                TEST_SKIP("cannot unload kmem to make system-ram fail");
+        /* The guest's /etc is a throw-away overlay. */
+        ASSERT_OK(run("mkdir -p /etc/modprobe.d && printf 'blacklist kmem\\ninstall kmem /bin/false\\n' "
+                      "> /etc/modprobe.d/daxd-test-no-kmem.conf"));
+        env = start("system-ram");
+        bus = test_env_connect(env);
+
+        r = teardown(bus, 0, 0, &error);
+        (void) run("rm -f /etc/modprobe.d/daxd-test-no-kmem.conf");
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BACKEND, EIO);
+        fprintf(stderr, "Backend error: %s\n", error.message);
+        ASSERT_STRSTR(error.message, "enable-ram");
+        sd_bus_error_free(&error);
+        assert_state(bus, DAXD_STATE_LIVE);
+        assert_driver("device_dax");
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+        (void) run("modprobe kmem");
+}
+
+/* FORCE: the lease is revoked, the device disabled under the holder's
+ * mapping, and the holder's next access faults. */
+TEST(force_sigbus) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct holder h;
+        int status;
+
+        holder_start(env, HOLDER_LEASE_EXPECT_SIGBUS, &h);
+        ASSERT_BUS_OK(teardown(bus, 500000u, DAXD_TEARDOWN_FORCE, &error), &error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("");
+        holder_go(&h);
+        status = holder_wait(&h);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 42)
+                TEST_FAIL("holder ended with status 0x%x, expected exit 42 (SIGBUS caught)", (unsigned) status);
+
+        /* The holder is gone: bringing the device back is safe now. */
+        activate_ok(bus);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* Activate while a process still holds an fd from before the disable is
+ * refused with Busy (re-enabling would hit kernel bug 2), and succeeds once
+ * that process has exited. */
+TEST(activate_busy_while_held) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct holder h;
+        char *pid;
+        int r, status;
+
+        holder_start(env, HOLDER_FOREIGN_FD, &h);
+        ASSERT_BUS_OK(teardown(bus, 500000u, DAXD_TEARDOWN_FORCE, &error), &error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("");
+
+        r = activate(bus, &error);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BUSY, EBUSY);
+        pid = test_asprintf("pid %d", (int) h.pid);
+        ASSERT_STRSTR(error.message, pid);
+        free(pid);
+        sd_bus_error_free(&error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("");
+        {
+                /* A lease on a retired region is refused before any open
+                 * (an open+mmap now would be kernel bug 1). */
+                r = daxd_acquire(bus, "dd", 0, 2 * MiB, 0, &error, NULL);
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_REGION_RETIRED, ENODEV);
+                sd_bus_error_free(&error);
+        }
+
+        holder_go(&h);
+        status = holder_wait(&h);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        activate_ok(bus);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+static const struct test_case tests[] = {
+        TEST_ENTRY(lease_rw),
+        TEST_ENTRY(misaligned),
+        TEST_ENTRY(teardown_disable_waits),
+        TEST_ENTRY(ignored_revoke_busy),
+        TEST_ENTRY(foreign_open_waits),
+        TEST_ENTRY(system_ram_activate),
+        TEST_ENTRY(failed_action_restores),
+        TEST_ENTRY(force_sigbus),
+        TEST_ENTRY(activate_busy_while_held),
+};
+
+int main(int argc, char **argv) {
+        return test_main(argc, argv, tests, TEST_N(tests));
+}
