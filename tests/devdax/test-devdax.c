@@ -225,6 +225,7 @@ enum holder_kind {
         HOLDER_LEASE_IGNORE,            /* lease + mapping; ignores Revoke */
         HOLDER_LEASE_EXPECT_SIGBUS,     /* lease + mapping; touches it on "go" */
         HOLDER_FOREIGN_FD,              /* open() of the node, no daxd at all */
+        HOLDER_OTHER_NODE_MAP,          /* mmap through a node of its own, fd closed */
 };
 
 struct holder {
@@ -252,6 +253,25 @@ static void holder_child(struct test_env *env, enum holder_kind kind, int ready,
         char c = 'r';
 
         alarm(120);
+        if (kind == HOLDER_OTHER_NODE_MAP) {
+                /* Same device number, another inode on another file
+                 * system: only st_rdev can tell it is the region's. */
+                struct stat st;
+                int fd;
+
+                ASSERT_OK(stat(devpath, &st));
+                (void) unlink("/run/daxd-test-other-node");
+                ASSERT_OK(mknod("/run/daxd-test-other-node", S_IFCHR | 0600, st.st_rdev));
+                fd = open("/run/daxd-test-other-node", O_RDWR | O_CLOEXEC);
+                ASSERT_OK(fd);
+                p = mmap(NULL, 2 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                ASSERT_TRUE(p != MAP_FAILED);
+                close(fd);
+                (void) unlink("/run/daxd-test-other-node");
+                ASSERT_EQ_INT(write(ready, &c, 1), 1);
+                child_wait_go(go);
+                _exit(0);
+        }
         if (kind == HOLDER_FOREIGN_FD) {
                 /* Deliberately never closed: only exit lets go. */
                 int fd = open(devpath, O_RDWR | O_CLOEXEC);
@@ -528,6 +548,92 @@ TEST(foreign_open_waits) {
         test_env_free(env);
 }
 
+static bool users_has(sd_bus *bus, pid_t pid, const char *kind) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        char *p = region_path("dd");
+        bool found = false;
+        uint32_t upid;
+        const char *comm, *k;
+
+        ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "Users", &error, &reply,
+                                          "a(uss)"),
+                      &error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(uss)"));
+        while (sd_bus_message_read(reply, "(uss)", &upid, &comm, &k) > 0)
+                if ((pid_t) upid == pid && strcmp(k, kind) == 0)
+                        found = true;
+        sd_bus_message_unref(reply);
+        free(p);
+        return found;
+}
+
+/* A process that maps the device through a node of its own (mknod
+ * elsewhere) and closed its fd still counts: Users shows it as "map",
+ * matched through /proc/PID/map_files by device number, and a teardown is
+ * Busy naming it. */
+TEST(other_node_counts) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct holder h;
+        char *pid;
+        int r, status;
+
+        holder_start(env, HOLDER_OTHER_NODE_MAP, &h);
+        ASSERT_TRUE(users_has(bus, h.pid, "map"));
+        ASSERT_FALSE(users_has(bus, h.pid, "fd"));
+        r = teardown(bus, 500000u, 0, &error);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BUSY, EBUSY);
+        pid = test_asprintf("pid %d", (int) h.pid);
+        ASSERT_STRSTR(error.message, pid);
+        ASSERT_STRSTR(error.message, "maps it");
+        free(pid);
+        sd_bus_error_free(&error);
+        assert_driver("device_dax");
+
+        holder_go(&h);
+        status = holder_wait(&h);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_FALSE(users_has(bus, h.pid, "map"));
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* uuid = finds the device through the namespace (libndctl). */
+TEST(uuid_config) {
+        const char *uuid = getenv("DAXD_TEST_UUID");
+        struct test_env *env;
+        sd_bus *bus;
+        char *cfg, *p, *s;
+
+        setup();
+        if (!uuid || !*uuid)
+                TEST_SKIP("no DAXD_TEST_UUID");
+        ensure_devdax();
+        cfg = test_asprintf("[region byuuid]\n"
+                            "backend = devdax\n"
+                            "uuid = %s\n",
+                            uuid);
+        env = test_env_new_with_daxd(cfg);
+        free(cfg);
+        bus = test_env_connect(env);
+        p = region_path("byuuid");
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "Path");
+        ASSERT_STREQ(s, devpath);
+        free(s);
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "TeardownAction");
+        ASSERT_STREQ(s, "disable");
+        free(s);
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), sysfs_u64("size"));
+        free(p);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 /* system-ram hands the memory to the kernel as online system RAM; Activate
  * offlines it and brings the devdax region back. */
 TEST(system_ram_activate) {
@@ -669,6 +775,8 @@ static const struct test_case tests[] = {
         TEST_ENTRY(teardown_disable_waits),
         TEST_ENTRY(ignored_revoke_busy),
         TEST_ENTRY(foreign_open_waits),
+        TEST_ENTRY(other_node_counts),
+        TEST_ENTRY(uuid_config),
         TEST_ENTRY(system_ram_activate),
         TEST_ENTRY(failed_action_restores),
         TEST_ENTRY(force_sigbus),
