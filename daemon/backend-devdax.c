@@ -592,6 +592,89 @@ static int devdax_activate(struct backend *base, char **ret_error) {
         return 0;
 }
 
+/* The namespace behind a device-DAX device, through libndctl. Reads sysfs
+ * only: safe on a disabled device. */
+static struct ndctl_namespace *find_namespace(struct ndctl_ctx *ctx, const char *devname) {
+        struct ndctl_bus *bus;
+        struct ndctl_region *region;
+        struct ndctl_namespace *ndns;
+
+        ndctl_bus_foreach(ctx, bus)
+                ndctl_region_foreach(bus, region)
+                        ndctl_namespace_foreach(region, ndns) {
+                                struct ndctl_dax *dax = ndctl_namespace_get_dax(ndns);
+                                struct daxctl_region *dregion = dax ? ndctl_dax_get_daxctl_region(dax) : NULL;
+                                struct daxctl_dev *dev;
+
+                                if (!dregion)
+                                        continue;
+                                daxctl_dev_foreach(dregion, dev)
+                                        if (strcmp(daxctl_dev_get_devname(dev), devname) == 0)
+                                                return ndns;
+                        }
+        return NULL;
+}
+
+static int devdax_health(struct backend *base, char **ret_domain, uint64_t **ret_bad, size_t *ret_n_bad) {
+        _cleanup_(ndctl_unref_nullp) struct ndctl_ctx *ctx = NULL;
+        struct backend_devdax *b = (struct backend_devdax *) base;
+        struct ndctl_namespace *ndns;
+        struct badblock *bb;
+        const char *domain;
+        uint64_t *bad = NULL;
+        size_t n = 0;
+        int r;
+
+        r = ndctl_new(&ctx);
+        if (r < 0)
+                return r;
+        ndctl_set_log_fn(ctx, ndctl_log);
+        ndctl_set_log_priority(ctx, log_get_max_level() >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
+        ndns = find_namespace(ctx, b->devname);
+        if (!ndns) {
+                /* Not an NVDIMM namespace (hmem, CXL): nothing to say. */
+                *ret_domain = strdup("unknown");
+                *ret_bad = NULL;
+                *ret_n_bad = 0;
+                return *ret_domain ? 0 : -ENOMEM;
+        }
+        switch (ndctl_region_get_persistence_domain(ndctl_namespace_get_region(ndns))) {
+        case PERSISTENCE_CPU_CACHE:
+                domain = "cpu_cache";
+                break;
+        case PERSISTENCE_MEM_CTRL:
+                domain = "memory_controller";
+                break;
+        case PERSISTENCE_NONE:
+                domain = "none";
+                break;
+        default:
+                domain = "unknown";
+                break;
+        }
+        /* libndctl gives 512-byte sectors relative to the namespace. */
+        ndctl_namespace_badblock_foreach(ndns, bb) {
+                uint64_t *v = realloc(bad, (n + 1) * 2 * sizeof(uint64_t));
+
+                if (!v) {
+                        free(bad);
+                        return -ENOMEM;
+                }
+                bad = v;
+                bad[2 * n] = bb->offset * 512;
+                bad[2 * n + 1] = (uint64_t) bb->len * 512;
+                n++;
+        }
+        *ret_domain = strdup(domain);
+        if (!*ret_domain) {
+                free(bad);
+                return -ENOMEM;
+        }
+        *ret_bad = bad;
+        *ret_n_bad = n;
+        return 0;
+}
+
 static void devdax_discard(struct backend *base) {
         /* Nothing was created or changed by open(). */
 }
@@ -612,6 +695,7 @@ const struct backend_ops backend_devdax_ops = {
         .open_lease_fd = devdax_open_lease_fd,
         .teardown = devdax_teardown,
         .activate = devdax_activate,
+        .health = devdax_health,
         .discard = devdax_discard,
         .free = devdax_free,
 };

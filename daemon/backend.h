@@ -35,6 +35,10 @@ struct backend_ops {
          * where there is nothing to bring back. Called only when nothing
          * holds the backing. */
         int (*activate)(struct backend *b, char **ret_error);
+        /* Health, read when asked (NULL: none known): the persistence
+         * domain ("cpu_cache", "memory_controller", "none", "unknown") and
+         * the known bad ranges as (offset, length) byte pairs. */
+        int (*health)(struct backend *b, char **ret_domain, uint64_t **ret_bad, size_t *ret_n_bad);
         /* Undo what open() created (a file made by this start); for a start
          * that fails half way, so nothing is left half-configured. */
         void (*discard)(struct backend *b);

@@ -397,6 +397,44 @@ static int property_get_users(sd_bus *bus, const char *path, const char *interfa
         return sd_bus_message_close_container(reply);
 }
 
+static int property_get_persistence_domain(sd_bus *bus, const char *path, const char *interface,
+                                           const char *property, sd_bus_message *reply, void *userdata,
+                                           sd_bus_error *error) {
+        struct region *r = userdata;
+        _cleanup_free_ char *domain = NULL;
+        _cleanup_free_ uint64_t *bad = NULL;
+        size_t n = 0;
+        int e;
+
+        if (!r->backend || !r->backend->ops->health)
+                return sd_bus_message_append(reply, "s", "");
+        e = r->backend->ops->health(r->backend, &domain, &bad, &n);
+        if (e < 0)
+                return sd_bus_error_set_errnof(error, e, "cannot read the health of %s: %m", r->backend->path);
+        return sd_bus_message_append(reply, "s", domain);
+}
+
+static int property_get_bad_blocks(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+        _cleanup_free_ char *domain = NULL;
+        _cleanup_free_ uint64_t *bad = NULL;
+        size_t n = 0;
+        int e;
+
+        if (r->backend && r->backend->ops->health) {
+                e = r->backend->ops->health(r->backend, &domain, &bad, &n);
+                if (e < 0)
+                        return sd_bus_error_set_errnof(error, e, "cannot read the health of %s: %m", r->backend->path);
+        }
+        e = sd_bus_message_open_container(reply, 'a', "(tt)");
+        for (size_t i = 0; e >= 0 && i < n; i++)
+                e = sd_bus_message_append(reply, "(tt)", bad[2 * i], bad[2 * i + 1]);
+        if (e < 0)
+                return e;
+        return sd_bus_message_close_container(reply);
+}
+
 static const sd_bus_vtable region_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(struct region, name), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -414,6 +452,9 @@ static const sd_bus_vtable region_vtable[] = {
         SD_BUS_PROPERTY("Group", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Mode", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("TeardownAction", "s", property_get_teardown_action, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* Read from libndctl when asked; not announced (see org.daxd1(5)). */
+        SD_BUS_PROPERTY("PersistenceDomain", "s", property_get_persistence_domain, 0, 0),
+        SD_BUS_PROPERTY("BadBlocks", "a(tt)", property_get_bad_blocks, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Acquire",
                                 SD_BUS_ARGS("t", offset, "t", length, "t", flags),
                                 SD_BUS_RESULT("o", lease, "h", fd, "t", offset, "t", length),

@@ -391,6 +391,28 @@ TEST(lease_rw) {
         ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), sysfs_u64("size"));
         ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Align"), sysfs_u64("align"));
         ASSERT_TRUE(get_prop_i32(bus, p, DAXD_REGION_INTERFACE, "NumaNode") >= -1);
+        /* Health from libndctl: a known domain; an emulated NVDIMM has no
+         * bad blocks. */
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "PersistenceDomain");
+        fprintf(stderr, "PersistenceDomain: %s\n", s);
+        ASSERT_TRUE(strcmp(s, "cpu_cache") == 0 || strcmp(s, "memory_controller") == 0 || strcmp(s, "none") == 0 ||
+                    strcmp(s, "unknown") == 0);
+        free(s);
+        {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+                uint64_t off, len;
+                unsigned n = 0;
+
+                ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "BadBlocks", &error,
+                                                  &reply, "a(tt)"),
+                              &error);
+                ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(tt)"));
+                while (sd_bus_message_read(reply, "(tt)", &off, &len) > 0)
+                        n++;
+                ASSERT_EQ_U64(n, 0);
+                sd_bus_message_unref(reply);
+        }
 
         daxd_acquire_ok(bus, "dd", 0, 0, DAXD_ACQUIRE_WRITE, &l);
         ASSERT_EQ_U64(l.length, sysfs_u64("size"));
