@@ -2,7 +2,9 @@
 /* manager.c: leases, clients and the teardown that drains (lifecycle.md). */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/netlink.h>
 #include <search.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,8 @@
 #include "manager.h"
 
 static void manager_drain_check(struct manager *m, struct region *r);
+static int manager_watch_devices(struct manager *m);
+static void reply_waiters(struct manager *m, struct region *r, int error, const char *message);
 
 static int lease_compare(const void *a, const void *b) {
         const struct lease *x = a, *y = b;
@@ -86,6 +90,7 @@ struct manager *manager_free(struct manager *m) {
         }
         while (m->regions)
                 region_destroy(m, m->regions);
+        sd_event_source_disable_unref(m->uevent_source);
         tdestroy(m->lease_index, noop_free);
         tdestroy(m->client_index, noop_free);
         sd_bus_flush_close_unref(m->bus);
@@ -169,6 +174,11 @@ static void adopt_regions(struct manager *m, struct region *list, bool announce)
                 LIST_PREPEND(regions, m->regions, r);
                 log_info("region %s: %s backend, %s, %" PRIu64 " bytes, align %" PRIu64, r->name,
                          r->backend->ops->name, r->backend->path, r->size, r->align);
+                if (r->config->backend == BACKEND_DEVDAX && !m->uevent_source) {
+                        int e = manager_watch_devices(m);
+                        if (e < 0)
+                                log_warning_errno(e, "cannot watch for devices removed underneath regions: %m");
+                }
                 if (announce)
                         region_emit_added(m, r);
         }
@@ -681,5 +691,100 @@ int manager_activate(struct manager *m, struct region *r, char **ret_message) {
                 region_emit_changed(m, r, "State", "Size", "Align", NULL);
         else
                 region_emit_changed(m, r, "State", NULL);
+        return 0;
+}
+
+/* ---- devices removed underneath (hot-removal, namespace disabled) ---- */
+
+static void manager_region_gone(struct manager *m, struct region *r) {
+        struct lease *l, *n;
+        int e;
+
+        if (r->state == REGION_RETIRED) {
+                log_info("region %s: %s was removed; the region was retired already", r->name, r->backend->path);
+                return;
+        }
+        log_warning("region %s: %s was removed underneath it; revoking %" PRIu64 " lease(s) (gone)", r->name,
+                    r->backend->path, r->n_refs);
+        /* The kernel has zapped every mapping already: nothing to drain,
+         * no action to run. */
+        r->drain = drain_free(r->drain);
+        LIST_FOREACH_SAFE(by_region, l, n, r->leases)
+                manager_end_lease(m, l, DAXD_REVOKE_GONE);
+        e = region_mark_gone(r);
+        if (e < 0) {
+                log_error_errno(e, "region %s: cannot retire it: %m", r->name);
+                return;
+        }
+        region_emit_changed(m, r, "State", NULL);
+        reply_waiters(m, r, 0, NULL);
+        if (r->removing) {
+                region_emit_removed(m, r);
+                region_destroy(m, r);
+        }
+}
+
+static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct manager *m = userdata;
+        char buf[8192];
+        struct sockaddr_nl sa = {};
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+        struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
+        const char *action = NULL, *subsystem = NULL, *devname = NULL;
+        struct region *r, *next;
+        ssize_t n;
+
+        n = recvmsg(fd, &mh, MSG_DONTWAIT);
+        if (n <= 0)
+                return 0;
+        /* Only the kernel speaks on this group; ignore anything else. */
+        if (sa.nl_pid != 0)
+                return 0;
+        buf[n] = '\0';
+        for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
+                if (strncmp(p, "ACTION=", 7) == 0)
+                        action = p + 7;
+                else if (strncmp(p, "SUBSYSTEM=", 10) == 0)
+                        subsystem = p + 10;
+                else if (strncmp(p, "DEVNAME=", 8) == 0)
+                        devname = p + 8;
+        }
+        if (!action || !subsystem || !devname || strcmp(action, "remove") != 0 || strcmp(subsystem, "dax") != 0)
+                return 0;
+        log_debug("uevent: remove of dax device %s", devname);
+
+        LIST_FOREACH_SAFE(regions, r, next, m->regions) {
+                const char *p;
+
+                if (r->config->backend != BACKEND_DEVDAX || !r->backend)
+                        continue;
+                p = r->backend->path;
+                if (strncmp(p, "/dev/", 5) == 0 && strcmp(p + 5, devname) == 0)
+                        manager_region_gone(m, r);
+        }
+        return 0;
+}
+
+/* Kernel uevents, not udev's: no udevd is needed, and the kernel's remove
+ * is the moment the device (and every mapping of it) is gone. */
+static int manager_watch_devices(struct manager *m) {
+        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+        int fd, r;
+
+        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                r = -errno;
+                safe_close(fd);
+                return r;
+        }
+        r = sd_event_add_io(m->event, &m->uevent_source, fd, EPOLLIN, on_uevent, m);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        (void) sd_event_source_set_io_fd_own(m->uevent_source, true);
+        (void) sd_event_source_set_description(m->uevent_source, "uevent");
         return 0;
 }

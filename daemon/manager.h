@@ -47,6 +47,7 @@ struct manager {
         uint64_t next_lease_id;
         struct teardown_waiter *waiters;
         pid_t self;
+        sd_event_source *uevent_source; /* kernel uevents, once a devdax region exists */
 };
 
 int manager_new(sd_event *event, struct manager **ret);

@@ -192,6 +192,13 @@ int region_retire_full(struct region *r, char **ret_error) {
         return 0;
 }
 
+int region_mark_gone(struct region *r) {
+        if (r->n_refs > 0)
+                return -EBUSY;
+        r->state = REGION_RETIRED;
+        return 0;
+}
+
 int region_activate(struct region *r, char **ret_error) {
         int e;
 

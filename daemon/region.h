@@ -86,6 +86,9 @@ int region_abort_teardown(struct region *r);
 /* Runs the teardown action and moves to retired; refused (-EBUSY) while a
  * reference is held, and on failure the region stays as it was. */
 int region_retire(struct region *r);
+/* The backing vanished (a device removed underneath): retired without any
+ * teardown action. Refused (-EBUSY) while a reference is held. */
+int region_mark_gone(struct region *r);
 /* The same; on failure *ret_error (may be NULL) says which step failed. */
 int region_retire_full(struct region *r, char **ret_error);
 /* retired -> live: the backend makes its backing usable again and the

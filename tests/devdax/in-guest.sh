@@ -33,13 +33,14 @@ ndctl enable-region "$region" >/dev/null 2>&1
 out=$(ndctl create-namespace --region="$region" --mode=devdax --align=2M 2>&1) ||
 	{ log "create-namespace failed: $out"; exit 1; }
 dev=$(printf '%s\n' "$out" | sed -n 's/.*"chardev":"\(dax[0-9.]*\)".*/\1/p' | head -n1)
+ns=$(printf '%s\n' "$out" | sed -n 's/.*"dev":"\(namespace[0-9.]*\)".*/\1/p' | head -n1)
 uuid=$(printf '%s\n' "$out" | sed -n 's/.*"uuid":"\([0-9a-f-]*\)".*/\1/p' | head -n1)
 [ -n "$dev" ] && [ -c "/dev/$dev" ] || { log "no device-DAX node after create-namespace: $out"; exit 1; }
 log "$region: persistence_domain '$(cat /sys/bus/nd/devices/$region/persistence_domain 2>/dev/null)'"
 log "$region: $dev (namespace uuid $uuid) ready after $(cut -d' ' -f1 /proc/uptime)s of uptime"
 dmesg -c >/dev/null
 
-export DAXD_TEST_DEVICE="$dev" DAXD_TEST_UUID="$uuid" TMPDIR=/run
+export DAXD_TEST_DEVICE="$dev" DAXD_TEST_UUID="$uuid" DAXD_TEST_NAMESPACE="$ns" TMPDIR=/run
 "$T" "$@"
 rc=$?
 

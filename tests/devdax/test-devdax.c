@@ -226,6 +226,7 @@ enum holder_kind {
         HOLDER_LEASE_EXPECT_SIGBUS,     /* lease + mapping; touches it on "go" */
         HOLDER_FOREIGN_FD,              /* open() of the node, no daxd at all */
         HOLDER_OTHER_NODE_MAP,          /* mmap through a node of its own, fd closed */
+        HOLDER_LEASE_WAIT_GONE,         /* lease + mapping; exits 0 on Revoke "gone" */
 };
 
 struct holder {
@@ -235,7 +236,13 @@ struct holder {
 };
 
 static bool revoked;
+static char revoke_reason[32];
 static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        const char *lease, *reason;
+        uint64_t timeout;
+
+        if (sd_bus_message_read(m, "ost", &lease, &reason, &timeout) >= 0)
+                snprintf(revoke_reason, sizeof(revoke_reason), "%s", reason);
         revoked = true;
         return 0;
 }
@@ -299,6 +306,13 @@ static void holder_child(struct test_env *env, enum holder_kind kind, int ready,
                 daxd_release_ok(bus, l.path);
                 lease_done(&l);
                 break;
+        case HOLDER_LEASE_WAIT_GONE:
+                test_bus_wait_flag(bus, &revoked, 60);
+                if (strcmp(revoke_reason, DAXD_REVOKE_GONE) != 0)
+                        TEST_FAIL("Revoke with reason \"%s\", expected \"gone\"", revoke_reason);
+                /* No Release: the lease is gone already. */
+                sd_bus_flush_close_unref(bus);
+                _exit(0);
         case HOLDER_LEASE_IGNORE:
                 /* On "go": the mapping must still be there and valid. */
                 child_wait_go(go);
@@ -791,6 +805,58 @@ TEST(activate_busy_while_held) {
         test_env_free(env);
 }
 
+static bool region_retired(void *userdata) {
+        sd_bus *bus = userdata;
+        char *s = state(bus);
+        bool r = strcmp(s, DAXD_STATE_RETIRED) == 0;
+
+        free(s);
+        return r;
+}
+
+/* The namespace disabled underneath a live region (the kernel removes the
+ * device): the holder gets Revoke "gone", the region is retired without a
+ * teardown, and once the namespace is back and the holder gone, Activate
+ * makes it live again. */
+TEST(hot_remove_gone) {
+        const char *ns = getenv("DAXD_TEST_NAMESPACE");
+        struct test_env *env;
+        sd_bus *bus;
+        struct holder h;
+        int status;
+
+        setup();
+        if (!ns || !*ns)
+                TEST_SKIP("no DAXD_TEST_NAMESPACE");
+        env = start("disable");
+        bus = test_env_connect(env);
+        holder_start(env, HOLDER_LEASE_WAIT_GONE, &h);
+
+        ASSERT_OK(run("ndctl disable-namespace %s >/dev/null 2>&1", ns));
+        test_wait_until("region dd retired", region_retired, bus, 20);
+        status = holder_wait(&h);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ASSERT_EQ_U64(get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        {
+                char *log = test_env_read_log(env);
+
+                ASSERT_STRSTR(log, "removed underneath");
+                free(log);
+        }
+
+        /* The holder is gone: the namespace may come back (the safe order). */
+        ASSERT_OK(run("ndctl enable-namespace %s >/dev/null 2>&1", ns));
+        for (int i = 0; i < 200 && access(devpath, F_OK) < 0; i++)
+                usleep(10000);
+        ensure_devdax();
+        activate_ok(bus);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(lease_rw),
         TEST_ENTRY(misaligned),
@@ -803,6 +869,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(failed_action_restores),
         TEST_ENTRY(force_sigbus),
         TEST_ENTRY(activate_busy_while_held),
+        TEST_ENTRY(hot_remove_gone),
 };
 
 int main(int argc, char **argv) {
