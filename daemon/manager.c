@@ -95,6 +95,22 @@ struct manager *manager_free(struct manager *m) {
         return NULL;
 }
 
+void manager_stop(struct manager *m) {
+        struct teardown_waiter *w;
+
+        /* Answer waiting Teardown calls rather than leave them to their bus
+         * timeout; the next daxd starts with every region live. This runs
+         * before the loop exits: sd-bus closes the connection on exit. */
+        LIST_FOREACH(waiters, w, m->waiters)
+                if (w->call) {
+                        (void) sd_bus_reply_method_errorf(w->call, SD_BUS_ERROR_FAILED,
+                                                          "daxd is stopping: the teardown of region %s did not "
+                                                          "complete; the region is live when daxd starts again",
+                                                          w->region->name);
+                        w->call = sd_bus_message_unref(w->call);
+                }
+}
+
 static void region_destroy(struct manager *m, struct region *r) {
         LIST_REMOVE(regions, m->regions, r);
         r->drain = drain_free(r->drain);

@@ -51,6 +51,8 @@ struct manager {
 
 int manager_new(sd_event *event, struct manager **ret);
 struct manager *manager_free(struct manager *m);
+/* Answers what still waits (Teardown calls) before the daemon exits. */
+void manager_stop(struct manager *m);
 
 /* Loads the config and opens every region, or nothing: on failure no region
  * is kept and files this attempt created are removed again. */
