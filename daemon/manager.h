@@ -22,6 +22,7 @@ struct client {
         sd_bus_track *track;
         uint64_t n_leases;
         struct lease *leases;
+        uint64_t scratch; /* for one-pass counting, see property_get_holders() */
 };
 
 /* A Teardown() call waiting for its region (deferred reply), or a reload's

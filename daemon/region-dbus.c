@@ -350,30 +350,26 @@ static int property_get_teardown_action(sd_bus *bus, const char *path, const cha
 static int property_get_holders(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         struct region *r = userdata;
-        struct lease *l, *k;
+        struct lease *l;
         int e;
+
+        /* Linear in the leases: every acquire and release announces this
+         * property, so it must stay cheap with many leases. */
+        LIST_FOREACH(by_region, l, r->leases)
+                l->client->scratch = 0;
+        LIST_FOREACH(by_region, l, r->leases)
+                l->client->scratch++;
 
         e = sd_bus_message_open_container(reply, 'a', "(sut)");
         if (e < 0)
                 return e;
-        /* One entry per holder, in the order of its first lease. */
         LIST_FOREACH(by_region, l, r->leases) {
-                uint64_t n = 0;
-                bool seen = false;
-
-                for (k = r->leases; k != l; k = k->by_region_next)
-                        if (k->client == l->client) {
-                                seen = true;
-                                break;
-                        }
-                if (seen)
-                        continue;
-                for (k = l; k; k = k->by_region_next)
-                        if (k->client == l->client)
-                                n++;
-                e = sd_bus_message_append(reply, "(sut)", l->holder, (uint32_t) l->pid, n);
+                if (l->client->scratch == 0)
+                        continue; /* listed already */
+                e = sd_bus_message_append(reply, "(sut)", l->holder, (uint32_t) l->pid, l->client->scratch);
                 if (e < 0)
                         return e;
+                l->client->scratch = 0;
         }
         return sd_bus_message_close_container(reply);
 }
