@@ -217,6 +217,14 @@ static int call_acquire(struct daxd_client *c, const char *region, uint64_t offs
         r = sd_bus_message_read(reply, "ohtt", &path, &fd, ret_offset, ret_length);
         if (r < 0)
                 return r;
+        /* The daemon may have come up after this client connected (bus
+         * activation: this very call started it), before its
+         * NameOwnerChanged is dispatched. Its reply says who it is. */
+        if (!c->daemon_owner) {
+                const char *sender = sd_bus_message_get_sender(reply);
+
+                c->daemon_owner = sender ? strdup(sender) : NULL;
+        }
         *ret_path = strdup(path);
         if (!*ret_path)
                 return -ENOMEM;
@@ -454,14 +462,30 @@ static void client_reacquire(struct daxd_client *c) {
         }
 }
 
-static void client_set_owner(struct daxd_client *c, const char *owner) {
-        bool was = c->daemon_owner != NULL;
+/* Leases whose daemon went away: mapped, not fenced, not known to any
+ * daxd yet. */
+static bool client_has_orphans(struct daxd_client *c) {
         struct daxd_lease *l;
 
-        free(c->daemon_owner);
-        c->daemon_owner = owner && owner[0] ? strdup(owner) : NULL;
+        LIST_FOREACH(leases, l, c->leases)
+                if (!l->fenced && !l->object_path)
+                        return true;
+        return false;
+}
 
-        if (was) {
+static void client_set_owner(struct daxd_client *c, const char *owner) {
+        bool had = c->daemon_owner != NULL;
+        struct daxd_lease *l;
+
+        if (owner && !owner[0])
+                owner = NULL;
+        if (owner && c->daemon_owner && strcmp(owner, c->daemon_owner) == 0)
+                return; /* known already, from an Acquire reply */
+
+        free(c->daemon_owner);
+        c->daemon_owner = owner ? strdup(owner) : NULL;
+
+        if (had) {
                 /* The old daemon's lease objects died with it. */
                 LIST_FOREACH(leases, l, c->leases) {
                         free(l->object_path);
@@ -470,7 +494,7 @@ static void client_set_owner(struct daxd_client *c, const char *owner) {
                 if (c->listener.daemon)
                         c->listener.daemon(c, false, c->userdata);
         }
-        if (c->daemon_owner && (was || c->leases)) {
+        if (c->daemon_owner && client_has_orphans(c)) {
                 client_reacquire(c);
                 if (c->listener.daemon)
                         c->listener.daemon(c, true, c->userdata);
@@ -1022,7 +1046,7 @@ _public_ int daxd_client_teardown_async(struct daxd_client *c, const char *regio
          * for the time the action itself takes on top. */
         if (r >= 0)
                 r = sd_bus_call_async(c->bus, &t->slot, m, on_teardown_reply, t,
-                                      deadline > UINT64_MAX - 60 * 1000000 ? 0 : deadline + 60 * 1000000);
+                                      deadline > UINT64_MAX - 60 * 1000000 ? UINT64_MAX : deadline + 60 * 1000000);
         if (r < 0) {
                 free(t->region);
                 free(t);

@@ -487,6 +487,39 @@ TEST(unref_releases_everything) {
         test_env_free(env);
 }
 
+/* A client made before daxd is on the bus (bus activation starts daxd with
+ * the first call) must count its lease once, and hear its revokes. */
+TEST(client_before_daemon) {
+        struct test_env *env = test_env_new();
+        struct events ev = { .release_in_callback = true };
+        struct daxd_client *c = connect_client(env, &ev);
+        struct daxd_lease *l = NULL;
+        sd_bus *bus;
+
+        test_env_write_config(env, config);
+        test_env_start_daxd(env);
+        bus = test_env_connect(env);
+        ASSERT_OK(daxd_lease_acquire(c, "lib", 0, 2 * MiB, 0, &l));
+        /* Let the late NameOwnerChanged arrive and be dispatched. */
+        for (int i = 0; i < 20; i++)
+                ASSERT_OK(daxd_client_wait(c, 10000));
+        ASSERT_EQ_U64(references(bus, "lib"), 1);
+        ASSERT_EQ_U64(ev.daemon_gone + ev.daemon_back, 0);
+
+        /* Revokes from this daxd are believed: the release completes it. */
+        ASSERT_OK(daxd_client_teardown_async(c, "lib", 20 * 1000000, 0, NULL, NULL));
+        for (int i = 0; i < 3000 && ev.revokes == 0; i++)
+                ASSERT_OK(daxd_client_wait(c, 10000));
+        ASSERT_EQ_U64(ev.revokes, 1);
+        ASSERT_OK(ev.release_result);
+        ASSERT_EQ_U64(references(bus, "lib"), 0);
+
+        sd_bus_flush_close_unref(bus);
+        daxd_client_unref(c);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(write_and_read_back),
         TEST_ENTRY(read_only_mapping_faults_on_write),
@@ -498,6 +531,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(admin_calls),
         TEST_ENTRY(monitor_events),
         TEST_ENTRY(unref_releases_everything),
+        TEST_ENTRY(client_before_daemon),
 };
 
 int main(int argc, char **argv) {
