@@ -213,6 +213,9 @@ int daxd_client_teardown(struct daxd_client *client, const char *region, uint64_
 
 int daxd_client_reload(struct daxd_client *client);
 
+/* The timeout daxd uses for a teardown given 0 (teardown-timeout). */
+int daxd_client_get_teardown_timeout(struct daxd_client *client, uint64_t *ret_usec);
+
 /* Events for monitoring (daxdctl monitor); all optional. */
 struct daxd_monitor {
         void (*lease_added)(struct daxd_client *client, const struct daxd_lease_info *lease, void *userdata);

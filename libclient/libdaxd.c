@@ -42,6 +42,7 @@ struct daxd_client {
         char *error_name;
         char *error_message;
         char *daemon_owner;        /* unique name owning org.daxd1, or NULL */
+        bool daemon_lost;          /* it left; say so when it is back */
         struct daxd_lease *leases;
         struct teardown_call *calls;
         sd_bus_slot *revoke_slot;
@@ -491,10 +492,12 @@ static void client_set_owner(struct daxd_client *c, const char *owner) {
                         free(l->object_path);
                         l->object_path = NULL;
                 }
+                c->daemon_lost = true;
                 if (c->listener.daemon)
                         c->listener.daemon(c, false, c->userdata);
         }
-        if (c->daemon_owner && client_has_orphans(c)) {
+        if (c->daemon_owner && (c->daemon_lost || client_has_orphans(c))) {
+                c->daemon_lost = false;
                 client_reacquire(c);
                 if (c->listener.daemon)
                         c->listener.daemon(c, true, c->userdata);
@@ -1013,6 +1016,20 @@ static int teardown_timeout_usec(struct daxd_client *c, uint64_t *timeout) {
                                         "TeardownTimeoutUSec", &e, 't', timeout);
         if (r < 0)
                 return client_set_error(c, &e, r);
+        return 0;
+}
+
+_public_ int daxd_client_get_teardown_timeout(struct daxd_client *c, uint64_t *ret_usec) {
+        uint64_t t = 0;
+        int r;
+
+        if (!c || !ret_usec)
+                return -EINVAL;
+        client_clear_error(c);
+        r = teardown_timeout_usec(c, &t);
+        if (r < 0)
+                return r;
+        *ret_usec = t;
         return 0;
 }
 

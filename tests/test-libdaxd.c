@@ -520,6 +520,29 @@ TEST(client_before_daemon) {
         test_env_free(env);
 }
 
+/* The daemon callback reports a restart even with nothing to re-acquire
+ * (daxdctl monitor relies on it), and the timeout getter reads daxd's. */
+TEST(daemon_callback_without_leases) {
+        struct test_env *env = test_env_new_with_daxd(config);
+        struct events ev = {};
+        struct daxd_client *c = connect_client(env, &ev);
+        uint64_t t = 0;
+
+        ASSERT_OK(daxd_client_get_teardown_timeout(c, &t));
+        ASSERT_EQ_U64(t, 30 * UINT64_C(1000000));
+        test_env_kill_daxd(env);
+        for (int i = 0; i < 3000 && ev.daemon_gone == 0; i++)
+                ASSERT_OK(daxd_client_wait(c, 10000));
+        test_env_start_daxd(env);
+        for (int i = 0; i < 3000 && ev.daemon_back == 0; i++)
+                ASSERT_OK(daxd_client_wait(c, 10000));
+        ASSERT_EQ_U64(ev.daemon_gone, 1);
+        ASSERT_EQ_U64(ev.daemon_back, 1);
+        daxd_client_unref(c);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(write_and_read_back),
         TEST_ENTRY(read_only_mapping_faults_on_write),
@@ -532,6 +555,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(monitor_events),
         TEST_ENTRY(unref_releases_everything),
         TEST_ENTRY(client_before_daemon),
+        TEST_ENTRY(daemon_callback_without_leases),
 };
 
 int main(int argc, char **argv) {
