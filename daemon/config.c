@@ -214,6 +214,22 @@ static int handle_daxd_key(struct parse_state *s, const char *key, const char *v
                         return 0;
                 }
                 s->config->lease_limit_per_client = v;
+        } else if (strcmp(key, "lease-limit") == 0) {
+                r = parse_u64(value, &v);
+                if (r < 0 || v < 1 || v > CONFIG_MAX_GLOBAL_LEASE_LIMIT) {
+                        parse_error(s, s->line, "lease-limit must be a number from 1 to %u, not \"%s\"",
+                                    CONFIG_MAX_GLOBAL_LEASE_LIMIT, value);
+                        return 0;
+                }
+                s->config->lease_limit = v;
+        } else if (strcmp(key, "teardown-limit") == 0) {
+                r = parse_u64(value, &v);
+                if (r < 0 || v < 1 || v > CONFIG_MAX_TEARDOWN_LIMIT) {
+                        parse_error(s, s->line, "teardown-limit must be a number from 1 to %u, not \"%s\"",
+                                    CONFIG_MAX_TEARDOWN_LIMIT, value);
+                        return 0;
+                }
+                s->config->teardown_limit = v;
         } else if (strcmp(key, "teardown-timeout") == 0) {
                 r = parse_duration_usec(value, &v);
                 if (r < 0 || v == 0) {
@@ -505,6 +521,8 @@ int config_load(const char *path, bool missing_ok, struct daxd_config **ret, cha
         if (!c || !(c->path = strdup(path)))
                 return -ENOMEM;
         c->lease_limit_per_client = CONFIG_DEFAULT_LEASE_LIMIT;
+        c->lease_limit = CONFIG_DEFAULT_GLOBAL_LEASE_LIMIT;
+        c->teardown_limit = CONFIG_DEFAULT_TEARDOWN_LIMIT;
         c->teardown_timeout_usec = CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC;
         s.config = c;
         s.tail = &c->regions;

@@ -8,6 +8,10 @@
 
 #define CONFIG_DEFAULT_LEASE_LIMIT 4096
 #define CONFIG_MAX_LEASE_LIMIT (1024 * 1024)
+#define CONFIG_DEFAULT_GLOBAL_LEASE_LIMIT (256 * 1024)
+#define CONFIG_MAX_GLOBAL_LEASE_LIMIT (16 * 1024 * 1024)
+#define CONFIG_DEFAULT_TEARDOWN_LIMIT 64
+#define CONFIG_MAX_TEARDOWN_LIMIT 65536
 #define CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC (30 * UINT64_C(1000000))
 #define CONFIG_DEFAULT_ALIGN (UINT64_C(2) << 20)
 
@@ -49,6 +53,8 @@ struct region_config {
 struct daxd_config {
         char *path;
         uint64_t lease_limit_per_client;
+        uint64_t lease_limit;       /* all clients together */
+        uint64_t teardown_limit;    /* Teardown calls waiting at once */
         uint64_t teardown_timeout_usec;
         struct region_config *regions; /* in file order */
 };

@@ -107,6 +107,7 @@ static int parse_argv(int argc, char *argv[]) {
 static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         log_info("%s received, stopping", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1");
+        manager_stop(userdata);
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 

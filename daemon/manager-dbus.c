@@ -201,6 +201,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("LeaseLimitPerClient", "t", NULL, offsetof(struct manager, lease_limit_per_client), 0),
+        SD_BUS_PROPERTY("LeaseLimit", "t", NULL, offsetof(struct manager, lease_limit), 0),
+        SD_BUS_PROPERTY("TeardownLimit", "t", NULL, offsetof(struct manager, teardown_limit), 0),
         SD_BUS_PROPERTY("TeardownTimeoutUSec", "t", NULL, offsetof(struct manager, teardown_timeout_usec), 0),
         SD_BUS_PROPERTY("NLeases", "t", NULL, offsetof(struct manager, n_leases), 0),
         SD_BUS_METHOD_WITH_ARGS("ListRegions",

@@ -39,6 +39,8 @@ int manager_new(sd_event *event, struct manager **ret) {
                 return -ENOMEM;
         m->event = sd_event_ref(event);
         m->lease_limit_per_client = CONFIG_DEFAULT_LEASE_LIMIT;
+        m->lease_limit = CONFIG_DEFAULT_GLOBAL_LEASE_LIMIT;
+        m->teardown_limit = CONFIG_DEFAULT_TEARDOWN_LIMIT;
         m->teardown_timeout_usec = CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC;
         m->next_lease_id = 1;
         m->self = getpid();
@@ -100,6 +102,23 @@ struct manager *manager_free(struct manager *m) {
         return NULL;
 }
 
+void manager_stop(struct manager *m) {
+        struct teardown_waiter *w;
+
+        /* Answer waiting Teardown calls rather than leave them to their bus
+         * timeout; the next daxd starts with every region live. This runs
+         * before the loop exits: sd-bus closes the connection on exit. */
+        LIST_FOREACH(waiters, w, m->waiters)
+                if (w->call) {
+                        (void) sd_bus_reply_method_errorf(w->call, SD_BUS_ERROR_FAILED,
+                                                          "daxd is stopping: the teardown of region %s did not "
+                                                          "complete; the region is live when daxd starts again",
+                                                          w->region->name);
+                        w->call = sd_bus_message_unref(w->call);
+                        m->n_teardown_calls--;
+                }
+}
+
 static void region_destroy(struct manager *m, struct region *r) {
         LIST_REMOVE(regions, m->regions, r);
         r->drain = drain_free(r->drain);
@@ -130,6 +149,13 @@ struct client *manager_find_client(struct manager *m, const char *name) {
 }
 
 /* ---- configuration ---- */
+
+static void manager_apply_settings(struct manager *m, const struct daxd_config *cfg) {
+        m->lease_limit_per_client = cfg->lease_limit_per_client;
+        m->lease_limit = cfg->lease_limit;
+        m->teardown_limit = cfg->teardown_limit;
+        m->teardown_timeout_usec = cfg->teardown_timeout_usec;
+}
 
 /* Opens every region of cfg that `keep` doesn't already have; all or none. */
 static int open_new_regions(struct manager *m, const struct daxd_config *cfg, struct region **ret_list,
@@ -206,8 +232,7 @@ int manager_load_config(struct manager *m, const char *path, bool missing_ok, ch
         free(m->config_path);
         m->config_path = p;
         m->config_missing_ok = missing_ok;
-        m->lease_limit_per_client = cfg->lease_limit_per_client;
-        m->teardown_timeout_usec = cfg->teardown_timeout_usec;
+        manager_apply_settings(m, cfg);
         adopt_regions(m, list, false);
         return 0;
 }
@@ -227,8 +252,7 @@ int manager_reload(struct manager *m, char **ret_error) {
                 return e;
         }
 
-        m->lease_limit_per_client = cfg->lease_limit_per_client;
-        m->teardown_timeout_usec = cfg->teardown_timeout_usec;
+        manager_apply_settings(m, cfg);
 
         LIST_FOREACH_SAFE(regions, r, n, m->regions) {
                 const struct region_config *rc = config_find_region(cfg, r->name);
@@ -323,6 +347,8 @@ int manager_acquire(struct manager *m, struct region *r, const struct acquire_re
         c = manager_find_client(m, req->holder);
         if (c && c->n_leases >= m->lease_limit_per_client)
                 return -EDQUOT;
+        if (m->n_leases >= m->lease_limit)
+                return -ENOSPC;
 
         conflict = region_find_conflict(r, req->offset, length, req->flags);
         if (conflict) {
@@ -464,8 +490,10 @@ static void reply_waiters(struct manager *m, struct region *r, int error, const 
                 if (w->region != r)
                         continue;
                 LIST_REMOVE(waiters, m->waiters, w);
-                if (w->call)
+                if (w->call) {
                         teardown_reply(m, w->call, error, message);
+                        m->n_teardown_calls--;
+                }
                 sd_bus_message_unref(w->call);
                 free(w);
         }
@@ -590,11 +618,16 @@ int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec,
                 return 0;
         }
 
+        if (call && m->n_teardown_calls >= m->teardown_limit)
+                return -ENOSPC;
+
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
         w->region = r;
         w->call = sd_bus_message_ref(call);
+        if (call)
+                m->n_teardown_calls++;
 
         if (r->state == REGION_DRAINING) {
                 /* Join the teardown under way; FORCE upgrades it. */
@@ -611,6 +644,8 @@ int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec,
                 e = drain_new(m->event, now > UINT64_MAX - timeout_usec ? UINT64_MAX : now + timeout_usec, &callbacks,
                               r, &r->drain);
         if (e < 0) {
+                if (w->call)
+                        m->n_teardown_calls--;
                 sd_bus_message_unref(w->call);
                 free(w);
                 return e;

@@ -22,6 +22,7 @@ struct client {
         sd_bus_track *track;
         uint64_t n_leases;
         struct lease *leases;
+        uint64_t scratch; /* for one-pass counting, see property_get_holders() */
 };
 
 /* A Teardown() call waiting for its region (deferred reply), or a reload's
@@ -38,6 +39,9 @@ struct manager {
         char *config_path;
         bool config_missing_ok;
         uint64_t lease_limit_per_client;
+        uint64_t lease_limit;
+        uint64_t teardown_limit;
+        uint64_t n_teardown_calls;   /* Teardown calls waiting for a reply */
         uint64_t teardown_timeout_usec;
         struct region *regions;
         struct lease *leases;
@@ -52,6 +56,8 @@ struct manager {
 
 int manager_new(sd_event *event, struct manager **ret);
 struct manager *manager_free(struct manager *m);
+/* Answers what still waits (Teardown calls) before the daemon exits. */
+void manager_stop(struct manager *m);
 
 /* Loads the config and opens every region, or nothing: on failure no region
  * is kept and files this attempt created are removed again. */
@@ -78,7 +84,8 @@ struct acquire_request {
 
 /* Every check of Acquire in the documented order, then one reference and a
  * fresh fd. Errors: -ENOENT no region, -ESHUTDOWN draining, -ENODEV
- * retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES, -EDQUOT (lease limit),
+ * retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES, -EDQUOT (the client's
+ * lease limit), -ENOSPC (the daemon's lease limit),
  * -EADDRINUSE (*ret_conflict names the lease in the way). */
 int manager_acquire(struct manager *m, struct region *r, const struct acquire_request *req, struct lease **ret_lease,
                     int *ret_fd, struct lease **ret_conflict);
@@ -88,6 +95,8 @@ int manager_acquire(struct manager *m, struct region *r, const struct acquire_re
 void manager_end_lease(struct manager *m, struct lease *l, const char *revoke_reason);
 
 /* Starts or joins the teardown of r; call (may be NULL) gets the reply. */
+/* Starts or joins the teardown of r; call (may be NULL) gets the reply.
+ * -ENOSPC when teardown-limit calls wait already. */
 int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, sd_bus_message *call);
 
 /* Brings a retired region back (devdax: re-enable the device). -EBUSY while

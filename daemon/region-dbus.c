@@ -214,6 +214,10 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
                                          "%s already holds %" PRIu64 " leases, the limit per client "
                                          "(lease-limit-per-client)",
                                          caller.name, m->lease_limit_per_client);
+        case -ENOSPC:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "daxd holds %" PRIu64 " leases, its limit (lease-limit); try again later",
+                                         m->lease_limit);
         case -EADDRINUSE:
                 return sd_bus_error_setf(error, DAXD_ERROR_CONFLICT,
                                          "range 0x%" PRIx64 "+0x%" PRIx64 " overlaps lease %" PRIu64 " (0x%" PRIx64
@@ -267,6 +271,10 @@ int region_teardown_method(struct manager *m, sd_bus_message *msg, struct region
         log_info("region %s: teardown requested by %s (pid %d, uid %u), timeout %" PRIu64 " us, flags 0x%" PRIx64,
                  r->name, caller.name, (int) caller.pid, (unsigned) caller.uid, timeout, flags);
         e = manager_teardown(m, r, timeout, flags, msg);
+        if (e == -ENOSPC)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "%" PRIu64 " Teardown calls are waiting already, the limit (teardown-limit)",
+                                         m->teardown_limit);
         if (e < 0)
                 return sd_bus_error_set_errnof(error, e, "cannot start the teardown of region %s: %m", r->name);
         /* The reply comes when the region is retired, or the teardown fails. */
@@ -350,30 +358,26 @@ static int property_get_teardown_action(sd_bus *bus, const char *path, const cha
 static int property_get_holders(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         struct region *r = userdata;
-        struct lease *l, *k;
+        struct lease *l;
         int e;
+
+        /* Linear in the leases: every acquire and release announces this
+         * property, so it must stay cheap with many leases. */
+        LIST_FOREACH(by_region, l, r->leases)
+                l->client->scratch = 0;
+        LIST_FOREACH(by_region, l, r->leases)
+                l->client->scratch++;
 
         e = sd_bus_message_open_container(reply, 'a', "(sut)");
         if (e < 0)
                 return e;
-        /* One entry per holder, in the order of its first lease. */
         LIST_FOREACH(by_region, l, r->leases) {
-                uint64_t n = 0;
-                bool seen = false;
-
-                for (k = r->leases; k != l; k = k->by_region_next)
-                        if (k->client == l->client) {
-                                seen = true;
-                                break;
-                        }
-                if (seen)
-                        continue;
-                for (k = l; k; k = k->by_region_next)
-                        if (k->client == l->client)
-                                n++;
-                e = sd_bus_message_append(reply, "(sut)", l->holder, (uint32_t) l->pid, n);
+                if (l->client->scratch == 0)
+                        continue; /* listed already */
+                e = sd_bus_message_append(reply, "(sut)", l->holder, (uint32_t) l->pid, l->client->scratch);
                 if (e < 0)
                         return e;
+                l->client->scratch = 0;
         }
         return sd_bus_message_close_container(reply);
 }

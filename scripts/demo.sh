@@ -5,10 +5,15 @@
 # Installs what is missing, builds into build-demo/ (or $BUILDDIR; an
 # existing build directory is used as configured), starts a private
 # dbus-daemon and daxd with one 64 MiB file region in a temporary directory,
-# then lets real clients (examples/daxd-demo-client, busctl) acquire, map,
-# write, read back and release leases. Everything it starts is stopped and
-# the temporary directory removed on the way out, on error too. Exit status 0
-# only if every step did what it should.
+# then shows daxd from every side: daxdctl(1) listing, monitoring and tearing
+# the region down; libdaxd(3) clients from examples/ persisting a record
+# through a WRITE lease and reading it back read-only; a holder that ignores
+# the revoke (the teardown fails with Busy) and one that cooperates (it
+# succeeds); busctl showing the plain D-Bus side; and the kernel refusing a
+# writable mapping of a read-only lease (examples/daxd-demo-client, plain
+# sd-bus). Everything it starts is stopped and the temporary directory
+# removed on the way out, on error too. Exit status 0 only if every step did
+# what it should.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,6 +22,8 @@ tmp=""
 bus_pid=""
 daxd_pid=""
 holder_pid=""
+hold_shown=0
+monitor_pid=""
 
 say() {
         printf '\n==> %s\n' "$*"
@@ -55,10 +62,11 @@ cleanup() {
         rc=$?
         trap - EXIT INT TERM
         [ -z "$holder_pid" ] || stop "$holder_pid"
+        [ -z "$monitor_pid" ] || stop "$monitor_pid"
         [ -z "$daxd_pid" ] || stop "$daxd_pid"
         [ -z "$bus_pid" ] || stop "$bus_pid"
         if [ "$rc" -ne 0 ] && [ -n "$tmp" ]; then
-                for f in "$tmp"/daxd.log "$tmp"/hold.out "$tmp"/dbus.log; do
+                for f in "$tmp"/daxd.log "$tmp"/hold.out "$tmp"/monitor.out "$tmp"/dbus.log; do
                         if [ -s "$f" ]; then
                                 printf -- '--- %s ---\n' "$(basename "$f")" >&2
                                 cat "$f" >&2
@@ -97,9 +105,15 @@ expect_prop() {
 say "Installing what daxd needs to build and run (Debian packages, only those missing)."
 ./scripts/install-deps.sh
 
-say "Building daxd and the demo client into $builddir/."
+say "Building daxd, daxdctl, libdaxd and the example clients into $builddir/."
 log=$(mktemp)
-if { [ -d "$builddir/meson-private" ] || meson setup "$builddir" -Dtests=false -Dman=disabled; } >"$log" 2>&1 &&
+# An existing build directory is reconfigured (keeping its options), so that
+# parts added to the tree since it was set up (tools/) are built too.
+if { if [ -d "$builddir/meson-private" ]; then
+             meson setup --reconfigure "$builddir"
+     else
+             meson setup "$builddir" -Dtests=false -Dman=disabled
+     fi; } >"$log" 2>&1 &&
         meson compile -C "$builddir" >>"$log" 2>&1; then
         rm -f "$log"
 else
@@ -108,9 +122,14 @@ else
         fail "build"
 fi
 daxd="$builddir/daemon/daxd"
+daxdctl="$builddir/tools/daxdctl"
 client="$builddir/examples/daxd-demo-client"
-[ -x "$daxd" ] || fail "$daxd was not built"
-[ -x "$client" ] || fail "$client was not built"
+writer="$builddir/examples/pmem-writer"
+reader="$builddir/examples/pmem-reader"
+stubborn="$builddir/examples/pmem-stubborn"
+for exe in "$daxd" "$daxdctl" "$client" "$writer" "$reader" "$stubborn"; do
+        [ -x "$exe" ] || fail "$exe was not built"
+done
 
 tmp=$(mktemp -d /tmp/daxd-demo.XXXXXX)
 
@@ -168,7 +187,21 @@ region_path=$(busctl --address="$addr" call org.daxd1 /org/daxd1 org.daxd1.Manag
         sed -n 's/^o "\(.*\)"$/\1/p')
 [ -n "$region_path" ] || fail "GetRegion demo"
 
-say "daxd's objects: the manager, one object per region (leases appear as they are granted)."
+say "daxdctl list shows the region daxd serves: live, with no references yet."
+run "$daxdctl" --bus-address="$addr" list
+
+say "daxdctl monitor starts in the background and records every event from here on; its output is shown at the end."
+"$daxdctl" monitor --bus-address="$addr" >"$tmp/monitor.out" 2>&1 &
+monitor_pid=$!
+n=0
+until grep -q "^Monitoring daxd's events" "$tmp/monitor.out"; do
+        alive "$monitor_pid" || fail "daxdctl monitor exited"
+        n=$((n + 1))
+        [ "$n" -le 100 ] || fail "daxdctl monitor did not subscribe within 10 s"
+        sleep 0.1
+done
+
+say "On the bus, daxd's objects are the manager and one object per region (leases appear as they are granted)."
 run busctl --address="$addr" tree org.daxd1
 
 say "The region object $region_path, as any D-Bus tool sees it."
@@ -179,50 +212,104 @@ run busctl --address="$addr" get-property org.daxd1 "$region_path" org.daxd1.Reg
 expect_prop State 's "live"'
 expect_prop References "t 0"
 
-text="hello from a write lease"
-say "A client acquires a WRITE lease, maps its fd MAP_SHARED, writes a line, msyncs, unmaps and releases."
-run "$client" --bus-address "$addr" write demo 0 "$text"
+# start_holder [--cooperative]: starts pmem-stubborn on the region in the
+# background and waits until it holds its lease.
+start_holder() {
+        : >"$tmp/hold.out"
+        "$stubborn" demo --bus-address "$addr" "$@" >"$tmp/hold.out" 2>&1 &
+        holder_pid=$!
+        n=0
+        until grep -q '^holding ' "$tmp/hold.out"; do
+                alive "$holder_pid" || fail "pmem-stubborn exited: $(cat "$tmp/hold.out")"
+                n=$((n + 1))
+                [ "$n" -le 100 ] || fail "pmem-stubborn got no lease within 10 s"
+                sleep 0.1
+        done
+        hold_shown=0
+        holder_news
+}
 
-say "Another client reads it back through a second, read-only lease (its own fd, its own mapping)."
-out=$("$client" --bus-address "$addr" read demo 0) || fail "read demo 0"
+# holder_news: prints what pmem-stubborn printed since the last call.
+holder_news() {
+        n=$(wc -l <"$tmp/hold.out")
+        [ "$n" -le "$hold_shown" ] || sed -n "$((hold_shown + 1)),${n}p" "$tmp/hold.out"
+        hold_shown=$n
+}
+
+# wait_holder SECONDS: waits for pmem-stubborn to exit, prints the rest of
+# its output and fails unless it exited with status 0.
+wait_holder() {
+        wait_gone "$holder_pid" "$1" || fail "pmem-stubborn did not exit within $1 s"
+        hold_rc=0
+        wait "$holder_pid" || hold_rc=$?
+        holder_pid=""
+        holder_news
+        [ "$hold_rc" -eq 0 ] || fail "pmem-stubborn exited with status $hold_rc"
+        echo "pmem-stubborn exited with status 0"
+}
+
+text="hello from a libdaxd write lease"
+say "pmem-writer takes a WRITE lease through libdaxd (mapped by libpmem2), writes a record at its start and makes it durable with daxd_lease_persist."
+run "$writer" demo "$text" --bus-address "$addr"
+
+say "pmem-reader maps the region through a read-only lease of its own and finds the record."
+out=$("$reader" demo --bus-address "$addr") || fail "pmem-reader demo"
 printf '%s\n' "$out"
-printf '%s\n' "$out" | tail -n1 | grep -qxF "$text" || fail "read back \"$(printf '%s\n' "$out" | tail -n1)\", expected \"$text\""
+last=$(printf '%s\n' "$out" | tail -n1)
+[ "$last" = "$text" ] || fail "pmem-reader read \"$last\", expected \"$text\""
 
-say "A read-only lease's fd is opened O_RDONLY: the kernel itself refuses a writable shared mapping."
+say "A read-only lease's fd is opened O_RDONLY, so the kernel itself refuses a writable shared mapping of it (plain sd-bus, by hand)."
 run "$client" --bus-address "$addr" try-write-readonly demo
 
-say "A client takes a lease on the whole region and holds it mapped, in the background."
-"$client" --bus-address "$addr" hold demo >"$tmp/hold.out" 2>&1 &
-holder_pid=$!
-n=0
-until grep -q '^holding ' "$tmp/hold.out"; do
-        alive "$holder_pid" || fail "the holding client exited"
-        n=$((n + 1))
-        [ "$n" -le 100 ] || fail "the holding client got no lease within 10 s"
-        sleep 0.1
-done
-cat "$tmp/hold.out"
+say "pmem-stubborn takes a lease, holds it mapped and will ignore any request to give it back."
+start_holder
 
-say "While it holds the lease, the region counts one reference and shows its holder."
+say "While it holds the lease, the region counts one reference and daxdctl leases shows the lease."
 expect_prop References "t 1"
 run busctl --address="$addr" get-property org.daxd1 "$region_path" org.daxd1.Region References Holders
+run "$daxdctl" --bus-address="$addr" leases
 
-say "The manager lists the lease: object, holder, region, offset, length, flags."
-run busctl --address="$addr" call org.daxd1 /org/daxd1 org.daxd1.Manager ListLeases
+say "daxdctl teardown demo --timeout=2s asks the holder to let go, and fails with Busy after 2 s because it does not."
+td_rc=0
+"$daxdctl" --bus-address="$addr" teardown demo --timeout=2s >"$tmp/teardown.out" 2>&1 || td_rc=$?
+cat "$tmp/teardown.out"
+echo "daxdctl teardown exited with status $td_rc"
+[ "$td_rc" -ne 0 ] || fail "the teardown succeeded although a holder ignored the revoke"
+grep -q 'org\.daxd1\.Error\.Busy' "$tmp/teardown.out" || fail "the teardown did not fail with org.daxd1.Error.Busy"
 
-say "The holder gets SIGTERM: it unmaps and releases its lease before exiting."
+say "pmem-stubborn saw the revoke and ignored it; the region is live again and the lease still held."
+holder_news
+alive "$holder_pid" || fail "pmem-stubborn exited"
+expect_prop State 's "live"'
+expect_prop References "t 1"
+run "$daxdctl" --bus-address="$addr" list
+
+say "pmem-stubborn gets SIGTERM: it releases its lease (unmap, then Release) and exits."
 kill -TERM "$holder_pid"
-wait_gone "$holder_pid" 10 || fail "the holding client did not exit on SIGTERM"
-hold_rc=0
-wait "$holder_pid" || hold_rc=$?
-holder_pid=""
-sed '1d' "$tmp/hold.out"
-[ "$hold_rc" -eq 0 ] || fail "the holding client exited with status $hold_rc"
-
-say "The reference is gone again, and so is the lease."
+wait_holder 10
 expect_prop References "t 0"
-run busctl --address="$addr" get-property org.daxd1 "$region_path" org.daxd1.Region References
-run busctl --address="$addr" call org.daxd1 /org/daxd1 org.daxd1.Manager ListLeases
+
+say "pmem-stubborn --cooperative takes a lease again, this time ready to release it when asked."
+start_holder --cooperative
+
+say "daxdctl teardown demo succeeds: the cooperative holder releases its lease in the revoke callback, and daxd retires the region."
+run "$daxdctl" --bus-address="$addr" teardown demo
+wait_holder 10
+
+say "daxdctl list shows the region retired, with no references left."
+expect_prop State 's "retired"'
+expect_prop References "t 0"
+run "$daxdctl" --bus-address="$addr" list
+
+say "What daxdctl monitor saw: every lease granted and ended, the revokes (leases turning revoking) and the region's state changes."
+kill -INT "$monitor_pid"
+wait_gone "$monitor_pid" 10 || fail "daxdctl monitor did not exit on SIGINT"
+mon_rc=0
+wait "$monitor_pid" || mon_rc=$?
+monitor_pid=""
+cat "$tmp/monitor.out"
+[ "$mon_rc" -eq 0 ] || fail "daxdctl monitor exited with status $mon_rc"
+grep -q 'retired' "$tmp/monitor.out" || fail "daxdctl monitor did not report the region retired"
 
 say "Stopping daxd with SIGTERM (a clean exit, status 0) and the private bus."
 kill -TERM "$daxd_pid"

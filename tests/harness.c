@@ -14,7 +14,8 @@
 
 #include "harness.h"
 
-#define READY_TIMEOUT_SEC 10
+/* Generous: daxd under valgrind takes seconds to start. */
+#define READY_TIMEOUT_SEC 60
 #define STOP_TIMEOUT_SEC 30
 
 /* Live environments, for the failure hook. */
@@ -426,6 +427,7 @@ bool test_env_wait_notify(struct test_env *env, const char *line, unsigned timeo
 
 static void exec_daxd(struct test_env *env, const char *const *args, int out_fd) {
         const char *daxd = getenv("DAXD_BINARY");
+        char *wrapper, *save = NULL;
         const char *argv[32];
         size_t n = 0;
 
@@ -441,11 +443,19 @@ static void exec_daxd(struct test_env *env, const char *const *args, int out_fd)
         unsetenv("LISTEN_PID");
         for (char **e = env->daxd_extra_env; e && *e; e++)
                 putenv(*e);
+        /* DAXD_WRAPPER="valgrind --error-exitcode=99 ...": run daxd under a
+         * tool; words split on spaces. */
+        wrapper = getenv("DAXD_WRAPPER");
+        if (wrapper && *wrapper) {
+                wrapper = strdup(wrapper);
+                for (char *w = strtok_r(wrapper, " ", &save); w && n < 16; w = strtok_r(NULL, " ", &save))
+                        argv[n++] = w;
+        }
         argv[n++] = daxd;
         for (; args && *args && n < 31; args++)
                 argv[n++] = *args;
         argv[n] = NULL;
-        execvp(daxd, (char *const *) argv);
+        execvp(argv[0], (char *const *) argv);
         fprintf(stderr, "cannot execute %s: %m\n", daxd);
         _exit(127);
 }

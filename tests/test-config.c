@@ -43,8 +43,8 @@ static const struct bad_config bad_configs[] = {
                 "unknown_daxd_key",
                 "# comment\n"
                 "[daxd]\n"
-                "lease-limit = 3\n",
-                { 3 }, "lease-limit", NULL,
+                "lease-limits = 3\n",
+                { 3 }, "lease-limits", NULL,
         },
         {
                 "unknown_section",

@@ -554,6 +554,33 @@ TEST(reference_alone_holds_region) {
         ctx_done(&c);
 }
 
+/* A daxd told to stop answers the Teardown calls still waiting, instead of
+ * leaving them to their bus timeout. */
+TEST(stop_answers_pending_teardown) {
+        struct ctx c;
+        struct call call;
+        struct lease l;
+        sd_bus_slot *slot;
+        sd_bus *buses[1];
+
+        ctx_init(&c);
+        daxd_acquire_ok(c.holder, "r0", 0, 0, 0, &l);
+        slot = teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
+        ASSERT_STATE(c.admin, "r0", DAXD_STATE_DRAINING);
+        test_env_stop_daxd(c.env); /* asserts exit status 0 */
+        buses[0] = c.admin;
+        pump(buses, 1, &call.done, 60);
+        ASSERT_STREQ(call.error_name, SD_BUS_ERROR_FAILED);
+        ASSERT_STRSTR(call.error_message, "stopping");
+        call_done(&call);
+        sd_bus_slot_unref(slot);
+        lease_done(&l);
+        sd_bus_flush_close_unref(c.admin);
+        sd_bus_flush_close_unref(c.holder);
+        test_env_free(c.env);
+        free(c.r0);
+}
+
 /* After a restart the new daxd holds no leases, but still waits for the
  * processes that map the backing. */
 TEST(teardown_after_restart_sees_mappings) {
@@ -773,6 +800,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(teardown_joins),
         TEST_ENTRY(teardown_waits_for_users),
         TEST_ENTRY(reference_alone_holds_region),
+        TEST_ENTRY(stop_answers_pending_teardown),
         TEST_ENTRY(teardown_after_restart_sees_mappings),
         TEST_ENTRY(reload_adds_and_removes),
         TEST_ENTRY(reload_removed_region_drains_first),

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* daxdctl.h: what the parts of daxdctl share: the parsed command line,
+ * connecting, error reporting and the JSON renderings of regions and
+ * leases (daxdctl-util.c), and the commands: daxdctl-show.c (list, leases,
+ * status), daxdctl-wait.c (teardown, hold, monitor), daxdctl.c (the
+ * command line, reload). */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "libdaxd.h"
+
+#define CTL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+struct ctl {
+        const char *verb;
+        enum daxd_bus_type bus_type;
+        const char *address;
+        bool json;
+        /* teardown */
+        bool timeout_set;
+        uint64_t timeout_usec;
+        bool force;
+        /* hold */
+        bool write;
+        bool exclusive;
+        uint64_t offset;
+        uint64_t length;
+        /* positional arguments after the verb */
+        char **args;
+        size_t n_args;
+        /* hold: the command after "--" (NULL-terminated), or NULL */
+        char **command;
+        size_t n_command;
+};
+
+/* Connects as the command line says. Prints the error and returns -errno
+ * on failure. */
+int ctl_connect(const struct ctl *ctl, const struct daxd_listener *listener, void *userdata,
+                struct daxd_client **ret);
+
+/* Prints "daxdctl: WHAT failed: NAME: MESSAGE" (or the errno's text when
+ * the call failed locally) on stderr; returns EXIT_FAILURE. */
+int ctl_fail(struct daxd_client *client, int r, const char *what_fmt, ...) CTL_PRINTF(3, 4);
+/* Prints "daxdctl: out of memory" and exits 1. */
+void ctl_oom(void) __attribute__((noreturn));
+char *ctl_strdup(const char *s);
+/* Prints "daxdctl: MESSAGE" on stderr; returns EXIT_FAILURE. */
+int ctl_error(const char *fmt, ...) CTL_PRINTF(1, 2);
+
+/* CLOCK_MONOTONIC in microseconds, as libdaxd's deadlines. */
+uint64_t ctl_now_usec(void);
+
+/* "read", "write", "read,exclusive", "write,exclusive" */
+const char *lease_flags_string(uint64_t flags);
+/* The decimal ID at the end of a lease path, or the path itself. */
+const char *lease_id(const char *object_path);
+/* The region name of /org/daxd1/region/NAME (sd_bus_path_encode undone);
+ * free it. NULL when the path is not a region's. */
+char *region_name_from_object_path(const char *object_path);
+
+/* The JSON objects of ndctl-like keys (name, size, state, ...). */
+struct json_object *json_region(const struct daxd_region_info *info, bool with_users);
+struct json_object *json_lease_info(const struct daxd_lease_info *lease);
+/* Prints obj (pretty, or one line) and a newline to stdout, flushes, and
+ * drops the reference. */
+void json_print(struct json_object *obj, bool one_line);
+
+/* The commands; each returns an exit status. */
+int verb_list(struct ctl *ctl);
+int verb_leases(struct ctl *ctl);
+int verb_status(struct ctl *ctl);
+int verb_teardown(struct ctl *ctl);
+int verb_hold(struct ctl *ctl);
+int verb_monitor(struct ctl *ctl);
