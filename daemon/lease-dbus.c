@@ -97,14 +97,18 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
 
 int lease_release_checked(struct manager *m, sd_bus_message *msg, struct lease *l, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(msg);
+        int r;
 
         if (!sender || strcmp(sender, l->holder) != 0)
                 return sd_bus_error_setf(error, DAXD_ERROR_NOT_HOLDER,
                                          "lease %" PRIu64 " is held by %s, not by %s; only its holder may release it",
                                          l->id, l->holder, sender ? sender : "(unknown)");
 
+        /* Reply first, then the signals of the lease's end; nothing else
+         * runs in between. */
+        r = sd_bus_reply_method_return(msg, NULL);
         manager_end_lease(m, l, NULL);
-        return sd_bus_reply_method_return(msg, NULL);
+        return r < 0 ? r : 1;
 }
 
 const sd_bus_vtable lease_vtable[] = {

@@ -56,9 +56,63 @@ static struct client *client_free(struct manager *m, struct client *c) {
                 return NULL;
         tdelete(c, &m->client_index, client_compare);
         sd_bus_track_unref(c->track);
+        free(c->gids);
         free(c->name);
         free(c);
         return NULL;
+}
+
+static int holder_attach(struct client *c, struct lease *l) {
+        struct region *r = l->region;
+        struct holder *h;
+
+        /* A client holds leases on few regions: its own list is short. */
+        LIST_FOREACH(by_client, h, c->holders)
+                if (h->region == r)
+                        break;
+        if (!h) {
+                h = calloc(1, sizeof(*h));
+                if (!h)
+                        return -ENOMEM;
+                h->client = c;
+                h->region = r;
+                h->pid = l->pid;
+                LIST_PREPEND(by_client, c->holders, h);
+                LIST_PREPEND(by_region, r->holders, h);
+        }
+        h->n_leases++;
+        l->holder_entry = h;
+        return 0;
+}
+
+static void holder_detach(struct lease *l) {
+        struct holder *h = l->holder_entry;
+
+        if (!h)
+                return;
+        l->holder_entry = NULL;
+        if (--h->n_leases > 0)
+                return;
+        LIST_REMOVE(by_client, h->client->holders, h);
+        LIST_REMOVE(by_region, h->region->holders, h);
+        free(h);
+}
+
+/* Takes a lease out of the manager's lists and drops its reference. */
+static int lease_unlink(struct manager *m, struct lease *l) {
+        struct client *c = l->client;
+        int e;
+
+        holder_detach(l);
+        e = region_drop_lease(l->region, l);
+        if (e < 0)
+                return e;
+        LIST_REMOVE(all, m->leases, l);
+        LIST_REMOVE(by_client, c->leases, l);
+        tdelete(l, &m->lease_index, lease_compare);
+        c->n_leases--;
+        m->n_leases--;
+        return 0;
 }
 
 static void region_destroy(struct manager *m, struct region *r);
@@ -72,17 +126,13 @@ struct manager *manager_free(struct manager *m) {
          * sees them in /proc. */
         while (m->leases) {
                 struct lease *l = m->leases;
-                struct client *c = l->client;
 
-                if (l->region)
-                        region_drop_lease(l->region, l);
-                LIST_REMOVE(all, m->leases, l);
-                LIST_REMOVE(by_client, c->leases, l);
-                tdelete(l, &m->lease_index, lease_compare);
-                if (--c->n_leases == 0)
-                        client_free(m, c);
+                (void) lease_unlink(m, l);
                 lease_free(l);
         }
+        /* Clients stay until they leave the bus; at exit, all go. */
+        while (m->client_index)
+                client_free(m, *(struct client **) m->client_index);
         while (m->waiters) {
                 struct teardown_waiter *w = m->waiters;
 
@@ -283,14 +333,13 @@ static int on_client_gone(sd_bus_track *track, void *userdata) {
         struct manager *m = c->manager;
 
         log_debug("client %s left the bus, ending its %" PRIu64 " lease(s)", c->name, c->n_leases);
-        /* The last lease ended frees c. */
-        while (c->n_leases > 1)
+        while (c->leases)
                 manager_end_lease(m, c->leases, NULL);
-        manager_end_lease(m, c->leases, NULL);
+        client_free(m, c);
         return 0;
 }
 
-static int client_get(struct manager *m, const char *name, struct client **ret) {
+int manager_get_client(struct manager *m, const char *name, struct client **ret) {
         struct client *c;
         void *slot;
         int e;
@@ -360,7 +409,7 @@ int manager_acquire(struct manager *m, struct region *r, const struct acquire_re
         if (fd < 0)
                 return log_error_errno(fd, "region %s: cannot open %s for a lease: %m", r->name, r->backend->path);
 
-        e = client_get(m, req->holder, &c);
+        e = manager_get_client(m, req->holder, &c);
         if (e < 0)
                 return e;
 
@@ -372,10 +421,15 @@ int manager_acquire(struct manager *m, struct region *r, const struct acquire_re
                 goto oom;
         }
         e = region_add_lease(r, l);
+        if (e >= 0) {
+                e = holder_attach(c, l);
+                if (e < 0)
+                        (void) region_drop_lease(r, l);
+        }
         if (e < 0) {
                 tdelete(l, &m->lease_index, lease_compare);
                 lease_free(l);
-                goto fail;
+                return e;
         }
         m->next_lease_id++;
         l->client = c;
@@ -387,42 +441,34 @@ int manager_acquire(struct manager *m, struct region *r, const struct acquire_re
         log_debug("lease %" PRIu64 ": %s (pid %d) on %s, 0x%" PRIx64 "+0x%" PRIx64 " flags 0x%" PRIx64, l->id,
                   l->holder, (int) l->pid, r->name, l->offset, l->length, l->flags);
 
-        lease_emit_added(m, l);
-        region_emit_changed(m, r, "References", "Holders", NULL);
         *ret_lease = l;
         *ret_fd = TAKE_FD(fd);
         return 0;
 
 oom:
-        e = -ENOMEM;
-fail:
-        if (c->n_leases == 0)
-                client_free(m, c);
-        return e;
+        return -ENOMEM;
+}
+
+void manager_announce_lease(struct manager *m, struct lease *l) {
+        lease_emit_added(m, l);
+        region_emit_changed(m, l->region, "References", "Holders", NULL);
 }
 
 void manager_end_lease(struct manager *m, struct lease *l, const char *revoke_reason) {
         struct region *r = l->region;
-        struct client *c = l->client;
 
         if (revoke_reason)
                 manager_send_revoke(m, l, revoke_reason, 0);
         lease_emit_removed(m, l);
 
-        if (region_drop_lease(r, l) < 0) {
+        if (!r || lease_unlink(m, l) < 0) {
                 /* Invariant 3: never twice. Reaching this is a bug. */
                 log_error("lease %" PRIu64 ": reference already dropped; not dropping it again", l->id);
                 return;
         }
-        LIST_REMOVE(all, m->leases, l);
-        LIST_REMOVE(by_client, c->leases, l);
-        tdelete(l, &m->lease_index, lease_compare);
-        m->n_leases--;
         log_debug("lease %" PRIu64 " of %s on %s ended%s%s", l->id, l->holder, r->name,
                   revoke_reason ? ", revoked: " : "", revoke_reason ? revoke_reason : "");
         lease_free(l);
-        if (--c->n_leases == 0)
-                client_free(m, c);
 
         region_emit_changed(m, r, "References", "Holders", NULL);
         manager_drain_check(m, r);

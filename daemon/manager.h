@@ -22,7 +22,26 @@ struct client {
         sd_bus_track *track;
         uint64_t n_leases;
         struct lease *leases;
-        uint64_t scratch; /* for one-pass counting, see property_get_holders() */
+        struct holder *holders;   /* one per region it holds leases on */
+        /* What the bus reported when the peer connected; fixed for the
+         * life of its connection, so asked once (see region-dbus.c). */
+        bool has_creds;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        gid_t *gids;
+        size_t n_gids;
+};
+
+/* One client's leases on one region: the Holders property, kept as leases
+ * come and go so that announcing it never walks the leases. */
+struct holder {
+        struct client *client;
+        struct region *region;
+        pid_t pid;
+        uint64_t n_leases;
+        LIST_FIELDS(struct holder, by_region);
+        LIST_FIELDS(struct holder, by_client);
 };
 
 /* A Teardown() call waiting for its region (deferred reply), or a reload's
@@ -69,6 +88,9 @@ int manager_reload(struct manager *m, char **ret_error);
 struct region *manager_find_region(struct manager *m, const char *name);
 struct lease *manager_find_lease(struct manager *m, uint64_t id);
 struct client *manager_find_client(struct manager *m, const char *name);
+/* The client for a unique name, made (and tracked on the bus) if new;
+ * fails when the peer already left the bus. */
+int manager_get_client(struct manager *m, const char *name, struct client **ret);
 
 struct acquire_request {
         const char *holder;
@@ -83,12 +105,16 @@ struct acquire_request {
 };
 
 /* Every check of Acquire in the documented order, then one reference and a
- * fresh fd. Errors: -ENOENT no region, -ESHUTDOWN draining, -ENODEV
+ * fresh fd. The caller announces the lease (manager_announce_lease) once
+ * it has replied. Errors: -ENOENT no region, -ESHUTDOWN draining, -ENODEV
  * retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES, -EDQUOT (the client's
  * lease limit), -ENOSPC (the daemon's lease limit),
  * -EADDRINUSE (*ret_conflict names the lease in the way). */
 int manager_acquire(struct manager *m, struct region *r, const struct acquire_request *req, struct lease **ret_lease,
                     int *ret_fd, struct lease **ret_conflict);
+
+/* InterfacesAdded for the lease, PropertiesChanged for its region. */
+void manager_announce_lease(struct manager *m, struct lease *l);
 
 /* Ends a lease and drops its reference exactly once; reason non-NULL sends
  * the holder a Revoke with it first. */

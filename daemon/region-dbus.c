@@ -140,9 +140,38 @@ void caller_done(struct caller *c) {
         c->gids_owned = NULL;
 }
 
+/* The sender's client with its credentials, asked of the bus the first
+ * time only: a connection's credentials never change, and a second
+ * blocking bus call per Acquire stalled every other client meanwhile. */
+static int client_from_message(struct manager *m, sd_bus_message *msg, struct client **ret, sd_bus_error *error) {
+        _cleanup_(caller_done) struct caller caller = {};
+        struct client *c;
+        int e;
+
+        c = manager_find_client(m, sd_bus_message_get_sender(msg) ?: "");
+        if (c && c->has_creds) {
+                *ret = c;
+                return 0;
+        }
+        e = caller_from_message(msg, &caller, error);
+        if (e < 0)
+                return e;
+        e = manager_get_client(m, caller.name, &c);
+        if (e < 0)
+                return sd_bus_error_set_errnof(error, e, "cannot track %s on the bus: %m", caller.name);
+        c->uid = caller.uid;
+        c->gid = caller.gid;
+        c->pid = caller.pid;
+        c->gids = TAKE_PTR(caller.gids_owned);
+        c->n_gids = caller.n_gids;
+        c->has_creds = true;
+        *ret = c;
+        return 0;
+}
+
 int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
                           sd_bus_error *error) {
-        _cleanup_(caller_done) struct caller caller = {};
+        struct client *client = NULL;
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *path = NULL;
         struct acquire_request req = {};
@@ -157,17 +186,17 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
         if (!r)
                 return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
 
-        e = caller_from_message(msg, &caller, error);
+        e = client_from_message(m, msg, &client, error);
         if (e < 0)
                 return e;
 
         req = (struct acquire_request) {
-                .holder = caller.name,
-                .pid = caller.pid,
-                .uid = caller.uid,
-                .gid = caller.gid,
-                .gids = caller.gids,
-                .n_gids = caller.n_gids,
+                .holder = client->name,
+                .pid = client->pid,
+                .uid = client->uid,
+                .gid = client->gid,
+                .gids = client->gids,
+                .n_gids = client->n_gids,
                 .offset = offset,
                 .length = length,
                 .flags = flags,
@@ -206,14 +235,14 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
         case -EACCES:
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "uid %u may not %s region %s (owner %u, group %u, mode %04o)",
-                                         (unsigned) caller.uid, flags & DAXD_ACQUIRE_WRITE ? "write" : "read",
+                                         (unsigned) client->uid, flags & DAXD_ACQUIRE_WRITE ? "write" : "read",
                                          r->name, (unsigned) r->config->owner, (unsigned) r->config->group,
                                          (unsigned) r->config->mode);
         case -EDQUOT:
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                          "%s already holds %" PRIu64 " leases, the limit per client "
                                          "(lease-limit-per-client)",
-                                         caller.name, m->lease_limit_per_client);
+                                         client->name, m->lease_limit_per_client);
         case -ENOSPC:
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                          "daxd holds %" PRIu64 " leases, its limit (lease-limit); try again later",
@@ -241,6 +270,9 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
                 manager_end_lease(m, lease, NULL);
                 return e;
         }
+        /* Announced after the reply: the signals stay off the caller's
+         * critical path, and nothing else runs in between. */
+        manager_announce_lease(m, lease);
         return 1;
 }
 
@@ -358,26 +390,16 @@ static int property_get_teardown_action(sd_bus *bus, const char *path, const cha
 static int property_get_holders(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         struct region *r = userdata;
-        struct lease *l;
+        struct holder *h;
         int e;
-
-        /* Linear in the leases: every acquire and release announces this
-         * property, so it must stay cheap with many leases. */
-        LIST_FOREACH(by_region, l, r->leases)
-                l->client->scratch = 0;
-        LIST_FOREACH(by_region, l, r->leases)
-                l->client->scratch++;
 
         e = sd_bus_message_open_container(reply, 'a', "(sut)");
         if (e < 0)
                 return e;
-        LIST_FOREACH(by_region, l, r->leases) {
-                if (l->client->scratch == 0)
-                        continue; /* listed already */
-                e = sd_bus_message_append(reply, "(sut)", l->holder, (uint32_t) l->pid, l->client->scratch);
+        LIST_FOREACH(by_region, h, r->holders) {
+                e = sd_bus_message_append(reply, "(sut)", h->client->name, (uint32_t) h->pid, h->n_leases);
                 if (e < 0)
                         return e;
-                l->client->scratch = 0;
         }
         return sd_bus_message_close_container(reply);
 }

@@ -122,6 +122,10 @@ static bool ranges_overlap(uint64_t a_off, uint64_t a_len, uint64_t b_off, uint6
 struct lease *region_find_conflict(const struct region *r, uint64_t offset, uint64_t length, uint64_t flags) {
         struct lease *l;
 
+        /* The common case, with no EXCLUSIVE lease anywhere, costs nothing. */
+        if (!(flags & DAXD_ACQUIRE_EXCLUSIVE) && r->n_exclusive == 0)
+                return NULL;
+
         LIST_FOREACH(by_region, l, r->leases) {
                 if (!(flags & DAXD_ACQUIRE_EXCLUSIVE) && !(l->flags & DAXD_ACQUIRE_EXCLUSIVE))
                         continue;
@@ -142,6 +146,8 @@ int region_add_lease(struct region *r, struct lease *l) {
         l->region = r;
         LIST_PREPEND(by_region, r->leases, l);
         r->n_refs++;
+        if (l->flags & DAXD_ACQUIRE_EXCLUSIVE)
+                r->n_exclusive++;
         return 0;
 }
 
@@ -153,6 +159,8 @@ int region_drop_lease(struct region *r, struct lease *l) {
         LIST_REMOVE(by_region, r->leases, l);
         l->region = NULL;
         r->n_refs--;
+        if (l->flags & DAXD_ACQUIRE_EXCLUSIVE)
+                r->n_exclusive--;
         return 0;
 }
 

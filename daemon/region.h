@@ -26,6 +26,7 @@ struct lease {
         struct region *region; /* NULL once its reference was dropped */
         struct client *client;
         char *holder;          /* unique bus name */
+        struct holder *holder_entry; /* the manager's per-(client, region) count */
         pid_t pid;
         uid_t uid;
         uint64_t offset;
@@ -45,7 +46,9 @@ struct region {
         uint64_t align;
         enum region_state state;
         uint64_t n_refs;
+        uint64_t n_exclusive;          /* EXCLUSIVE leases among them */
         struct lease *leases;
+        struct holder *holders;        /* the manager's, for Holders */
         struct drain *drain;           /* while draining */
         bool removing;                 /* reload dropped it: free once retired */
         bool teardown_force;           /* the running teardown has FORCE */

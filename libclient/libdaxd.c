@@ -560,9 +560,14 @@ _public_ int daxd_client_new(enum daxd_bus_type type, const char *address, const
         if (r >= 0)
                 r = sd_bus_match_signal(c->bus, &c->revoke_slot, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE,
                                         "Revoke", on_revoke, c);
+        /* arg0: only org.daxd1's owner changes, not every peer's connect
+         * and disconnect on the bus. */
         if (r >= 0)
-                r = sd_bus_match_signal(c->bus, &c->owner_slot, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, c);
+                r = sd_bus_add_match(c->bus, &c->owner_slot,
+                                     "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                     "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                                     "arg0='" DAXD_BUS_NAME "'",
+                                     on_name_owner_changed, c);
         if (r < 0) {
                 daxd_client_unref(c);
                 return r;
