@@ -69,6 +69,56 @@ static bool map_matches(int pid_dirfd, const struct backing_id *id, unsigned lon
         return maj == id->map_major && min == id->map_minor && ino == id->map_ino;
 }
 
+/* A regular file: its mappings are the lines whose 4th and 5th fields are
+ * " MAJ:MIN INODE ", printed as the kernel prints them (learnt from daxd's
+ * own mapping, see backend-file.c). Searching the text with memmem() for
+ * that, instead of parsing every line, is the cheap part of a scan that the
+ * kernel's formatting of the file dominates. */
+static int scan_maps_text(int fd, const struct backing_id *id, bool *ret_found) {
+        char buf[65536], needle[64];
+        size_t have = 0, nlen;
+        bool eof = false;
+
+        nlen = (size_t) snprintf(needle, sizeof(needle), " %02x:%02x %" PRIu64 " ", id->map_major, id->map_minor,
+                                 id->map_ino);
+        while (!eof) {
+                size_t complete;
+                char *p, *hit, *nl;
+                ssize_t n;
+
+                n = read(fd, buf + have, sizeof(buf) - have);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                eof = n == 0;
+                have += (size_t) n;
+
+                /* Only whole lines: a line's start decides what a hit is. */
+                nl = memrchr(buf, '\n', have);
+                complete = eof ? have : nl ? (size_t) (nl - buf) + 1 : 0;
+                if (complete == 0 && have == sizeof(buf))
+                        return -E2BIG; /* no line is that long; not a maps file */
+
+                for (p = buf; (hit = memmem(p, complete - (size_t) (p - buf), needle, nlen)); p = hit + 1) {
+                        char *line = memrchr(buf, '\n', (size_t) (hit - buf));
+                        unsigned spaces = 0;
+
+                        for (char *c = line ? line + 1 : buf; c < hit; c++)
+                                spaces += *c == ' ';
+                        /* "start-end perms offset" comes before: two spaces. */
+                        if (spaces == 2) {
+                                *ret_found = true;
+                                return 0;
+                        }
+                }
+                memmove(buf, buf + complete, have - complete);
+                have -= complete;
+        }
+        return 0;
+}
+
 static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found) {
         _cleanup_fclose_ FILE *f = NULL;
         char line[512];
@@ -80,6 +130,12 @@ static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found
         fd = openat(pid_dirfd, "maps", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        if (id->rdev == 0) {
+                int r = scan_maps_text(fd, id, ret_found);
+
+                safe_close(fd);
+                return r;
+        }
         f = fdopen(fd, "re");
         if (!f) {
                 safe_close(fd);

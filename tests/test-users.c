@@ -189,10 +189,83 @@ TEST(ignores_other_files) {
         fixture_teardown(&f);
 }
 
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        ASSERT_TRUE(f);
+        ASSERT_TRUE(fputs(text, f) >= 0);
+        ASSERT_OK(fclose(f));
+}
+
+/* The maps matcher against text it cannot get from a live process: the
+ * right dev:inode inside a path must not count, a long line must not
+ * confuse it, and the real field must, wherever it comes. */
+TEST(maps_text_matching) {
+        char root[] = "/tmp/daxd-proc-XXXXXX";
+        struct backing_id id = { .map_major = 0x103, .map_minor = 0x2, .map_ino = 12345 };
+        struct user_list l = {};
+        char path[256], longname[5000];
+
+        ASSERT_TRUE(mkdtemp(root));
+        memset(longname, 'x', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+
+        /* 100: only lookalikes. */
+        snprintf(path, sizeof(path), "%s/100", root);
+        ASSERT_OK(mkdir(path, 0755));
+        snprintf(path, sizeof(path), "%s/100/fd", root);
+        ASSERT_OK(mkdir(path, 0755));
+        snprintf(path, sizeof(path), "%s/100/maps", root);
+        {
+                char *text = NULL;
+                ASSERT_TRUE(asprintf(&text,
+                                     "00400000-00452000 r-xp 00000000 103:02 1234 /usr/bin/x\n"
+                                     "00652000-00653000 rw-p 00052000 103:02 123456 /tmp/ 103:02 12345 trick\n"
+                                     "7f00-7f01 rw-s 00000000 08:02 12345 /other/fs\n"
+                                     "7f02-7f03 rw-s 00000000 103:02 12345\n" /* no trailing space: a truncated line */
+                                     "7f04-7f05 r--p 00000000 00:00 0 /%s\n",
+                                     longname) > 0);
+                write_text(path, text);
+                free(text);
+        }
+        /* 200: the real thing, after a very long line. */
+        snprintf(path, sizeof(path), "%s/200", root);
+        ASSERT_OK(mkdir(path, 0755));
+        snprintf(path, sizeof(path), "%s/200/fd", root);
+        ASSERT_OK(mkdir(path, 0755));
+        snprintf(path, sizeof(path), "%s/200/comm", root);
+        write_text(path, "holder\n");
+        snprintf(path, sizeof(path), "%s/200/maps", root);
+        {
+                char *text = NULL;
+                ASSERT_TRUE(asprintf(&text,
+                                     "7f04-7f05 r--p 00000000 00:00 0 /%s\n"
+                                     "7f7c00000000-7f7c00200000 r--s 00000000 103:02 12345                      /pool (deleted)\n",
+                                     longname) > 0);
+                write_text(path, text);
+                free(text);
+        }
+
+        ASSERT_OK(users_scan(root, &id, 0, &l));
+        ASSERT_EQ_U64(l.n, 1);
+        ASSERT_EQ_INT(l.users[0].pid, 200);
+        ASSERT_EQ_INT(l.users[0].kind, USER_MAP);
+        ASSERT_STREQ(l.users[0].comm, "holder");
+        user_list_clear(&l);
+
+        /* Clean up the fake tree. */
+        {
+                char cmd[128];
+                snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+                ASSERT_EQ_INT(system(cmd), 0);
+        }
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(finds_mapping_and_fd),
         TEST_ENTRY(finds_inherited_mapping),
         TEST_ENTRY(ignores_other_files),
+        TEST_ENTRY(maps_text_matching),
 };
 
 int main(int argc, char **argv) {
