@@ -433,7 +433,13 @@ static char *config_ini_reader(char *str, int num, void *stream) {
         if (!fgets(str, num, s->f))
                 return NULL;
         s->line++;
-        for (p = str; isspace((unsigned char) *p); p++)
+        p = str;
+        /* inih skips a UTF-8 byte order mark at the start of the file; so
+         * must we, or a first [section] after one goes unseen. */
+        if (s->line == 1 && (unsigned char) p[0] == 0xef && (unsigned char) p[1] == 0xbb &&
+            (unsigned char) p[2] == 0xbf)
+                p += 3;
+        for (; isspace((unsigned char) *p); p++)
                 ;
         if (*p == '[')
                 reader_section(s, p);

@@ -307,6 +307,12 @@ int manager_reload(struct manager *m, char **ret_error) {
         LIST_FOREACH_SAFE(regions, r, n, m->regions) {
                 const struct region_config *rc = config_find_region(cfg, r->name);
 
+                if (rc && r->removing) {
+                        /* Back in the file before its teardown ended: it
+                         * stays (retired, if the teardown completes). */
+                        log_info("region %s: back in the configuration, kept", r->name);
+                        r->removing = false;
+                }
                 if (!rc) {
                         if (r->removing)
                                 continue;
@@ -661,6 +667,12 @@ int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec,
         if (r->state == REGION_RETIRED) {
                 if (call)
                         teardown_reply(m, call, 0, NULL);
+                /* Removed from the configuration after it was retired: it
+                 * disappears now, as it would have once retired. */
+                if (r->removing) {
+                        region_emit_removed(m, r);
+                        region_destroy(m, r);
+                }
                 return 0;
         }
 

@@ -183,6 +183,15 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
         if (e < 0)
                 return e;
 
+        /* A caller that expects no reply would never learn of the lease nor
+         * get its fd, yet the lease would count until it left the bus:
+         * grant nothing. */
+        if (!sd_bus_message_get_expect_reply(msg)) {
+                log_debug("Acquire(%s) from %s expects no reply: ignored", name,
+                          sd_bus_message_get_sender(msg) ?: "?");
+                return 1;
+        }
+
         if (!r)
                 return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
 

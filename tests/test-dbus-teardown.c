@@ -581,6 +581,55 @@ TEST(stop_answers_pending_teardown) {
         free(c.r0);
 }
 
+/* A region retired first and then dropped from the configuration goes
+ * away at the reload; put back, it is live again. */
+TEST(retired_then_removed_disappears) {
+        struct ctx c;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        ctx_init(&c);
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
+                               NULL, "stt", "gone", UINT64_C(0), UINT64_C(0));
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
+
+        test_env_write_config(c.env, "[region r0]\nbackend = file\npath = @DIR@/r0.pool\nsize = 4M\n");
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
+                               NULL, NULL);
+        ASSERT_BUS_OK(r, &error);
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &error,
+                               NULL, "s", "gone");
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_REGION, ENOENT);
+        sd_bus_error_free(&error);
+
+        test_env_write_config(c.env, teardown_config);
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
+                               NULL, NULL);
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_STATE(c.admin, "gone", DAXD_STATE_LIVE);
+        ctx_done(&c);
+}
+
+/* An Acquire that expects no reply would be a lease nobody knows of. */
+TEST(acquire_without_reply_grants_nothing) {
+        struct ctx c;
+        sd_bus_message *m = NULL;
+
+        ctx_init(&c);
+        ASSERT_OK(sd_bus_message_new_method_call(c.holder, &m, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
+                                                 DAXD_MANAGER_INTERFACE, "Acquire"));
+        ASSERT_OK(sd_bus_message_append(m, "sttt", "r0", UINT64_C(0), UINT64_C(0), UINT64_C(0)));
+        ASSERT_OK(sd_bus_message_set_expect_reply(m, 0));
+        ASSERT_OK(sd_bus_send(c.holder, m, NULL));
+        sd_bus_message_unref(m);
+        ASSERT_OK(sd_bus_flush(c.holder));
+        /* A round trip on the same connection: daxd handled the first. */
+        ASSERT_EQ_U64(get_prop_u64(c.holder, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        ASSERT_EQ_U64(get_prop_u64(c.holder, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
+        ctx_done(&c);
+}
+
 /* After a restart the new daxd holds no leases, but still waits for the
  * processes that map the backing. */
 TEST(teardown_after_restart_sees_mappings) {
@@ -801,6 +850,8 @@ static const struct test_case tests[] = {
         TEST_ENTRY(teardown_waits_for_users),
         TEST_ENTRY(reference_alone_holds_region),
         TEST_ENTRY(stop_answers_pending_teardown),
+        TEST_ENTRY(retired_then_removed_disappears),
+        TEST_ENTRY(acquire_without_reply_grants_nothing),
         TEST_ENTRY(teardown_after_restart_sees_mappings),
         TEST_ENTRY(reload_adds_and_removes),
         TEST_ENTRY(reload_removed_region_drains_first),

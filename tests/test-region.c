@@ -373,6 +373,25 @@ TEST(parse_values) {
         ASSERT_FALSE(region_name_is_valid("0123456789012345678901234567890123456789012345678901234567890123456789"));
 }
 
+/* inih skips a UTF-8 byte order mark; the section reader must too. */
+TEST(config_with_bom) {
+        char path[] = "/tmp/daxd-bom-XXXXXX";
+        struct daxd_config *c = NULL;
+        char *why = NULL;
+        int fd = mkstemp(path);
+        static const char text[] = "\xef\xbb\xbf[daxd]\nteardown-timeout = 1s\n[region a]\nbackend = file\n"
+                                   "path = /tmp/a\nsize = 2M\n";
+
+        ASSERT_OK(fd);
+        ASSERT_EQ_INT(write(fd, text, sizeof(text) - 1), (long long) sizeof(text) - 1);
+        close(fd);
+        ASSERT_OK(config_load(path, false, &c, &why));
+        ASSERT_EQ_U64(c->teardown_timeout_usec, USEC_PER_SEC);
+        ASSERT_TRUE(c->regions && strcmp(c->regions->name, "a") == 0);
+        config_free(c);
+        unlink(path);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(acquire_check_order),
         TEST_ENTRY(acquire_range_overflow),
@@ -385,6 +404,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(file_backend_refuses_bad_files),
         TEST_ENTRY(file_backend_remove_action),
         TEST_ENTRY(parse_values),
+        TEST_ENTRY(config_with_bom),
 };
 
 int main(int argc, char **argv) {
