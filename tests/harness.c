@@ -43,11 +43,47 @@ char *test_asprintf(const char *fmt, ...) {
         return p;
 }
 
-static uint64_t now_usec(void) {
+uint64_t test_now_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* xorshift64*: small, fast and reproducible from a printed seed. */
+static uint64_t rng_state = 1;
+
+void test_rng_seed(uint64_t seed) {
+        rng_state = seed ? seed : 1;
+}
+
+uint64_t test_rnd(void) {
+        rng_state ^= rng_state >> 12;
+        rng_state ^= rng_state << 25;
+        rng_state ^= rng_state >> 27;
+        return rng_state * UINT64_C(2685821657736338717);
+}
+
+unsigned test_rnd_below(unsigned n) {
+        return n ? (unsigned) (test_rnd() % n) : 0;
+}
+
+bool test_chance(unsigned percent) {
+        return test_rnd_below(100) < percent;
+}
+
+uint64_t test_env_u64(const char *name, uint64_t def) {
+        const char *s = getenv(name);
+        char *end;
+        unsigned long long v;
+
+        if (!s || !*s)
+                return def;
+        errno = 0;
+        v = strtoull(s, &end, 0);
+        if (errno || *end)
+                TEST_FAIL("%s=%s is not a number", name, s);
+        return v;
 }
 
 static char *read_whole_file(const char *path) {
@@ -220,10 +256,10 @@ static void start_dbus_daemon(struct test_env *env) {
         close(pipefd[1]);
         env->dbus_pid = pid;
 
-        deadline = now_usec() + READY_TIMEOUT_SEC * 1000000u;
+        deadline = test_now_usec() + READY_TIMEOUT_SEC * 1000000u;
         while (len == 0 || addr[len - 1] != '\n') {
                 struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
-                uint64_t now = now_usec();
+                uint64_t now = test_now_usec();
                 ssize_t n;
 
                 if (now >= deadline) {
@@ -402,11 +438,11 @@ static void describe_status(int status, char *buf, size_t size) {
 }
 
 bool test_env_wait_notify(struct test_env *env, const char *line, unsigned timeout_sec) {
-        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * 1000000u;
         pid_t pid = env->daxd_pid;
 
         ASSERT_TRUE(pid > 0);
-        while (now_usec() < deadline) {
+        while (test_now_usec() < deadline) {
                 int status;
 
                 if (notify_recv_match(env, pid, line, 100) > 0)
@@ -486,7 +522,7 @@ void test_env_signal_daxd(struct test_env *env, int sig) {
 
 void test_env_stop_daxd(struct test_env *env) {
         pid_t pid = env->daxd_pid;
-        uint64_t deadline = now_usec() + STOP_TIMEOUT_SEC * 1000000u;
+        uint64_t deadline = test_now_usec() + STOP_TIMEOUT_SEC * 1000000u;
         bool stopping = false;
         int status = 0;
         char desc[64];
@@ -494,7 +530,7 @@ void test_env_stop_daxd(struct test_env *env) {
         ASSERT_TRUE(pid > 0);
         ASSERT_OK(kill(pid, SIGTERM));
         while (!daxd_exited(env, &status)) {
-                if (now_usec() >= deadline)
+                if (test_now_usec() >= deadline)
                         TEST_FAIL("daxd did not exit within %d s of SIGTERM", STOP_TIMEOUT_SEC);
                 usleep(10000);
         }
@@ -530,7 +566,7 @@ static int run_capture_common(struct test_env *env, const char *const *argv, con
         size_t size = 0;
         FILE *mem;
         int pipefd[2], status = 0;
-        uint64_t deadline = now_usec() + 60 * 1000000u;
+        uint64_t deadline = test_now_usec() + 60 * 1000000u;
         pid_t pid;
 
         ASSERT_OK(pipe2(pipefd, O_CLOEXEC));
@@ -552,7 +588,7 @@ static int run_capture_common(struct test_env *env, const char *const *argv, con
         for (;;) {
                 struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
                 char buf[4096];
-                uint64_t now = now_usec();
+                uint64_t now = test_now_usec();
                 ssize_t n;
 
                 if (now >= deadline) {
@@ -811,22 +847,22 @@ char *get_prop_path(sd_bus *bus, const char *path, const char *iface, const char
 }
 
 void test_wait_until(const char *what, bool (*cond)(void *userdata), void *userdata, unsigned timeout_sec) {
-        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * 1000000u;
 
         while (!cond(userdata)) {
-                if (now_usec() >= deadline)
+                if (test_now_usec() >= deadline)
                         TEST_FAIL("timed out after %u s waiting for %s", timeout_sec, what);
                 usleep(10000);
         }
 }
 
 void test_bus_wait_flag(sd_bus *bus, const bool *flag, unsigned timeout_sec) {
-        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * 1000000u;
 
         while (!*flag) {
                 int r;
 
-                if (now_usec() >= deadline)
+                if (test_now_usec() >= deadline)
                         TEST_FAIL("timed out after %u s waiting for a bus message", timeout_sec);
                 r = sd_bus_process(bus, NULL);
                 ASSERT_OK(r);

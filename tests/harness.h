@@ -142,6 +142,18 @@ void test_wait_until(const char *what, bool (*cond)(void *userdata), void *userd
 /* Processes bus messages until *flag is true; fails the test after timeout_sec. */
 void test_bus_wait_flag(sd_bus *bus, const bool *flag, unsigned timeout_sec);
 
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t test_now_usec(void);
+/* A seeded PRNG (xorshift64*) for generated tests: print the seed, and the
+ * run can be reproduced. Per process; a forked child reseeds. */
+void test_rng_seed(uint64_t seed);
+uint64_t test_rnd(void);
+unsigned test_rnd_below(unsigned n);
+bool test_chance(unsigned percent);
+/* A number from the environment (decimal, 0x hex or 0 octal), or def;
+ * anything else fails the test. */
+uint64_t test_env_u64(const char *name, uint64_t def);
+
 /* Allocation helpers that assert. */
 char *test_strdup(const char *s);
 char *test_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

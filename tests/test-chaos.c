@@ -114,43 +114,6 @@ static char *make_config(bool with_extra) {
 
 /* ---- PRNG (per process: each client reseeds from the run's seed) ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void) {
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * UINT64_C(2685821657736338717);
-}
-
-static unsigned rnd_below(unsigned n) {
-        return n ? (unsigned) (rnd() % n) : 0;
-}
-
-static bool chance(unsigned percent) {
-        return rnd_below(100) < percent;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-static uint64_t env_u64(const char *name, uint64_t def) {
-        const char *s = getenv(name);
-        char *end;
-        unsigned long long v;
-
-        if (!s || !*s)
-                return def;
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || *end)
-                TEST_FAIL("%s=%s is not a number", name, s);
-        return v;
-}
 
 /* ---- counters shared by every process of the run ---- */
 
@@ -187,7 +150,7 @@ static void touch(volatile uint8_t *p, size_t len, bool write) {
         size_t step = 4096, pages = len / step, n = pages < 64 ? pages : 64;
 
         for (size_t i = 0; i < n; i++) {
-                size_t at = (pages <= 64 ? i : rnd_below((unsigned) pages)) * step;
+                size_t at = (pages <= 64 ? i : test_rnd_below((unsigned) pages)) * step;
 
                 if (write)
                         p[at] = (uint8_t) (p[at] + 1);
@@ -208,11 +171,11 @@ static void fork_keeper(int bus_fd, volatile uint8_t *addr, size_t len) {
                 return;
         }
         child_setup(5, parent);
-        if (bus_fd >= 0 && chance(70))
+        if (bus_fd >= 0 && test_chance(70))
                 close(bus_fd); /* else keeps the parent's connection open, too */
         if (addr)
                 touch(addr, len, false);
-        sleep_ms(50 + rnd_below(750));
+        sleep_ms(50 + test_rnd_below(750));
         _exit(0);
 }
 
@@ -247,15 +210,15 @@ static void pass_fd(int fd, uint64_t offset, uint64_t len) {
                         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
                                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
                                         memcpy(&got, CMSG_DATA(c), sizeof(int));
-                if (got >= 0 && chance(50)) {
+                if (got >= 0 && test_chance(50)) {
                         void *a = mmap(NULL, len, PROT_READ, MAP_SHARED, got, (off_t) offset);
 
                         if (a != MAP_FAILED)
                                 touch(a, len, false);
-                        if (chance(50))
+                        if (test_chance(50))
                                 close(got); /* keep only the mapping */
                 }
-                sleep_ms(50 + rnd_below(750));
+                sleep_ms(50 + test_rnd_below(750));
                 _exit(0);
         }
         close(sv[1]);
@@ -281,13 +244,13 @@ static void pass_fd(int fd, uint64_t offset, uint64_t len) {
 }
 
 static const struct region_def *pick_region(uint64_t *ret_off, uint64_t *ret_len, uint64_t *ret_flags) {
-        const struct region_def *r = &regions[rnd_below(N_REGIONS)];
+        const struct region_def *r = &regions[test_rnd_below(N_REGIONS)];
         unsigned slots = (unsigned) (r->size / r->align);
-        unsigned first = rnd_below(slots), n = 1 + rnd_below(slots - first < 4 ? slots - first : 4);
+        unsigned first = test_rnd_below(slots), n = 1 + test_rnd_below(slots - first < 4 ? slots - first : 4);
 
         *ret_off = first * r->align;
-        *ret_len = chance(10) ? 0 : n * r->align;
-        switch (rnd_below(6)) {
+        *ret_len = test_chance(10) ? 0 : n * r->align;
+        switch (test_rnd_below(6)) {
         case 0:
                 *ret_flags = DAXD_LEASE_WRITE;
                 break;
@@ -398,7 +361,7 @@ static bool raw_acquire(struct raw_client *c) {
                                 COUNT(mapped);
                                 touch(l->addr, l->len, l->write);
                         }
-                        if (chance(30)) {
+                        if (test_chance(30)) {
                                 close(l->fd); /* keep only the mapping */
                                 l->fd = -1;
                         }
@@ -409,7 +372,7 @@ static bool raw_acquire(struct raw_client *c) {
 }
 
 static void raw_client_main(const char *address, unsigned n_ops) {
-        struct raw_client c = { .cooperative = chance(60) };
+        struct raw_client c = { .cooperative = test_chance(60) };
         int r;
 
         r = sd_bus_new(&c.bus);
@@ -427,22 +390,22 @@ static void raw_client_main(const char *address, unsigned n_ops) {
                                    raw_on_revoke, &c);
 
         for (unsigned op = 0; op < n_ops; op++) {
-                unsigned pick = rnd_below(100);
+                unsigned pick = test_rnd_below(100);
 
                 COUNT(ops);
                 if (pick < 40)
                         (void) raw_acquire(&c);
                 else if (pick < 60) {
                         if (c.n > 0)
-                                raw_drop(&c, rnd_below(c.n), true);
+                                raw_drop(&c, test_rnd_below(c.n), true);
                 } else if (pick < 72) {
                         if (c.n > 0) {
-                                struct raw_lease *l = &c.l[rnd_below(c.n)];
+                                struct raw_lease *l = &c.l[test_rnd_below(c.n)];
                                 fork_keeper(sd_bus_get_fd(c.bus), l->addr, l->addr ? l->len : 0);
                         }
                 } else if (pick < 82) {
                         if (c.n > 0) {
-                                struct raw_lease *l = &c.l[rnd_below(c.n)];
+                                struct raw_lease *l = &c.l[test_rnd_below(c.n)];
                                 if (l->fd >= 0)
                                         pass_fd(l->fd, l->offset, l->len);
                         }
@@ -451,15 +414,15 @@ static void raw_client_main(const char *address, unsigned n_ops) {
                                 if (c.l[i].addr)
                                         touch(c.l[i].addr, c.l[i].len, c.l[i].write);
                 }
-                (void) sd_bus_wait(c.bus, (uint64_t) rnd_below(40) * 1000);
+                (void) sd_bus_wait(c.bus, (uint64_t) test_rnd_below(40) * 1000);
                 raw_process(&c);
         }
         /* Leave: release everything and linger (children still map), or just
          * exit with the leases held (daxd ends them when we go). */
-        if (chance(50)) {
+        if (test_chance(50)) {
                 while (c.n > 0)
                         raw_drop(&c, c.n - 1, true);
-                sleep_ms(rnd_below(300));
+                sleep_ms(test_rnd_below(300));
         }
         _exit(0);
 }
@@ -495,13 +458,13 @@ static void lib_on_revoke(struct daxd_client *client, struct daxd_lease *lease, 
 
 static void lib_client_main(const char *address, unsigned n_ops) {
         static const struct daxd_listener listener = { .revoke = lib_on_revoke };
-        struct lib_client c = { .cooperative = chance(60) };
+        struct lib_client c = { .cooperative = test_chance(60) };
 
         if (daxd_client_new(DAXD_BUS_ADDRESS, address, &listener, &c, &c.client) < 0)
                 _exit(3);
 
         for (unsigned op = 0; op < n_ops; op++) {
-                unsigned pick = rnd_below(100);
+                unsigned pick = test_rnd_below(100);
 
                 COUNT(ops);
                 if (pick < 40 && c.n < MAX_CLIENT_LEASES) {
@@ -519,7 +482,7 @@ static void lib_client_main(const char *address, unsigned n_ops) {
                                 COUNT(acquire_refused);
                 } else if (pick < 60) {
                         if (c.n > 0) {
-                                struct daxd_lease *l = c.l[rnd_below(c.n)];
+                                struct daxd_lease *l = c.l[test_rnd_below(c.n)];
 
                                 lib_forget(&c, l);
                                 (void) daxd_lease_release(l);
@@ -527,7 +490,7 @@ static void lib_client_main(const char *address, unsigned n_ops) {
                         }
                 } else if (pick < 72) {
                         if (c.n > 0) {
-                                struct daxd_lease *l = c.l[rnd_below(c.n)];
+                                struct daxd_lease *l = c.l[test_rnd_below(c.n)];
 
                                 fork_keeper(daxd_client_get_fd(c.client),
                                             daxd_lease_is_fenced(l) ? NULL : daxd_lease_get_address(l),
@@ -539,12 +502,12 @@ static void lib_client_main(const char *address, unsigned n_ops) {
                                         touch(daxd_lease_get_address(c.l[i]), daxd_lease_get_length(c.l[i]),
                                               daxd_lease_get_flags(c.l[i]) & DAXD_LEASE_WRITE);
                 }
-                (void) daxd_client_wait(c.client, (uint64_t) rnd_below(40) * 1000);
+                (void) daxd_client_wait(c.client, (uint64_t) test_rnd_below(40) * 1000);
         }
-        if (chance(50)) {
+        if (test_chance(50)) {
                 /* Releases every lease, then lingers. */
                 daxd_client_unref(c.client);
-                sleep_ms(rnd_below(300));
+                sleep_ms(test_rnd_below(300));
         }
         _exit(0);
 }
@@ -844,8 +807,8 @@ static unsigned regions_in_state(struct chaos *ch, const char *want) {
 static void send_teardown(struct chaos *ch) {
         unsigned live = regions_in_state(ch, DAXD_STATE_LIVE), draining = regions_in_state(ch, DAXD_STATE_DRAINING);
         unsigned candidates = live, n = 0, pick;
-        bool force = chance(20);
-        uint64_t timeout = (uint64_t) (100 + rnd_below(1400)) * 1000;
+        bool force = test_chance(20);
+        uint64_t timeout = (uint64_t) (100 + test_rnd_below(1400)) * 1000;
         struct td_call *tc;
         size_t i;
         int r;
@@ -856,7 +819,7 @@ static void send_teardown(struct chaos *ch) {
          * daxd restarts). */
         if (__builtin_popcount(live & 0xfu) <= 1)
                 candidates &= ~0xfu;
-        if (draining && chance(15))
+        if (draining && test_chance(15))
                 candidates = draining;
         for (i = 0; i < N_REGIONS; i++)
                 n += (candidates >> i) & 1;
@@ -864,7 +827,7 @@ static void send_teardown(struct chaos *ch) {
                 ch->t.td_skipped++;
                 return;
         }
-        pick = rnd_below(n);
+        pick = test_rnd_below(n);
         for (i = 0; i < N_REGIONS; i++)
                 if (((candidates >> i) & 1) && pick-- == 0)
                         break;
@@ -923,11 +886,11 @@ static pid_t spawn_client(struct chaos *ch, uint64_t seed) {
                 test_failure_hook = NULL;
                 if (admin_fd_in_parent >= 0)
                         close(admin_fd_in_parent);
-                rng_state = seed;
-                if (chance(50))
-                        lib_client_main(ch->env->bus_address, 3 + rnd_below(50));
+                test_rng_seed(seed);
+                if (test_chance(50))
+                        lib_client_main(ch->env->bus_address, 3 + test_rnd_below(50));
                 else
-                        raw_client_main(ch->env->bus_address, 3 + rnd_below(50));
+                        raw_client_main(ch->env->bus_address, 3 + test_rnd_below(50));
                 _exit(0);
         }
         (void) setpgid(pid, group_pgid);
@@ -1211,7 +1174,7 @@ static pid_t spawn_survivor(struct chaos *ch, int report_fd, uint64_t seed) {
                 test_failure_hook = NULL;
                 if (admin_fd_in_parent >= 0)
                         close(admin_fd_in_parent);
-                rng_state = seed;
+                test_rng_seed(seed);
                 if (sd_bus_new(&c.bus) < 0 || sd_bus_set_address(c.bus, ch->env->bus_address) < 0 ||
                     sd_bus_set_bus_client(c.bus, 1) < 0 || sd_bus_negotiate_fds(c.bus, 1) < 0 ||
                     sd_bus_start(c.bus) < 0)
@@ -1237,19 +1200,19 @@ TEST(chaos) {
         pid_t keeper, survivors[N_SURVIVORS];
         int report[2];
 
-        seed = env_u64("CHAOS_SEED", 0);
+        seed = test_env_u64("CHAOS_SEED", 0);
         if (seed == 0)
-                seed = (now_usec() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t) getpid();
+                seed = (test_now_usec() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t) getpid();
         seed |= 1;
-        seconds = env_u64("CHAOS_SECONDS", 45);
-        max_live = (unsigned) env_u64("CHAOS_CLIENTS", 20);
-        min_clients = (unsigned) env_u64("CHAOS_MIN_CLIENTS", 200);
-        n_restarts = (unsigned) env_u64("CHAOS_RESTARTS", 3);
+        seconds = test_env_u64("CHAOS_SECONDS", 45);
+        max_live = (unsigned) test_env_u64("CHAOS_CLIENTS", 20);
+        min_clients = (unsigned) test_env_u64("CHAOS_MIN_CLIENTS", 200);
+        n_restarts = (unsigned) test_env_u64("CHAOS_RESTARTS", 3);
         if (max_live > MAX_LIVE_CLIENTS)
                 max_live = MAX_LIVE_CLIENTS;
         if (n_restarts > 64)
                 n_restarts = 64;
-        rng_state = seed;
+        test_rng_seed(seed);
         fprintf(stderr, "test-chaos: seed 0x%" PRIx64 " (CHAOS_SEED), %" PRIu64 " s, %u concurrent clients, "
                         "at least %u clients, %u daxd restarts\n",
                 seed, seconds, max_live, min_clients, n_restarts);
@@ -1292,7 +1255,7 @@ TEST(chaos) {
                 group_pgid = keeper;
         }
 
-        t0 = now_usec();
+        t0 = test_now_usec();
         deadline = t0 + seconds * UINT64_C(1000000);
         next_teardown = t0 + 500000;
         next_reload = t0 + 2000000;
@@ -1301,27 +1264,27 @@ TEST(chaos) {
         base_open = count_non_retired(&ch, NULL);
 
         for (unsigned restarts_done = 0;;) {
-                uint64_t now = now_usec();
+                uint64_t now = test_now_usec();
 
                 if (now >= deadline && (ch.t.clients >= min_clients || now >= deadline + 60 * UINT64_C(1000000)))
                         break;
                 reap_group(&ch);
                 while (ch.n_live < max_live)
-                        ch.live[ch.n_live++] = spawn_client(&ch, rnd() | 1);
+                        ch.live[ch.n_live++] = spawn_client(&ch, test_rnd() | 1);
                 /* SIGKILL a random client now and then: about one in four. */
-                if (ch.n_live > 0 && chance(12)) {
-                        unsigned i = rnd_below(ch.n_live);
+                if (ch.n_live > 0 && test_chance(12)) {
+                        unsigned i = test_rnd_below(ch.n_live);
 
                         if (kill(ch.live[i], SIGKILL) == 0)
                                 ch.t.killed++;
                 }
                 if (now >= next_teardown) {
                         send_teardown(&ch);
-                        next_teardown = now + (uint64_t) (1000 + rnd_below(2000)) * 1000;
+                        next_teardown = now + (uint64_t) (1000 + test_rnd_below(2000)) * 1000;
                 }
                 if (now >= next_reload) {
                         do_reload(&ch);
-                        next_reload = now + (uint64_t) (1500 + rnd_below(3000)) * 1000;
+                        next_reload = now + (uint64_t) (1500 + test_rnd_below(3000)) * 1000;
                 }
                 if (now >= next_holder_check) {
                         check_holders(&ch);
@@ -1338,10 +1301,10 @@ TEST(chaos) {
 
         /* ---- the end: every client goes, then the books must balance ---- */
         kill_all_clients(&ch, keeper);
-        fprintf(stderr, "test-chaos: chaos over after %.1f s; draining\n", (double) (now_usec() - t0) / 1e6);
+        fprintf(stderr, "test-chaos: chaos over after %.1f s; draining\n", (double) (test_now_usec() - t0) / 1e6);
 
         /* Our teardowns answer within their timeouts (3 s at most). */
-        for (uint64_t until = now_usec() + 30 * UINT64_C(1000000);;) {
+        for (uint64_t until = test_now_usec() + 30 * UINT64_C(1000000);;) {
                 unsigned outstanding = 0;
 
                 for (size_t i = 0; i < N_REGIONS; i++)
@@ -1349,7 +1312,7 @@ TEST(chaos) {
                 count_non_retired(&ch, &draining);
                 if (outstanding == 0 && draining == 0)
                         break;
-                if (now_usec() > until)
+                if (test_now_usec() > until)
                         TEST_FAIL("%u Teardown calls unanswered, %u regions draining, 30 s after the clients died",
                                   outstanding, draining);
                 admin_process(&ch, 20000);
@@ -1375,7 +1338,7 @@ TEST(chaos) {
         /* Survivors hold leases on what is live; the books must match. */
         ASSERT_OK(pipe2(report, O_CLOEXEC));
         for (unsigned i = 0; i < N_SURVIVORS; i++)
-                survivors[i] = spawn_survivor(&ch, report[1], rnd() | 1);
+                survivors[i] = spawn_survivor(&ch, report[1], test_rnd() | 1);
         for (unsigned i = 0; i < N_SURVIVORS; i++) {
                 unsigned char held;
                 struct pollfd p = { .fd = report[0], .events = POLLIN };

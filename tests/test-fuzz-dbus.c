@@ -107,43 +107,6 @@ static bool streq_ptr(const char *a, const char *b) {
 
 /* ---- PRNG: xorshift64*, reproducible from the printed seed ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void) {
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * UINT64_C(2685821657736338717);
-}
-
-static unsigned rnd_below(unsigned n) {
-        return n ? (unsigned) (rnd() % n) : 0;
-}
-
-static bool chance(unsigned percent) {
-        return rnd_below(100) < percent;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-static uint64_t env_u64(const char *name, uint64_t def) {
-        const char *s = getenv(name);
-        char *end;
-        unsigned long long v;
-
-        if (!s || !*s)
-                return def;
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || *end)
-                TEST_FAIL("%s=%s is not a number", name, s);
-        return v;
-}
 
 /* ---- what the driver saw ---- */
 
@@ -307,31 +270,31 @@ static const uint64_t interesting_u64[] = {
 };
 
 static uint64_t rnd_u64(void) {
-        switch (rnd_below(4)) {
+        switch (test_rnd_below(4)) {
         case 0:
-                return interesting_u64[rnd_below(sizeof(interesting_u64) / sizeof(interesting_u64[0]))];
+                return interesting_u64[test_rnd_below(sizeof(interesting_u64) / sizeof(interesting_u64[0]))];
         case 1:
-                return (uint64_t) rnd_below(64) * 65536; /* inside fz, aligned */
+                return (uint64_t) test_rnd_below(64) * 65536; /* inside fz, aligned */
         case 2:
-                return (uint64_t) rnd_below(1024) * 4096;
+                return (uint64_t) test_rnd_below(1024) * 4096;
         default:
-                return rnd();
+                return test_rnd();
         }
 }
 
 static uint64_t rnd_flags(void) {
-        switch (rnd_below(6)) {
+        switch (test_rnd_below(6)) {
         case 0:
         case 1:
                 return 0;
         case 2:
                 return DAXD_ACQUIRE_WRITE;
         case 3:
-                return DAXD_ACQUIRE_EXCLUSIVE | (rnd() & 1);
+                return DAXD_ACQUIRE_EXCLUSIVE | (test_rnd() & 1);
         case 4:
-                return UINT64_C(1) << rnd_below(64);
+                return UINT64_C(1) << test_rnd_below(64);
         default:
-                return rnd();
+                return test_rnd();
         }
 }
 
@@ -345,29 +308,29 @@ static char *rnd_string(void) {
         unsigned len;
         char *s;
 
-        switch (rnd_below(6)) {
+        switch (test_rnd_below(6)) {
         case 0:
         case 1:
         case 2:
-                return test_strdup(fixed[rnd_below(sizeof(fixed) / sizeof(fixed[0]))]);
+                return test_strdup(fixed[test_rnd_below(sizeof(fixed) / sizeof(fixed[0]))]);
         case 3:
-                len = 4096 + rnd_below(2) * rnd_below(4096);
+                len = 4096 + test_rnd_below(2) * test_rnd_below(4096);
                 break;
         default:
-                len = rnd_below(80);
+                len = test_rnd_below(80);
                 break;
         }
         s = malloc(len + 1);
         ASSERT_TRUE(s);
         for (unsigned i = 0; i < len; i++)
-                s[i] = (char) (0x20 + rnd_below(0x5f)); /* printable ASCII */
+                s[i] = (char) (0x20 + test_rnd_below(0x5f)); /* printable ASCII */
         s[len] = '\0';
         return s;
 }
 
 static char *region_name_for_call(void) {
-        if (chance(70))
-                return test_strdup(real_regions[rnd_below(N_REAL_REGIONS)]);
+        if (test_chance(70))
+                return test_strdup(real_regions[test_rnd_below(N_REAL_REGIONS)]);
         return rnd_string();
 }
 
@@ -387,29 +350,29 @@ static char *rnd_lease_path(struct fuzzer *f, struct conn *c) {
                 "/org/daxd1",
                 "/",
         };
-        struct conn *other = &f->conns[rnd_below(f->n_conns)];
+        struct conn *other = &f->conns[test_rnd_below(f->n_conns)];
 
-        switch (rnd_below(6)) {
+        switch (test_rnd_below(6)) {
         case 0:
         case 1:
                 if (c->n_held > 0)
-                        return test_strdup(c->held[rnd_below(c->n_held)].path);
+                        return test_strdup(c->held[test_rnd_below(c->n_held)].path);
                 break;
         case 2:
                 if (other->n_held > 0)
-                        return test_strdup(other->held[rnd_below(other->n_held)].path);
+                        return test_strdup(other->held[test_rnd_below(other->n_held)].path);
                 break;
         case 3:
                 if (f->n_vanished > 0)
-                        return test_strdup(f->vanished[rnd_below(f->n_vanished)]);
+                        return test_strdup(f->vanished[test_rnd_below(f->n_vanished)]);
                 break;
         case 4:
                 return test_asprintf(DAXD_LEASE_PATH_PREFIX "/%" PRIu64,
-                                     chance(50) ? rnd_u64() : 1 + rnd_below(2 * f->st.acquired + 16));
+                                     test_chance(50) ? rnd_u64() : 1 + test_rnd_below(2 * f->st.acquired + 16));
         default:
                 break;
         }
-        return test_strdup(fixed[rnd_below(sizeof(fixed) / sizeof(fixed[0]))]);
+        return test_strdup(fixed[test_rnd_below(sizeof(fixed) / sizeof(fixed[0]))]);
 }
 
 static char *rnd_path(struct fuzzer *f, struct conn *c) {
@@ -422,9 +385,9 @@ static char *rnd_path(struct fuzzer *f, struct conn *c) {
         };
         char *p = NULL, *name;
 
-        switch (rnd_below(6)) {
+        switch (test_rnd_below(6)) {
         case 0:
-                return test_strdup(fixed[rnd_below(sizeof(fixed) / sizeof(fixed[0]))]);
+                return test_strdup(fixed[test_rnd_below(sizeof(fixed) / sizeof(fixed[0]))]);
         case 1:
         case 2:
                 name = region_name_for_call();
@@ -437,20 +400,20 @@ static char *rnd_path(struct fuzzer *f, struct conn *c) {
         case 4: {
                 /* Random components of [A-Za-z0-9_]. */
                 static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
-                unsigned n = 1 + rnd_below(5);
+                unsigned n = 1 + test_rnd_below(5);
                 FILE *mem;
                 size_t size = 0;
 
                 mem = open_memstream(&p, &size);
                 ASSERT_TRUE(mem);
-                if (chance(50))
+                if (test_chance(50))
                         fputs("/org/daxd1", mem);
                 for (unsigned i = 0; i < n; i++) {
-                        unsigned len = 1 + rnd_below(i == n - 1 && chance(10) ? 300 : 12);
+                        unsigned len = 1 + test_rnd_below(i == n - 1 && test_chance(10) ? 300 : 12);
 
                         fputc('/', mem);
                         for (unsigned j = 0; j < len; j++)
-                                fputc(alphabet[rnd_below(sizeof(alphabet) - 1)], mem);
+                                fputc(alphabet[test_rnd_below(sizeof(alphabet) - 1)], mem);
                 }
                 fclose(mem);
                 return p;
@@ -468,7 +431,7 @@ static const char *rnd_interface(void) {
                 "org.daxd1", "a.b",
         };
 
-        return ifaces[rnd_below(sizeof(ifaces) / sizeof(ifaces[0]))];
+        return ifaces[test_rnd_below(sizeof(ifaces) / sizeof(ifaces[0]))];
 }
 
 static const char *rnd_member(void) {
@@ -478,7 +441,7 @@ static const char *rnd_member(void) {
                 "acquire", "X",
         };
 
-        return members[rnd_below(sizeof(members) / sizeof(members[0]))];
+        return members[test_rnd_below(sizeof(members) / sizeof(members[0]))];
 }
 
 static const char *rnd_property(void) {
@@ -489,7 +452,7 @@ static const char *rnd_property(void) {
                 "Flags", "", "Bogus", "references",
         };
 
-        return props[rnd_below(sizeof(props) / sizeof(props[0]))];
+        return props[test_rnd_below(sizeof(props) / sizeof(props[0]))];
 }
 
 /* Appends one random complete type. */
@@ -498,30 +461,30 @@ static int append_random(struct fuzzer *f, struct conn *c, sd_bus_message *m, un
         char *s;
         int r;
 
-        switch (rnd_below(depth > 2 ? 12 : 16)) {
+        switch (test_rnd_below(depth > 2 ? 12 : 16)) {
         case 0: {
-                uint8_t v = (uint8_t) rnd();
+                uint8_t v = (uint8_t) test_rnd();
                 return sd_bus_message_append_basic(m, 'y', &v);
         }
         case 1: {
-                int v = (int) (rnd() & 1);
+                int v = (int) (test_rnd() & 1);
                 return sd_bus_message_append_basic(m, 'b', &v);
         }
         case 2: {
-                int16_t v = (int16_t) rnd();
-                return sd_bus_message_append_basic(m, chance(50) ? 'n' : 'q', &v);
+                int16_t v = (int16_t) test_rnd();
+                return sd_bus_message_append_basic(m, test_chance(50) ? 'n' : 'q', &v);
         }
         case 3: {
                 int32_t v = (int32_t) rnd_u64();
-                return sd_bus_message_append_basic(m, chance(50) ? 'i' : 'u', &v);
+                return sd_bus_message_append_basic(m, test_chance(50) ? 'i' : 'u', &v);
         }
         case 4:
         case 5: {
                 uint64_t v = rnd_u64();
-                return sd_bus_message_append_basic(m, chance(50) ? 't' : 'x', &v);
+                return sd_bus_message_append_basic(m, test_chance(50) ? 't' : 'x', &v);
         }
         case 6: {
-                double v = (double) (int64_t) rnd() / 3.0;
+                double v = (double) (int64_t) test_rnd() / 3.0;
                 return sd_bus_message_append_basic(m, 'd', &v);
         }
         case 7:
@@ -536,7 +499,7 @@ static int append_random(struct fuzzer *f, struct conn *c, sd_bus_message *m, un
                 free(s);
                 return r;
         case 10:
-                return sd_bus_message_append_basic(m, 'g', sigs[rnd_below(sizeof(sigs) / sizeof(sigs[0]))]);
+                return sd_bus_message_append_basic(m, 'g', sigs[test_rnd_below(sizeof(sigs) / sizeof(sigs[0]))]);
         case 11:
                 return sd_bus_message_append_basic(m, 'h', &f->null_fd);
         case 12:
@@ -549,7 +512,7 @@ static int append_random(struct fuzzer *f, struct conn *c, sd_bus_message *m, un
                         r = sd_bus_message_close_container(m);
                 return r;
         case 13: {
-                unsigned n = rnd_below(4);
+                unsigned n = test_rnd_below(4);
                 r = sd_bus_message_open_container(m, 'a', "s");
                 for (unsigned i = 0; r >= 0 && i < n; i++) {
                         s = rnd_string();
@@ -571,7 +534,7 @@ static int append_random(struct fuzzer *f, struct conn *c, sd_bus_message *m, un
 }
 
 static void append_random_args(struct fuzzer *f, struct conn *c, sd_bus_message *m, unsigned max) {
-        unsigned n = rnd_below(max + 1);
+        unsigned n = test_rnd_below(max + 1);
 
         for (unsigned i = 0; i < n; i++)
                 if (append_random(f, c, m, 0) < 0)
@@ -655,7 +618,7 @@ static void call_done(struct call *k) {
 static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_message **ret) {
         sd_bus_message *m = NULL;
         const char *iface = NULL, *member = NULL;
-        unsigned pick = rnd_below(100);
+        unsigned pick = test_rnd_below(100);
         char *s = NULL;
         int r;
 
@@ -689,7 +652,7 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
         } else if (pick < 62) {
                 k->path = rnd_path(f, c);
                 iface = "org.freedesktop.DBus.Properties";
-                member = (const char *[]) { "Get", "GetAll", "Set" }[rnd_below(3)];
+                member = (const char *[]) { "Get", "GetAll", "Set" }[test_rnd_below(3)];
         } else if (pick < 68) {
                 k->path = rnd_path(f, c);
                 iface = "org.freedesktop.DBus.Introspectable";
@@ -697,10 +660,10 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
         } else if (pick < 72) {
                 k->path = test_strdup(DAXD_MANAGER_PATH);
                 iface = DAXD_MANAGER_INTERFACE;
-                member = (const char *[]) { "ListRegions", "ListLeases", "GetRegion" }[rnd_below(3)];
+                member = (const char *[]) { "ListRegions", "ListLeases", "GetRegion" }[test_rnd_below(3)];
         } else if (pick < 76) {
                 k->kind = CALL_TEARDOWN;
-                if (chance(50)) {
+                if (test_chance(50)) {
                         k->path = test_strdup(DAXD_MANAGER_PATH);
                         iface = DAXD_MANAGER_INTERFACE;
                 } else {
@@ -724,7 +687,7 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
         } else {
                 /* Anything to anything, with random arguments. */
                 k->path = rnd_path(f, c);
-                iface = chance(90) ? rnd_interface() : NULL;
+                iface = test_chance(90) ? rnd_interface() : NULL;
                 member = rnd_member();
         }
 
@@ -735,7 +698,7 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
         }
 
         /* Right arguments most of the time, random ones otherwise. */
-        k->well_formed = chance(80);
+        k->well_formed = test_chance(80);
         if (!k->well_formed) {
                 append_random_args(f, c, m, 5);
         } else if (k->kind == CALL_ACQUIRE) {
@@ -746,9 +709,9 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
                         r = sd_bus_message_append(m, "s", s);
                 }
                 /* Mostly in-range requests, so leases are actually granted. */
-                if (r >= 0 && chance(50))
-                        r = sd_bus_message_append(m, "ttt", (uint64_t) rnd_below(16) * 65536,
-                                                  (uint64_t) rnd_below(4) * 65536, flags & 3);
+                if (r >= 0 && test_chance(50))
+                        r = sd_bus_message_append(m, "ttt", (uint64_t) test_rnd_below(16) * 65536,
+                                                  (uint64_t) test_rnd_below(4) * 65536, flags & 3);
                 else if (r >= 0)
                         r = sd_bus_message_append(m, "ttt", rnd_u64(), rnd_u64(), flags);
         } else if (k->kind == CALL_RELEASE_MANAGER) {
@@ -756,8 +719,8 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
                 r = sd_bus_message_append(m, "o", k->arg_path);
         } else if (k->kind == CALL_TEARDOWN) {
                 /* Real teardowns stay short: at most 300 ms. FORCE half the time. */
-                uint64_t timeout = chance(90) ? 1 + rnd_below(300000) : rnd_u64();
-                uint64_t flags = chance(80) ? (rnd() & 1) : rnd();
+                uint64_t timeout = test_chance(90) ? 1 + test_rnd_below(300000) : rnd_u64();
+                uint64_t flags = test_chance(80) ? (test_rnd() & 1) : test_rnd();
 
                 if (strcmp(iface, DAXD_MANAGER_INTERFACE) == 0) {
                         s = region_name_for_call();
@@ -773,7 +736,7 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
                                 name = decoded;
                         if (name && (strcmp(name, "fz") == 0 || strcmp(name, "fz2") == 0 || strcmp(name, "ro") == 0 ||
                                      strcmp(name, "we.ird-name_x") == 0))
-                                flags |= UINT64_C(1) << (1 + rnd_below(63));
+                                flags |= UINT64_C(1) << (1 + test_rnd_below(63));
                         if (timeout > 300000 && !(flags & ~DAXD_TEARDOWN_KNOWN_FLAGS))
                                 timeout = 300000;
                         free(decoded);
@@ -782,11 +745,11 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
         } else if (streq_ptr(member, "Get") && streq_ptr(iface, "org.freedesktop.DBus.Properties")) {
                 r = sd_bus_message_append(m, "ss", rnd_interface(), rnd_property());
         } else if (streq_ptr(member, "GetAll") && streq_ptr(iface, "org.freedesktop.DBus.Properties")) {
-                r = sd_bus_message_append(m, "s", chance(10) ? "" : rnd_interface());
+                r = sd_bus_message_append(m, "s", test_chance(10) ? "" : rnd_interface());
         } else if (streq_ptr(member, "Set") && streq_ptr(iface, "org.freedesktop.DBus.Properties")) {
                 r = sd_bus_message_append(m, "ss", rnd_interface(), rnd_property());
                 if (r >= 0) {
-                        if (chance(50))
+                        if (test_chance(50))
                                 r = sd_bus_message_append(m, "v", "t", rnd_u64());
                         else {
                                 r = sd_bus_message_open_container(m, 'v', "s");
@@ -801,7 +764,7 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
         } else if (streq_ptr(member, "GetRegion")) {
                 s = region_name_for_call();
                 r = sd_bus_message_append(m, "s", s);
-        } else if (!streq_ptr(iface, "org.freedesktop.DBus.Properties") && chance(50))
+        } else if (!streq_ptr(iface, "org.freedesktop.DBus.Properties") && test_chance(50))
                 append_random_args(f, c, m, 3);
         free(s);
         if (r < 0) {
@@ -811,11 +774,11 @@ static bool build_call(struct fuzzer *f, struct conn *c, struct call *k, sd_bus_
         }
 
         /* Header flags. */
-        if (chance(5))
+        if (test_chance(5))
                 ASSERT_OK(sd_bus_message_set_expect_reply(m, false));
-        if (chance(10))
+        if (test_chance(10))
                 ASSERT_OK(sd_bus_message_set_auto_start(m, false));
-        if (chance(10))
+        if (test_chance(10))
                 ASSERT_OK(sd_bus_message_set_allow_interactive_authorization(m, true));
         *ret = m;
         return true;
@@ -889,7 +852,7 @@ static void maybe_switch_config(struct fuzzer *f, struct call *k) {
         /* Before a root Reload: flip [region flip] in or out, or break the file. */
         if (k->kind != CALL_RELOAD || !f->root)
                 return;
-        if (chance(20))
+        if (test_chance(20))
                 test_env_write_config(f->env, config_broken);
         else {
                 f->config_has_flip = !f->config_has_flip;
@@ -1018,8 +981,8 @@ static void check_alive(struct fuzzer *f, pid_t daxd_pid) {
 }
 
 static void fuzz_loop(struct fuzzer *f, uint64_t iterations, uint64_t deadline, pid_t daxd_pid) {
-        for (uint64_t i = 0; i < iterations && now_usec() < deadline; i++) {
-                do_one_call(f, &f->conns[rnd_below(f->n_conns)]);
+        for (uint64_t i = 0; i < iterations && test_now_usec() < deadline; i++) {
+                do_one_call(f, &f->conns[test_rnd_below(f->n_conns)]);
                 process_all(f);
                 if ((i + 1) % BATCH == 0)
                         check_alive(f, daxd_pid);
@@ -1028,8 +991,8 @@ static void fuzz_loop(struct fuzzer *f, uint64_t iterations, uint64_t deadline, 
 
         /* Teardowns answer within their (short) timeout, or when the
          * region drained. */
-        for (uint64_t end = now_usec() + 20 * UINT64_C(1000000); f->pending_teardowns > 0;) {
-                if (now_usec() > end)
+        for (uint64_t end = test_now_usec() + 20 * UINT64_C(1000000); f->pending_teardowns > 0;) {
+                if (test_now_usec() > end)
                         TEST_FAIL("%u Teardown calls still unanswered after 20 s", f->pending_teardowns);
                 process_all(f);
                 (void) sd_bus_wait(f->conns[0].bus, 10000);
@@ -1061,9 +1024,9 @@ static void nobody_fn(struct test_env *env, sd_bus *bus, void *userdata) {
         struct fuzzer f;
 
         alarm(0);
-        if (p->deadline > now_usec())
-                alarm((unsigned) ((p->deadline - now_usec()) / 1000000 + 60));
-        rng_state = p->seed;
+        if (p->deadline > test_now_usec())
+                alarm((unsigned) ((p->deadline - test_now_usec()) / 1000000 + 60));
+        test_rng_seed(p->seed);
         fuzzer_init(&f, env, false);
         conn_init(&f, &f.conns[0], bus);
         f.n_conns = 1;
@@ -1154,12 +1117,12 @@ TEST(fuzz) {
         pid_t nobody = 0;
         const char *flip;
 
-        seed = env_u64("FUZZ_DBUS_SEED", 0);
+        seed = test_env_u64("FUZZ_DBUS_SEED", 0);
         if (seed == 0)
-                seed = (now_usec() ^ ((uint64_t) getpid() << 32)) | 1;
-        iterations = env_u64("FUZZ_DBUS_ITERATIONS", DEFAULT_ITERATIONS);
-        seconds = env_u64("FUZZ_DBUS_SECONDS", 0);
-        verbose = env_u64("FUZZ_DBUS_VERBOSE", 0) != 0;
+                seed = (test_now_usec() ^ ((uint64_t) getpid() << 32)) | 1;
+        iterations = test_env_u64("FUZZ_DBUS_ITERATIONS", DEFAULT_ITERATIONS);
+        seconds = test_env_u64("FUZZ_DBUS_SECONDS", 0);
+        verbose = test_env_u64("FUZZ_DBUS_VERBOSE", 0) != 0;
         fprintf(stderr, "test-fuzz-dbus: seed 0x%" PRIx64 " (reproduce with FUZZ_DBUS_SEED=0x%" PRIx64
                         "), %" PRIu64 " calls, at most %" PRIu64 " s (0: no limit)\n",
                 seed, seed, iterations, seconds);
@@ -1169,7 +1132,7 @@ TEST(fuzz) {
                 alarm((unsigned) seconds + 300);
         else
                 alarm((unsigned) (iterations / 20) + 300);
-        t0 = now_usec();
+        t0 = test_now_usec();
         deadline = seconds > 0 ? t0 + seconds * UINT64_C(1000000) : UINT64_MAX;
 
         flip = strstr(config_a, "[region flip]");
@@ -1178,7 +1141,7 @@ TEST(fuzz) {
         ASSERT_TRUE(config_b);
 
         env = test_env_new_with_daxd(config_a);
-        rng_state = seed;
+        test_rng_seed(seed);
         fuzzer_init(&f, env, true);
         for (unsigned i = 0; i < N_ROOT_CONNS; i++)
                 conn_init(&f, &f.conns[i], test_env_connect(env));
@@ -1263,7 +1226,7 @@ TEST(fuzz) {
                         drop_held(&f, &f.conns[c], f.conns[c].n_held - 1);
 
         fprintf(stderr, "test-fuzz-dbus: seed 0x%" PRIx64 ": %u calls in %.1f s, daxd alive throughout\n", seed,
-                f.st.calls, (double) (now_usec() - t0) / 1e6);
+                f.st.calls, (double) (test_now_usec() - t0) / 1e6);
         for (unsigned c = 0; c < f.n_conns; c++)
                 sd_bus_flush_close_unref(f.conns[c].bus);
         fuzzer_done(&f);
