@@ -103,7 +103,7 @@ expect_prop() {
 }
 
 say "Installing what daxd needs to build and run (Debian packages, only those missing)."
-./scripts/install-deps.sh
+./scripts/install-deps.sh --no-vm
 
 say "Building daxd, daxdctl, libdaxd and the example clients into $builddir/."
 log=$(mktemp)

@@ -2,7 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # install-deps.sh: installs, with apt, the Debian 12 packages daxd needs to
 # build, test and run its demo. Only what is missing; needs root for that.
+#   --no-vm   leave out the devdax suite's QEMU guest packages (the demo)
 set -eu
+
+with_vm=1
+if [ "${1:-}" = "--no-vm" ]; then
+        with_vm=0
+fi
 
 pkgs="meson ninja-build gcc pkgconf libc6-dev libsystemd-dev libinih-dev \
 libdbus-1-dev dbus-daemon dbus-bin systemd scdoc libpmem2-dev libdaxctl-dev \
@@ -24,6 +30,7 @@ for p in $pkgs; do
         fi
 done
 vm_missing=""
+[ "$with_vm" -eq 1 ] || vm_pkgs=""
 for p in $vm_pkgs; do
         if is_missing "$p"; then
                 vm_missing="$vm_missing $p"
