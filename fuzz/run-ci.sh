@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 for p in clang libclang-rt-14-dev; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+                apt-get update -q
                 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang libclang-rt-14-dev
                 break
         fi
