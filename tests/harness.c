@@ -872,3 +872,83 @@ void test_bus_wait_flag(sd_bus *bus, const bool *flag, unsigned timeout_sec) {
                 ASSERT_OK(r);
         }
 }
+
+char *test_region_state(sd_bus *bus, const char *name) {
+        char *p = region_path(name);
+        char *s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "State");
+
+        free(p);
+        return s;
+}
+
+void test_pump_until(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec, unsigned ms) {
+        uint64_t start = test_now_usec();
+
+        ASSERT_TRUE(n <= 8);
+        for (;;) {
+                struct pollfd p[8];
+                bool busy = true;
+
+                while (busy) {
+                        busy = false;
+                        for (size_t i = 0; i < n; i++) {
+                                int r = sd_bus_process(buses[i], NULL);
+
+                                ASSERT_OK(r);
+                                busy = busy || r > 0;
+                        }
+                }
+                if (flag && *flag)
+                        return;
+                if (!flag && test_now_usec() - start >= (uint64_t) ms * 1000)
+                        return;
+                if (flag && test_now_usec() - start >= (uint64_t) timeout_sec * 1000000u)
+                        TEST_FAIL("timed out after %u s waiting on the bus", timeout_sec);
+                for (size_t i = 0; i < n; i++)
+                        p[i] = (struct pollfd) { .fd = sd_bus_get_fd(buses[i]), .events = POLLIN };
+                (void) poll(p, n, 20);
+        }
+}
+
+static int on_call_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct test_call *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (c->on_done)
+                c->on_done(c->userdata);
+        if (e) {
+                c->error_name = test_strdup(e->name);
+                c->error_message = test_strdup(e->message ? e->message : "");
+        }
+        c->done = true;
+        return 0;
+}
+
+sd_bus_slot *test_teardown_async(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
+                                 struct test_call *c) {
+        sd_bus_slot *slot = NULL;
+        sd_bus_message *m = NULL;
+
+        *c = (struct test_call) {};
+        ASSERT_OK(sd_bus_message_new_method_call(bus, &m, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE,
+                                                 "Teardown"));
+        ASSERT_OK(sd_bus_message_append(m, "stt", region, timeout_usec, flags));
+        /* The bus call timeout outlasts any deadline the tests use. */
+        ASSERT_OK(sd_bus_call_async(bus, &slot, m, on_call_reply, c, UINT64_C(180) * 1000000u));
+        sd_bus_message_unref(m);
+        /* Sent now, not when the bus is next processed. */
+        ASSERT_OK(sd_bus_flush(bus));
+        return slot;
+}
+
+void test_call_assert_ok(const struct test_call *c) {
+        ASSERT_TRUE(c->done);
+        if (c->error_name)
+                TEST_FAIL("call failed: %s: %s", c->error_name, c->error_message);
+}
+
+void test_call_done(struct test_call *c) {
+        free(c->error_name);
+        free(c->error_message);
+        *c = (struct test_call) {};
+}

@@ -142,6 +142,36 @@ void test_wait_until(const char *what, bool (*cond)(void *userdata), void *userd
 /* Processes bus messages until *flag is true; fails the test after timeout_sec. */
 void test_bus_wait_flag(sd_bus *bus, const bool *flag, unsigned timeout_sec);
 
+/* A region's State (free it), and an assertion on it. */
+char *test_region_state(sd_bus *bus, const char *name);
+#define ASSERT_REGION_STATE(bus, name, expected)                                                                \
+        do {                                                                                             \
+                char *_s = test_region_state(bus, name);                                                 \
+                ASSERT_STREQ(_s, expected);                                                              \
+                free(_s);                                                                                \
+        } while (0)
+
+/* Processes all buses (at most 8) until *flag, failing after timeout_sec;
+ * or, with flag NULL, for ms milliseconds. */
+void test_pump_until(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec, unsigned ms);
+#define test_pump(buses, n, flag, timeout_sec) test_pump_until((buses), (n), (flag), (timeout_sec), 0)
+#define test_pump_for(buses, n, ms) test_pump_until((buses), (n), NULL, 0, (ms))
+
+/* An asynchronous method call's outcome, for deferred replies (Teardown). */
+struct test_call {
+        bool done;
+        char *error_name;    /* NULL on success */
+        char *error_message;
+        void (*on_done)(void *userdata); /* called when the reply comes, if set */
+        void *userdata;
+};
+/* Sends Manager.Teardown(region, timeout_usec, flags) now, without waiting;
+ * c is reset (keep on_done/userdata by setting them after). */
+sd_bus_slot *test_teardown_async(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
+                                 struct test_call *c);
+void test_call_assert_ok(const struct test_call *c);
+void test_call_done(struct test_call *c);
+
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t test_now_usec(void);
 /* A seeded PRNG (xorshift64*) for generated tests: print the seed, and the

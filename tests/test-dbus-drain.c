@@ -52,27 +52,6 @@ static const char drain_config[] =
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * SEC_USEC + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-static char *region_state(sd_bus *bus, const char *name) {
-        char *p = region_path(name);
-        char *s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "State");
-
-        free(p);
-        return s;
-}
-
-#define ASSERT_STATE(bus, name, expected)                                                                \
-        do {                                                                                             \
-                char *_s = region_state(bus, name);                                                      \
-                ASSERT_STREQ(_s, expected);                                                              \
-                free(_s);                                                                                \
-        } while (0)
 
 static uint64_t region_refs(sd_bus *bus, const char *name) {
         char *p = region_path(name);
@@ -166,46 +145,6 @@ static bool users_has(const struct user_entry *u, size_t n, pid_t pid, const cha
         return false;
 }
 
-/* Processes all buses until *flag (flag NULL: for ms milliseconds), or
- * fails after timeout_sec. */
-static void pump_until(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec, unsigned ms) {
-        uint64_t start = now_usec();
-
-        ASSERT_TRUE(n <= 8);
-        for (;;) {
-                struct pollfd p[8];
-                bool busy = true;
-
-                while (busy) {
-                        busy = false;
-                        for (size_t i = 0; i < n; i++) {
-                                int r = sd_bus_process(buses[i], NULL);
-
-                                ASSERT_OK(r);
-                                busy = busy || r > 0;
-                        }
-                }
-                if (flag && *flag)
-                        return;
-                if (!flag && now_usec() - start >= (uint64_t) ms * 1000)
-                        return;
-                if (flag && now_usec() - start >= (uint64_t) timeout_sec * SEC_USEC)
-                        TEST_FAIL("timed out after %u s waiting on the bus", timeout_sec);
-                for (size_t i = 0; i < n; i++)
-                        p[i] = (struct pollfd) { .fd = sd_bus_get_fd(buses[i]), .events = POLLIN };
-                (void) poll(p, n, 20);
-        }
-}
-
-static void pump(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec) {
-        pump_until(buses, n, flag, timeout_sec, 0);
-}
-
-/* Lets the daemon run for ms while processing the buses. */
-static void pump_for(sd_bus **buses, size_t n, unsigned ms) {
-        pump_until(buses, n, NULL, 0, ms);
-}
-
 /* Makes sure every message the daemon sent to bus before now was read and
  * dispatched: a method reply from daxd comes after anything daxd sent to
  * this connection earlier. */
@@ -221,61 +160,6 @@ static void roundtrip(sd_bus *bus) {
 struct evlog;
 static void evlog_add(struct evlog *log, char kind, uint64_t val, const char *state);
 
-struct call {
-        bool done;
-        char *error_name;
-        char *error_message;
-        struct evlog *log; /* gets a 'T' event when the reply comes, if set */
-};
-
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct call *c = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(m);
-
-        if (c->log)
-                evlog_add(c->log, 'T', 0, NULL);
-
-        if (e) {
-                c->error_name = test_strdup(e->name);
-                c->error_message = test_strdup(e->message ? e->message : "");
-        }
-        c->done = true;
-        return 0;
-}
-
-static void call_done(struct call *c) {
-        free(c->error_name);
-        free(c->error_message);
-        *c = (struct call) {};
-}
-
-static sd_bus_slot *teardown_async_logged(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
-                                          struct call *c, struct evlog *log) {
-        sd_bus_slot *slot = NULL;
-        sd_bus_message *m = NULL;
-
-        *c = (struct call) { .log = log };
-        ASSERT_OK(sd_bus_message_new_method_call(bus, &m, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE,
-                                                 "Teardown"));
-        ASSERT_OK(sd_bus_message_append(m, "stt", region, timeout_usec, flags));
-        /* The bus call timeout outlasts any deadline used here. */
-        ASSERT_OK(sd_bus_call_async(bus, &slot, m, on_reply, c, 90 * SEC_USEC));
-        sd_bus_message_unref(m);
-        /* Sent now, not when the bus is next processed. */
-        ASSERT_OK(sd_bus_flush(bus));
-        return slot;
-}
-
-static sd_bus_slot *teardown_async(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
-                                   struct call *c) {
-        return teardown_async_logged(bus, region, timeout_usec, flags, c, NULL);
-}
-
-static void assert_call_ok(const struct call *c) {
-        ASSERT_TRUE(c->done);
-        if (c->error_name)
-                TEST_FAIL("call failed: %s: %s", c->error_name, c->error_message);
-}
 
 static int teardown_sync(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
                          sd_bus_error *error) {
@@ -298,7 +182,7 @@ struct state_wait {
 
 static bool state_is(void *userdata) {
         struct state_wait *w = userdata;
-        char *s = region_state(w->bus, w->region);
+        char *s = test_region_state(w->bus, w->region);
         bool ok = strcmp(s, w->state) == 0;
 
         free(s);
@@ -402,6 +286,22 @@ static void evlog_add(struct evlog *log, char kind, uint64_t val, const char *st
         if (state)
                 snprintf(log->v[log->n].state, sizeof(log->v[log->n].state), "%s", state);
         log->n++;
+}
+
+static void log_teardown_reply(void *userdata) {
+        evlog_add(userdata, 'T', 0, NULL);
+}
+
+/* A Teardown whose reply is logged in log, in order with the signals. */
+static sd_bus_slot *teardown_async_logged(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
+                                          struct test_call *c, struct evlog *log) {
+        sd_bus_slot *slot = test_teardown_async(bus, region, timeout_usec, flags, c);
+
+        /* Set before the reply can be dispatched: that needs the bus
+         * processed, which happens only after this returns. */
+        c->on_done = log_teardown_reply;
+        c->userdata = log;
+        return slot;
 }
 
 static int on_region_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -516,11 +416,11 @@ static void write_full(int fd, const void *buf, size_t n) {
 
 static void read_full(int fd, void *buf, size_t n, unsigned timeout_sec) {
         uint8_t *p = buf;
-        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * SEC_USEC;
+        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * SEC_USEC;
 
         while (n > 0) {
                 struct pollfd pf = { .fd = fd, .events = POLLIN };
-                uint64_t now = now_usec();
+                uint64_t now = test_now_usec();
                 ssize_t k;
 
                 if (now >= deadline)
@@ -767,7 +667,7 @@ TEST(state_signals_seen_by_watcher) {
         sd_bus_slot *wslots[1] = {}, *aslots[1] = {}, *rv_slot, *call_slot;
         struct evlog log, alog;
         struct revokes rv;
-        struct call call;
+        struct test_call call;
         struct lease l;
         size_t i_draining, i_retired, i_refs0 = SIZE_MAX;
         unsigned n_states = 0;
@@ -780,15 +680,15 @@ TEST(state_signals_seen_by_watcher) {
         daxd_acquire_ok(holder, "r0", 0, 2 * MiB, 0, &l);
 
         call_slot = teardown_async_logged(admin, "r0", LONG_USEC, 0, &call, &alog);
-        pump(buses, 3, &rv.got_teardown, 30);
-        pump(buses, 3, &log.saw_draining, 30);
+        test_pump(buses, 3, &rv.got_teardown, 30);
+        test_pump(buses, 3, &log.saw_draining, 30);
         ASSERT_EQ_U64(rv.n, 1);
         ASSERT_STREQ(rv.lease[0], l.path);
         /* The holder has not let go: no reply, however long daxd runs. */
-        pump_for(buses, 3, 500);
+        test_pump_for(buses, 3, 500);
         ASSERT_FALSE(call.done);
         ASSERT_FALSE(log.saw_retired);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
         {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 char *st = get_prop_str(watcher, l.path, DAXD_LEASE_INTERFACE, "State");
@@ -810,10 +710,10 @@ TEST(state_signals_seen_by_watcher) {
                 daxd_release_ok(holder, path);
                 free(path);
         }
-        pump(buses, 3, &call.done, 60);
-        assert_call_ok(&call);
-        pump(buses, 3, &log.saw_retired, 30);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        test_pump(buses, 3, &call.done, 60);
+        test_call_assert_ok(&call);
+        test_pump(buses, 3, &log.saw_retired, 30);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
 
         /* The watcher saw exactly draining then retired, the References
          * drop to 0 between them, and nothing after retired. */
@@ -847,7 +747,7 @@ TEST(state_signals_seen_by_watcher) {
         free(alog.v);
         sd_bus_slot_unref(aslots[0]);
         revokes_done(&rv);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(call_slot);
         sd_bus_slot_unref(rv_slot);
         sd_bus_slot_unref(wslots[0]);
@@ -866,7 +766,7 @@ TEST(revoke_is_unicast) {
         sd_bus *buses[3] = { admin, holder, other };
         sd_bus_slot *s_holder, *s_other, *c0_slot, *c1_slot;
         struct revokes rv_holder, rv_other;
-        struct call c0, c1;
+        struct test_call c0, c1;
         struct lease a, b, o;
         const char *holder_name, *other_name;
 
@@ -878,11 +778,11 @@ TEST(revoke_is_unicast) {
         daxd_acquire_ok(holder, "r0", 2 * MiB, 2 * MiB, 0, &b);
         daxd_acquire_ok(other, "r1", 0, 2 * MiB, 0, &o);
 
-        c0_slot = teardown_async(admin, "r0", LONG_USEC, 0, &c0);
-        for (uint64_t deadline = now_usec() + 30 * SEC_USEC; rv_holder.n < 2;) {
-                if (now_usec() > deadline)
+        c0_slot = test_teardown_async(admin, "r0", LONG_USEC, 0, &c0);
+        for (uint64_t deadline = test_now_usec() + 30 * SEC_USEC; rv_holder.n < 2;) {
+                if (test_now_usec() > deadline)
                         TEST_FAIL("the holder got %u Revoke(s), expected 2", rv_holder.n);
-                pump_for(buses, 3, 20);
+                test_pump_for(buses, 3, 20);
         }
         ASSERT_FALSE(c0.done);
         /* Everything daxd sent to `other` before this reply was read. */
@@ -898,8 +798,8 @@ TEST(revoke_is_unicast) {
         }
 
         /* The same match does catch a Revoke addressed to `other`. */
-        c1_slot = teardown_async(admin, "r1", LONG_USEC, 0, &c1);
-        pump(buses, 3, &rv_other.got_teardown, 30);
+        c1_slot = test_teardown_async(admin, "r1", LONG_USEC, 0, &c1);
+        test_pump(buses, 3, &rv_other.got_teardown, 30);
         roundtrip(other);
         ASSERT_EQ_U64(rv_other.n, 1);
         ASSERT_STREQ(rv_other.lease[0], o.path);
@@ -913,10 +813,10 @@ TEST(revoke_is_unicast) {
         lease_done(&a);
         lease_done(&b);
         lease_done(&o);
-        pump(buses, 3, &c0.done, 60);
-        pump(buses, 3, &c1.done, 60);
-        assert_call_ok(&c0);
-        assert_call_ok(&c1);
+        test_pump(buses, 3, &c0.done, 60);
+        test_pump(buses, 3, &c1.done, 60);
+        test_call_assert_ok(&c0);
+        test_call_assert_ok(&c1);
         roundtrip(holder);
         roundtrip(other);
         ASSERT_EQ_U64(rv_holder.n, 2);
@@ -924,8 +824,8 @@ TEST(revoke_is_unicast) {
 
         revokes_done(&rv_holder);
         revokes_done(&rv_other);
-        call_done(&c0);
-        call_done(&c1);
+        test_call_done(&c0);
+        test_call_done(&c1);
         sd_bus_slot_unref(c0_slot);
         sd_bus_slot_unref(c1_slot);
         sd_bus_slot_unref(s_holder);
@@ -1019,7 +919,7 @@ TEST(acquire_race) {
         struct race_args args[RACE_CLIENTS];
         pid_t pids[RACE_CLIENTS];
         struct evlog log;
-        struct call call;
+        struct test_call call;
         uint64_t total_ok = 0, max_granted = 0, max_added_before = 0, n_added = 0, n_removed = 0;
         uint64_t last_refs_before_retired = UINT64_MAX;
         size_t i_draining, i_retired, i_reply = SIZE_MAX;
@@ -1035,7 +935,7 @@ TEST(acquire_race) {
                 pids[i] = test_env_fork_client(env, (uid_t) -1, 0, NULL, 0, race_client_main, &args[i]);
         }
         /* Every client is in its loop and has been granted leases. */
-        deadline = now_usec() + 60 * SEC_USEC;
+        deadline = test_now_usec() + 60 * SEC_USEC;
         for (;;) {
                 bool all = true;
 
@@ -1046,25 +946,25 @@ TEST(acquire_race) {
                 }
                 if (all)
                         break;
-                if (now_usec() > deadline)
+                if (test_now_usec() > deadline)
                         TEST_FAIL("the race clients did not get going within 60 s");
-                pump_for(&watcher, 1, 10);
+                test_pump_for(&watcher, 1, 10);
         }
 
         call_slot = teardown_async_logged(admin, "r0", 60 * SEC_USEC, 0, &call, &log);
-        pump(buses, 1, &call.done, 80);
-        assert_call_ok(&call);
+        test_pump(buses, 1, &call.done, 80);
+        test_call_assert_ok(&call);
         /* Asked right after the reply (the clients may still be hammering
          * at it): the reply came only once every reference was gone and
          * the region was retired. */
         ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
         for (unsigned i = 0; i < RACE_CLIENTS; i++)
                 test_wait_child_ok(pids[i]);
-        pump(buses, 1, &log.saw_retired, 30);
+        test_pump(buses, 1, &log.saw_retired, 30);
         roundtrip(watcher);
 
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
         ASSERT_EQ_U64(n_leases(admin), 0);
         ASSERT_EQ_U64(list_leases_count(admin), 0);
@@ -1133,7 +1033,7 @@ TEST(acquire_race) {
         ASSERT_TRUE(i_reply != SIZE_MAX);
 
         free(log.v);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(call_slot);
         for (unsigned i = 0; i < 3; i++)
                 sd_bus_slot_unref(wslots[i]);
@@ -1152,7 +1052,7 @@ TEST(forked_child_keeps_it_waiting) {
         sd_bus_slot *slot;
         struct holder_args a;
         struct holder h;
-        struct call call;
+        struct test_call call;
         struct user_entry u[8];
         size_t n;
         pid_t keeper;
@@ -1169,7 +1069,7 @@ TEST(forked_child_keeps_it_waiting) {
         keeper = h.info.keeper_pid;
         ASSERT_TRUE(keeper > 0);
 
-        slot = teardown_async(admin, "r0", 30 * SEC_USEC, 0, &call);
+        slot = test_teardown_async(admin, "r0", 30 * SEC_USEC, 0, &call);
         wait_state(admin, "r0", DAXD_STATE_DRAINING);
         holder_release(&h);
         holder_quit(&h);
@@ -1182,20 +1082,20 @@ TEST(forked_child_keeps_it_waiting) {
         ASSERT_FALSE(users_has(u, n, keeper, "fd"));
         ASSERT_FALSE(users_has(u, n, h.pid, NULL));
 
-        pump_for(&admin, 1, 1000);
+        test_pump_for(&admin, 1, 1000);
         ASSERT_FALSE(call.done);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
         ASSERT_TRUE(pid_alive_not_zombie(keeper));
 
         ASSERT_OK(kill(keeper, SIGKILL));
         while (waitpid(keeper, NULL, 0) < 0)
                 if (errno != EINTR)
                         TEST_FAIL("waitpid(%d): %m", (int) keeper);
-        pump(&admin, 1, &call.done, 60);
-        assert_call_ok(&call);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        test_pump(&admin, 1, &call.done, 60);
+        test_call_assert_ok(&call);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
 
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_flush_close_unref(admin);
         test_env_stop_daxd(env);
@@ -1211,7 +1111,7 @@ TEST(passed_fd_keeps_it_waiting) {
         sd_bus_slot *slot;
         struct holder_args a;
         struct holder h;
-        struct call call;
+        struct test_call call;
         struct user_entry u[8];
         int pass[2], ctl[2];
         size_t n;
@@ -1245,7 +1145,7 @@ TEST(passed_fd_keeps_it_waiting) {
         close(pass[0]);
         expect_byte(ctl[0], 'g');
 
-        slot = teardown_async(admin, "r0", 30 * SEC_USEC, 0, &call);
+        slot = test_teardown_async(admin, "r0", 30 * SEC_USEC, 0, &call);
         wait_state(admin, "r0", DAXD_STATE_DRAINING);
         holder_release(&h);
         holder_quit(&h);
@@ -1255,22 +1155,22 @@ TEST(passed_fd_keeps_it_waiting) {
         ASSERT_TRUE(users_has(u, n, receiver, "fd"));
         ASSERT_FALSE(users_has(u, n, receiver, "map"));
         ASSERT_FALSE(users_has(u, n, h.pid, NULL));
-        pump_for(&admin, 1, 1000);
+        test_pump_for(&admin, 1, 1000);
         ASSERT_FALSE(call.done);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
 
         /* The receiver closes the fd but lives on: the close alone ends it. */
         send_byte(ctl[0], 'c');
         expect_byte(ctl[0], 'c');
-        pump(&admin, 1, &call.done, 60);
-        assert_call_ok(&call);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        test_pump(&admin, 1, &call.done, 60);
+        test_call_assert_ok(&call);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
         ASSERT_TRUE(pid_alive_not_zombie(receiver));
 
         send_byte(ctl[0], 'q');
         test_wait_child_ok(receiver);
         close(ctl[0]);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_flush_close_unref(admin);
         test_env_stop_daxd(env);
@@ -1286,7 +1186,7 @@ TEST(holder_killed_during_drain) {
         sd_bus_slot *slot;
         struct holder_args a;
         struct holder h;
-        struct call call;
+        struct test_call call;
 
         a = holder_defaults("r0");
         a.map = true;
@@ -1294,7 +1194,7 @@ TEST(holder_killed_during_drain) {
         holder_spawn(env, &a, &h);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
 
-        slot = teardown_async(admin, "r0", 60 * SEC_USEC, 0, &call);
+        slot = test_teardown_async(admin, "r0", 60 * SEC_USEC, 0, &call);
         wait_state(admin, "r0", DAXD_STATE_DRAINING);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
         {
@@ -1307,13 +1207,13 @@ TEST(holder_killed_during_drain) {
 
         holder_kill(&h);
         /* Success, not Busy: the deadline (60 s) is far away. */
-        pump(&admin, 1, &call.done, 50);
-        assert_call_ok(&call);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        test_pump(&admin, 1, &call.done, 50);
+        test_call_assert_ok(&call);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
         ASSERT_EQ_U64(n_leases(admin), 0);
 
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_flush_close_unref(admin);
         test_env_stop_daxd(env);
@@ -1364,13 +1264,13 @@ TEST(other_region_served_during_drain) {
         sd_bus_slot *slot;
         struct holder_args a;
         struct holder h;
-        struct call call;
+        struct test_call call;
         struct lease l;
         int r;
 
         a = holder_defaults("r0");
         holder_spawn(env, &a, &h);
-        slot = teardown_async(admin, "r0", 20 * SEC_USEC, 0, &call);
+        slot = test_teardown_async(admin, "r0", 20 * SEC_USEC, 0, &call);
         wait_state(admin, "r0", DAXD_STATE_DRAINING);
 
         /* r0 refuses, r1 serves. */
@@ -1388,18 +1288,18 @@ TEST(other_region_served_during_drain) {
         /* A second teardown, of an idle region, completes meanwhile. */
         r = teardown_sync(admin, "r1", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
-        ASSERT_STATE(admin, "r1", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(admin, "r1", DAXD_STATE_RETIRED);
 
         ASSERT_FALSE(call.done);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
 
         holder_kill(&h);
-        pump(&admin, 1, &call.done, 30);
-        assert_call_ok(&call);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        test_pump(&admin, 1, &call.done, 30);
+        test_call_assert_ok(&call);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
 
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_flush_close_unref(client);
         sd_bus_flush_close_unref(admin);
@@ -1456,7 +1356,7 @@ TEST(invariant1_backing_valid_while_referenced) {
         sd_bus *admin = test_env_connect(env), *holder = test_env_connect(env);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_slot *slot;
-        struct call call;
+        struct test_call call;
         struct lease l;
         struct stat orig;
         char *pool = test_env_path(env, "rm.pool");
@@ -1470,8 +1370,8 @@ TEST(invariant1_backing_valid_while_referenced) {
         daxd_acquire_ok(holder, "rm", 2 * MiB, 2 * MiB, 0, &l);
         close(l.fd);
         l.fd = -1;
-        slot = teardown_async(admin, "rm", SHORT_USEC, 0, &call);
-        pump(&admin, 1, &call.done, 60);
+        slot = test_teardown_async(admin, "rm", SHORT_USEC, 0, &call);
+        test_pump(&admin, 1, &call.done, 60);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
         {
                 const char *holder_name;
@@ -1480,8 +1380,8 @@ TEST(invariant1_backing_valid_while_referenced) {
                 ASSERT_STRSTR(call.error_message, holder_name);
         }
         ASSERT_OK(access(pool, F_OK));
-        ASSERT_STATE(admin, "rm", DAXD_STATE_LIVE);
-        call_done(&call);
+        ASSERT_REGION_STATE(admin, "rm", DAXD_STATE_LIVE);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         daxd_release_ok(holder, l.path);
         lease_done(&l);
@@ -1492,16 +1392,16 @@ TEST(invariant1_backing_valid_while_referenced) {
         memset(p, PATTERN, 4096);
         ASSERT_OK(msync(p, 4096, MS_SYNC));
 
-        slot = teardown_async(admin, "rm", 1 * SEC_USEC, 0, &call);
+        slot = test_teardown_async(admin, "rm", 1 * SEC_USEC, 0, &call);
         wait_state(admin, "rm", DAXD_STATE_DRAINING);
         if (!call.done)
                 assert_backing_valid(env, pool, &orig, p);
-        pump(&admin, 1, &call.done, 60);
+        test_pump(&admin, 1, &call.done, 60);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
-        ASSERT_STATE(admin, "rm", DAXD_STATE_LIVE);
+        ASSERT_REGION_STATE(admin, "rm", DAXD_STATE_LIVE);
         ASSERT_EQ_U64(region_refs(admin, "rm"), 1);
         assert_backing_valid(env, pool, &orig, p);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
 
         /* Released, unmapped, closed: now it goes, and takes the file. */
@@ -1510,7 +1410,7 @@ TEST(invariant1_backing_valid_while_referenced) {
         lease_done(&l);
         r = teardown_sync(admin, "rm", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
-        ASSERT_STATE(admin, "rm", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(admin, "rm", DAXD_STATE_RETIRED);
         ASSERT_ERRNO(access(pool, F_OK), ENOENT);
         ASSERT_FALSE(pid_holds_fd_to(env->daxd_pid, orig.st_dev, orig.st_ino));
 
@@ -1531,7 +1431,7 @@ TEST(busy_message_names_holder_and_pid) {
         sd_bus_slot *slot;
         struct holder_args a;
         struct holder h;
-        struct call call;
+        struct test_call call;
         struct lease l;
         char *pid, *s;
 
@@ -1540,8 +1440,8 @@ TEST(busy_message_names_holder_and_pid) {
         a.comm = "drain-holder9";
         holder_spawn(env, &a, &h);
 
-        slot = teardown_async(admin, "r0", SHORT_USEC, 0, &call);
-        pump(&admin, 1, &call.done, 60);
+        slot = test_teardown_async(admin, "r0", SHORT_USEC, 0, &call);
+        test_pump(&admin, 1, &call.done, 60);
         ASSERT_TRUE(call.error_name != NULL);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
         ASSERT_STRSTR(call.error_message, h.info.name);
@@ -1550,7 +1450,7 @@ TEST(busy_message_names_holder_and_pid) {
         free(pid);
         ASSERT_STRSTR(call.error_message, "drain-holder9");
 
-        ASSERT_STATE(admin, "r0", DAXD_STATE_LIVE);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_LIVE);
         s = get_prop_str(admin, h.info.lease, DAXD_LEASE_INTERFACE, "State");
         ASSERT_STREQ(s, DAXD_LEASE_ACTIVE);
         free(s);
@@ -1565,7 +1465,7 @@ TEST(busy_message_names_holder_and_pid) {
         ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
         holder_quit(&h);
 
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_flush_close_unref(admin);
         test_env_stop_daxd(env);
@@ -1605,7 +1505,7 @@ TEST(force_revokes_with_reason_forced) {
         unsigned seq = 0;
         struct revokes rv;
         struct removed_watch removed = { .seq = &seq };
-        struct call call;
+        struct test_call call;
         struct lease l;
         uint8_t *p;
         int r;
@@ -1620,10 +1520,10 @@ TEST(force_revokes_with_reason_forced) {
         ASSERT_TRUE(p != MAP_FAILED);
         memset(p, PATTERN, 4096);
 
-        slot = teardown_async(admin, "r0", SHORT_USEC, DAXD_TEARDOWN_FORCE, &call);
-        pump(buses, 2, &call.done, 60);
-        assert_call_ok(&call);
-        pump(buses, 2, &rv.got_forced, 30);
+        slot = test_teardown_async(admin, "r0", SHORT_USEC, DAXD_TEARDOWN_FORCE, &call);
+        test_pump(buses, 2, &call.done, 60);
+        test_call_assert_ok(&call);
+        test_pump(buses, 2, &rv.got_forced, 30);
         /* daxd announces the removal after the forced Revoke, on the same
          * connection: one round trip and it is in. */
         roundtrip(holder);
@@ -1651,7 +1551,7 @@ TEST(force_revokes_with_reason_forced) {
         sd_bus_error_free(&error);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
         ASSERT_EQ_U64(n_leases(admin), 0);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
         for (size_t i = 0; i < 4096; i++)
                 if (p[i] != PATTERN)
                         TEST_FAIL("mapping byte %zu is 0x%02x after FORCE, expected 0x%02x", i, p[i], PATTERN);
@@ -1660,7 +1560,7 @@ TEST(force_revokes_with_reason_forced) {
         free(removed.path);
         revokes_done(&rv);
         lease_done(&l);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_slot_unref(rv_slot);
         sd_bus_slot_unref(rm_slot);
@@ -1750,7 +1650,7 @@ TEST(reload_error_keeps_old_set) {
                 s = list_regions_state(admin, "r1");
                 ASSERT_STREQ(s, DAXD_STATE_LIVE);
                 free(s);
-                ASSERT_STATE(admin, "r0", DAXD_STATE_LIVE);
+                ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_LIVE);
                 ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
                 s = get_prop_str(admin, held.path, DAXD_LEASE_INTERFACE, "State");
                 ASSERT_STREQ(s, DAXD_LEASE_ACTIVE);
@@ -1792,7 +1692,7 @@ TEST(restart_then_teardown_busy_names_pid) {
         sd_bus_slot *slot;
         struct holder_args a;
         struct holder h;
-        struct call call;
+        struct test_call call;
         struct user_entry u[8];
         char *pid;
         size_t n;
@@ -1809,14 +1709,14 @@ TEST(restart_then_teardown_busy_names_pid) {
         n = get_users(admin, "r0", u, 8);
         ASSERT_TRUE(users_has(u, n, h.pid, "map"));
 
-        slot = teardown_async(admin, "r0", 500 * 1000, 0, &call);
-        pump(&admin, 1, &call.done, 60);
+        slot = test_teardown_async(admin, "r0", 500 * 1000, 0, &call);
+        test_pump(&admin, 1, &call.done, 60);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
         pid = test_asprintf("%d", (int) h.pid);
         ASSERT_STRSTR(call.error_message, pid);
         free(pid);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_LIVE);
-        call_done(&call);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_LIVE);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
 
         /* The holder exits (it still thinks it holds a lease; the new daxd
@@ -1824,7 +1724,7 @@ TEST(restart_then_teardown_busy_names_pid) {
         holder_quit(&h);
         r = teardown_sync(admin, "r0", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
-        ASSERT_STATE(admin, "r0", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
 
         sd_bus_flush_close_unref(admin);
         test_env_stop_daxd(env);

@@ -54,89 +54,7 @@ static void ctx_done(struct ctx *c) {
         free(c->r0);
 }
 
-static char *region_state(sd_bus *bus, const char *name) {
-        char *p = region_path(name);
-        char *s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "State");
 
-        free(p);
-        return s;
-}
-
-#define ASSERT_STATE(bus, name, expected)                                                                \
-        do {                                                                                             \
-                char *_s = region_state(bus, name);                                                      \
-                ASSERT_STREQ(_s, expected);                                                              \
-                free(_s);                                                                                \
-        } while (0)
-
-/* Processes all buses until *flag, or fails after timeout_sec. */
-static void pump(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec) {
-        for (unsigned waited_ms = 0; !*flag; waited_ms += 20) {
-                struct pollfd p[4];
-                bool busy = true;
-
-                if (waited_ms > timeout_sec * 1000)
-                        TEST_FAIL("timed out after %u s waiting on the bus", timeout_sec);
-                while (busy) {
-                        busy = false;
-                        for (size_t i = 0; i < n; i++) {
-                                int r = sd_bus_process(buses[i], NULL);
-
-                                ASSERT_OK(r);
-                                busy = busy || r > 0;
-                        }
-                }
-                if (*flag)
-                        break;
-                for (size_t i = 0; i < n; i++) {
-                        p[i] = (struct pollfd) { .fd = sd_bus_get_fd(buses[i]), .events = POLLIN };
-                }
-                (void) poll(p, n, 20);
-        }
-}
-
-struct call {
-        bool done;
-        char *error_name;
-        char *error_message;
-};
-
-static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct call *c = userdata;
-        const sd_bus_error *e = sd_bus_message_get_error(m);
-
-        if (e) {
-                c->error_name = test_strdup(e->name);
-                c->error_message = test_strdup(e->message ? e->message : "");
-        }
-        c->done = true;
-        return 0;
-}
-
-static void call_done(struct call *c) {
-        free(c->error_name);
-        free(c->error_message);
-        *c = (struct call) {};
-}
-
-static sd_bus_slot *teardown_async(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
-                                   struct call *c) {
-        sd_bus_slot *slot = NULL;
-
-        *c = (struct call) {};
-        /* The bus call timeout must outlast the teardown deadline. */
-        ASSERT_OK(sd_bus_call_method_async(bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE,
-                                           "Teardown", on_reply, c, "stt", region, timeout_usec, flags));
-        /* Sent now, not when the bus is next processed. */
-        ASSERT_OK(sd_bus_flush(bus));
-        return slot;
-}
-
-static void assert_call_ok(const struct call *c) {
-        ASSERT_TRUE(c->done);
-        if (c->error_name)
-                TEST_FAIL("call failed: %s: %s", c->error_name, c->error_message);
-}
 
 struct revokes {
         unsigned n;
@@ -189,7 +107,7 @@ struct state_wait {
 
 static bool state_is(void *userdata) {
         struct state_wait *w = userdata;
-        char *s = region_state(w->bus, w->region);
+        char *s = test_region_state(w->bus, w->region);
         bool ok = strcmp(s, w->state) == 0;
 
         free(s);
@@ -209,7 +127,7 @@ TEST(teardown_idle_region) {
         r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
                                NULL, "stt", "r0", LONG_USEC, (uint64_t) 0);
         ASSERT_BUS_OK(r, &error);
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
         /* teardown = close: the file stays. */
         ASSERT_OK(access(pool, F_OK));
 
@@ -238,7 +156,7 @@ TEST(teardown_idle_region) {
                 ASSERT_BUS_OK(r, &error);
                 free(p);
         }
-        ASSERT_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
         ASSERT_ERRNO(access(pool, F_OK), ENOENT);
         free(pool);
         ctx_done(&c);
@@ -266,14 +184,14 @@ TEST(teardown_bad_arguments) {
                                NULL, "s", "r0");
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_INVALID_ARGS, EINVAL);
         sd_bus_error_free(&error);
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_LIVE);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_LIVE);
         ctx_done(&c);
 }
 
 TEST(teardown_drains) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         struct ctx c;
-        struct call call;
+        struct test_call call;
         struct revokes rv, rv_other;
         struct lease l;
         sd_bus_slot *call_slot, *rv_slot, *other_slot;
@@ -288,7 +206,7 @@ TEST(teardown_drains) {
         other_slot = watch_revoke(other, &rv_other);
         daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, 0, &l);
 
-        call_slot = teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
+        call_slot = test_teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
         w = (struct state_wait) { c.holder, "r0", DAXD_STATE_DRAINING };
         test_wait_until("r0 to be draining", state_is, &w, 30);
 
@@ -298,7 +216,7 @@ TEST(teardown_drains) {
         sd_bus_error_free(&error);
         buses[0] = c.holder;
         buses[1] = c.admin;
-        pump(buses, 2, &rv.got_teardown, 30);
+        test_pump(buses, 2, &rv.got_teardown, 30);
         ASSERT_EQ_U64(rv.n, 1);
         ASSERT_STREQ(rv.lease[0], l.path);
         ASSERT_STREQ(rv.reason[0], DAXD_REVOKE_TEARDOWN);
@@ -311,14 +229,14 @@ TEST(teardown_drains) {
         /* Release, but keep the fd: still a user, still draining. */
         daxd_release_ok(c.holder, l.path);
         ASSERT_EQ_U64(get_prop_u64(c.holder, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
-        ASSERT_STATE(c.holder, "r0", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(c.holder, "r0", DAXD_STATE_DRAINING);
         /* Closing the fd lets it finish. */
         close(l.fd);
         l.fd = -1;
         buses[0] = c.admin;
-        pump(buses, 1, &call.done, 60);
-        assert_call_ok(&call);
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        test_pump(buses, 1, &call.done, 60);
+        test_call_assert_ok(&call);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
 
         /* Revoke went to the holder alone: a later reply to `other` comes
          * after anything daxd sent before it, and no Revoke is among it. */
@@ -330,7 +248,7 @@ TEST(teardown_drains) {
 
         revokes_done(&rv);
         lease_done(&l);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(call_slot);
         sd_bus_slot_unref(rv_slot);
         sd_bus_slot_unref(other_slot);
@@ -341,7 +259,7 @@ TEST(teardown_drains) {
 TEST(teardown_busy_then_live) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         struct ctx c;
-        struct call call;
+        struct test_call call;
         struct lease l, l2;
         sd_bus_slot *slot;
         sd_bus *buses[2];
@@ -352,10 +270,10 @@ TEST(teardown_busy_then_live) {
         ASSERT_OK(sd_bus_get_unique_name(c.holder, &holder_name));
         daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, 0, &l);
         /* timeout 0: the configured teardown-timeout (300ms). */
-        slot = teardown_async(c.admin, "r0", 0, 0, &call);
+        slot = test_teardown_async(c.admin, "r0", 0, 0, &call);
         buses[0] = c.admin;
         buses[1] = c.holder;
-        pump(buses, 2, &call.done, 60);
+        test_pump(buses, 2, &call.done, 60);
         ASSERT_TRUE(call.error_name != NULL);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
         /* The message names the holder and the pids still using it. */
@@ -365,7 +283,7 @@ TEST(teardown_busy_then_live) {
         free(pid);
 
         /* Back to live and fully usable. */
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_LIVE);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_LIVE);
         s = get_prop_str(c.holder, l.path, DAXD_LEASE_INTERFACE, "State");
         ASSERT_STREQ(s, DAXD_LEASE_ACTIVE);
         free(s);
@@ -381,14 +299,14 @@ TEST(teardown_busy_then_live) {
         }
         lease_done(&l);
         lease_done(&l2);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         ctx_done(&c);
 }
 
 TEST(teardown_force) {
         struct ctx c;
-        struct call call;
+        struct test_call call;
         struct revokes rv;
         struct lease l;
         sd_bus_slot *slot, *rv_slot;
@@ -402,17 +320,17 @@ TEST(teardown_force) {
         ASSERT_TRUE(p != MAP_FAILED);
         p[0] = 42;
 
-        slot = teardown_async(c.admin, "r0", SHORT_USEC, DAXD_TEARDOWN_FORCE, &call);
+        slot = test_teardown_async(c.admin, "r0", SHORT_USEC, DAXD_TEARDOWN_FORCE, &call);
         buses[0] = c.admin;
         buses[1] = c.holder;
-        pump(buses, 2, &call.done, 60);
-        assert_call_ok(&call);
-        pump(buses, 2, &rv.got_forced, 30);
+        test_pump(buses, 2, &call.done, 60);
+        test_call_assert_ok(&call);
+        test_pump(buses, 2, &rv.got_forced, 30);
         ASSERT_TRUE(rv.got_teardown);
         ASSERT_STREQ(rv.lease[rv.n - 1], l.path);
         ASSERT_EQ_U64(rv.timeout[rv.n - 1], 0);
 
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
         ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
         ASSERT_EQ_U64(get_prop_u64(c.admin, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
         {
@@ -428,7 +346,7 @@ TEST(teardown_force) {
 
         revokes_done(&rv);
         lease_done(&l);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_slot_unref(rv_slot);
         ctx_done(&c);
@@ -436,7 +354,7 @@ TEST(teardown_force) {
 
 TEST(teardown_joins) {
         struct ctx c;
-        struct call c1, c2;
+        struct test_call c1, c2;
         struct lease l;
         sd_bus_slot *s1, *s2;
         sd_bus *admin2, *buses[2];
@@ -445,25 +363,25 @@ TEST(teardown_joins) {
         ctx_init(&c);
         admin2 = test_env_connect(c.env);
         daxd_acquire_ok(c.holder, "r0", 0, 0, 0, &l);
-        s1 = teardown_async(c.admin, "r0", LONG_USEC, 0, &c1);
+        s1 = test_teardown_async(c.admin, "r0", LONG_USEC, 0, &c1);
         w = (struct state_wait) { c.holder, "r0", DAXD_STATE_DRAINING };
         test_wait_until("r0 to be draining", state_is, &w, 30);
-        s2 = teardown_async(admin2, "r0", LONG_USEC, 0, &c2);
+        s2 = test_teardown_async(admin2, "r0", LONG_USEC, 0, &c2);
         /* Let daxd see the second call before the lease goes. */
-        ASSERT_STATE(admin2, "r0", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(admin2, "r0", DAXD_STATE_DRAINING);
 
         daxd_release_ok(c.holder, l.path);
         lease_done(&l);
         buses[0] = c.admin;
         buses[1] = admin2;
-        pump(buses, 2, &c1.done, 60);
-        pump(buses, 2, &c2.done, 60);
-        assert_call_ok(&c1);
-        assert_call_ok(&c2);
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        test_pump(buses, 2, &c1.done, 60);
+        test_pump(buses, 2, &c2.done, 60);
+        test_call_assert_ok(&c1);
+        test_call_assert_ok(&c2);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
 
-        call_done(&c1);
-        call_done(&c2);
+        test_call_done(&c1);
+        test_call_done(&c2);
         sd_bus_slot_unref(s1);
         sd_bus_slot_unref(s2);
         sd_bus_flush_close_unref(admin2);
@@ -473,7 +391,7 @@ TEST(teardown_joins) {
 /* A process that never talked to daxd but maps the file blocks teardown. */
 TEST(teardown_waits_for_users) {
         struct ctx c;
-        struct call call;
+        struct test_call call;
         sd_bus_slot *slot;
         sd_bus *buses[1];
         char *path, *pid;
@@ -488,24 +406,24 @@ TEST(teardown_waits_for_users) {
         ASSERT_TRUE(p != MAP_FAILED);
         close(fd);
 
-        slot = teardown_async(c.admin, "r0", SHORT_USEC, 0, &call);
+        slot = test_teardown_async(c.admin, "r0", SHORT_USEC, 0, &call);
         buses[0] = c.admin;
-        pump(buses, 1, &call.done, 60);
+        test_pump(buses, 1, &call.done, 60);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
         pid = test_asprintf("%d", (int) getpid());
         ASSERT_STRSTR(call.error_message, pid);
         free(pid);
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_LIVE);
-        call_done(&call);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_LIVE);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
 
         /* Unmapped: now it goes through. */
         ASSERT_OK(munmap(p, 2 * MiB));
-        slot = teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
-        pump(buses, 1, &call.done, 60);
-        assert_call_ok(&call);
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
-        call_done(&call);
+        slot = test_teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
+        test_pump(buses, 1, &call.done, 60);
+        test_call_assert_ok(&call);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         free(path);
         ctx_done(&c);
@@ -516,7 +434,7 @@ TEST(teardown_waits_for_users) {
  * region draining until Release. */
 TEST(reference_alone_holds_region) {
         struct ctx c;
-        struct call call;
+        struct test_call call;
         struct lease l;
         sd_bus_slot *slot;
         sd_bus *buses[2];
@@ -527,28 +445,28 @@ TEST(reference_alone_holds_region) {
         close(l.fd);
         l.fd = -1;
 
-        slot = teardown_async(c.admin, "gone", LONG_USEC, 0, &call);
+        slot = test_teardown_async(c.admin, "gone", LONG_USEC, 0, &call);
         buses[0] = c.admin;
         buses[1] = c.holder;
         /* Give daxd every chance to finish too early: a second round trip
          * after the Teardown was sent, then a look at the state. */
-        ASSERT_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
         for (int i = 0; i < 25; i++) {
                 ASSERT_OK(sd_bus_process(c.admin, NULL));
                 (void) sd_bus_wait(c.admin, 20000);
         }
         ASSERT_FALSE(call.done);
-        ASSERT_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
         path = test_env_path(c.env, "gone.pool");
         ASSERT_OK(access(path, F_OK)); /* teardown = remove has not run */
 
         daxd_release_ok(c.holder, l.path);
-        pump(buses, 2, &call.done, 60);
-        assert_call_ok(&call);
-        ASSERT_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
+        test_pump(buses, 2, &call.done, 60);
+        test_call_assert_ok(&call);
+        ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
         ASSERT_ERRNO(access(path, F_OK), ENOENT);
         free(path);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         lease_done(&l);
         ctx_done(&c);
@@ -558,21 +476,21 @@ TEST(reference_alone_holds_region) {
  * leaving them to their bus timeout. */
 TEST(stop_answers_pending_teardown) {
         struct ctx c;
-        struct call call;
+        struct test_call call;
         struct lease l;
         sd_bus_slot *slot;
         sd_bus *buses[1];
 
         ctx_init(&c);
         daxd_acquire_ok(c.holder, "r0", 0, 0, 0, &l);
-        slot = teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
-        ASSERT_STATE(c.admin, "r0", DAXD_STATE_DRAINING);
+        slot = test_teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_DRAINING);
         test_env_stop_daxd(c.env); /* asserts exit status 0 */
         buses[0] = c.admin;
-        pump(buses, 1, &call.done, 60);
+        test_pump(buses, 1, &call.done, 60);
         ASSERT_STREQ(call.error_name, SD_BUS_ERROR_FAILED);
         ASSERT_STRSTR(call.error_message, "stopping");
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         lease_done(&l);
         sd_bus_flush_close_unref(c.admin);
@@ -592,7 +510,7 @@ TEST(retired_then_removed_disappears) {
         r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
                                NULL, "stt", "gone", UINT64_C(0), UINT64_C(0));
         ASSERT_BUS_OK(r, &error);
-        ASSERT_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
+        ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
 
         test_env_write_config(c.env, "[region r0]\nbackend = file\npath = @DIR@/r0.pool\nsize = 4M\n");
         r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
@@ -607,7 +525,7 @@ TEST(retired_then_removed_disappears) {
         r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
                                NULL, NULL);
         ASSERT_BUS_OK(r, &error);
-        ASSERT_STATE(c.admin, "gone", DAXD_STATE_LIVE);
+        ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_LIVE);
         ctx_done(&c);
 }
 
@@ -634,7 +552,7 @@ TEST(acquire_without_reply_grants_nothing) {
  * processes that map the backing. */
 TEST(teardown_after_restart_sees_mappings) {
         struct ctx c;
-        struct call call;
+        struct test_call call;
         struct lease l;
         sd_bus_slot *slot;
         sd_bus *buses[1];
@@ -654,14 +572,14 @@ TEST(teardown_after_restart_sees_mappings) {
         c.holder = test_env_connect(c.env);
 
         ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
-        slot = teardown_async(c.admin, "r0", SHORT_USEC, 0, &call);
+        slot = test_teardown_async(c.admin, "r0", SHORT_USEC, 0, &call);
         buses[0] = c.admin;
-        pump(buses, 1, &call.done, 60);
+        test_pump(buses, 1, &call.done, 60);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
         pid = test_asprintf("%d", (int) getpid());
         ASSERT_STRSTR(call.error_message, pid);
         free(pid);
-        call_done(&call);
+        test_call_done(&call);
         sd_bus_slot_unref(slot);
         ASSERT_OK(munmap(p, 2 * MiB));
         ctx_done(&c);
@@ -744,9 +662,9 @@ TEST(reload_adds_and_removes) {
                               "size = 2M\n");
         ASSERT_BUS_OK(reload(c.admin, &error), &error);
         buses[0] = c.admin;
-        pump(buses, 1, &w_new.added, 30);
+        test_pump(buses, 1, &w_new.added, 30);
         ASSERT_TRUE(has_region(c.admin, "new-1"));
-        pump(buses, 1, &w_gone.removed, 30);
+        test_pump(buses, 1, &w_gone.removed, 30);
         ASSERT_FALSE(has_region(c.admin, "gone"));
         ASSERT_TRUE(has_region(c.admin, "r0"));
         {
@@ -825,9 +743,9 @@ TEST(reload_removed_region_drains_first) {
         ASSERT_BUS_OK(reload(c.admin, &error), &error);
         /* Not gone while leased: it is draining, and the holder is told. */
         buses[0] = c.holder;
-        pump(buses, 1, &rv.got_teardown, 30);
+        test_pump(buses, 1, &rv.got_teardown, 30);
         ASSERT_TRUE(has_region(c.admin, "gone"));
-        ASSERT_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
+        ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
         daxd_release_ok(c.holder, l.path);
         lease_done(&l);
         for (int i = 0; has_region(c.admin, "gone"); i++) {
