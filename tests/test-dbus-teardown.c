@@ -548,6 +548,43 @@ TEST(acquire_without_reply_grants_nothing) {
         ctx_done(&c);
 }
 
+/* A region whose settings change on reload is kept exactly as it was (a
+ * live region is never reconfigured under its holders), with a log line
+ * that says so. */
+TEST(reload_keeps_changed_region) {
+        struct ctx c;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct lease l;
+        char *log;
+        int r;
+
+        ctx_init(&c);
+        daxd_acquire_ok(c.holder, "r0", 0, 0, 0, &l);
+        ASSERT_EQ_U64(get_prop_u32(c.admin, c.r0, DAXD_REGION_INTERFACE, "Mode"), 0600);
+        /* Same regions, r0 with another mode and action. */
+        test_env_write_config(c.env,
+                              "[daxd]\nteardown-timeout = 300ms\n\n"
+                              "[region r0]\nbackend = file\npath = @DIR@/r0.pool\nsize = 4M\nmode = 0666\n"
+                              "teardown = remove\n\n"
+                              "[region gone]\nbackend = file\npath = @DIR@/gone.pool\nsize = 2M\nteardown = remove\n");
+        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
+                               NULL, NULL);
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_EQ_U64(get_prop_u32(c.admin, c.r0, DAXD_REGION_INTERFACE, "Mode"), 0600);
+        {
+                char *action = get_prop_str(c.admin, c.r0, DAXD_REGION_INTERFACE, "TeardownAction");
+                ASSERT_STREQ(action, "close");
+                free(action);
+        }
+        ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_LIVE);
+        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 1);
+        log = test_env_read_log(c.env);
+        ASSERT_STRSTR(log, "region r0: changed in");
+        free(log);
+        lease_done(&l);
+        ctx_done(&c);
+}
+
 /* After a restart the new daxd holds no leases, but still waits for the
  * processes that map the backing. */
 TEST(teardown_after_restart_sees_mappings) {
@@ -769,6 +806,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(reference_alone_holds_region),
         TEST_ENTRY(stop_answers_pending_teardown),
         TEST_ENTRY(retired_then_removed_disappears),
+        TEST_ENTRY(reload_keeps_changed_region),
         TEST_ENTRY(acquire_without_reply_grants_nothing),
         TEST_ENTRY(teardown_after_restart_sees_mappings),
         TEST_ENTRY(reload_adds_and_removes),
