@@ -952,3 +952,63 @@ void test_call_done(struct test_call *c) {
         free(c->error_message);
         *c = (struct test_call) {};
 }
+
+struct state_wait {
+        sd_bus *bus;
+        const char *region;
+        const char *state;
+};
+
+static bool state_is(void *userdata) {
+        struct state_wait *w = userdata;
+        char *s = test_region_state(w->bus, w->region);
+        bool ok = strcmp(s, w->state) == 0;
+
+        free(s);
+        return ok;
+}
+
+void test_wait_region_state(sd_bus *bus, const char *region, const char *state) {
+        struct state_wait w = { bus, region, state };
+        char *what = test_asprintf("region %s to be %s", region, state);
+
+        test_wait_until(what, state_is, &w, 30);
+        free(what);
+}
+
+size_t daxd_list_leases(sd_bus *bus, struct listed_lease **ret) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        struct listed_lease *v = NULL;
+        const char *path, *holder, *region;
+        uint64_t off, len, flags;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "ListLeases", &error,
+                               &reply, NULL);
+        ASSERT_BUS_OK(r, &error);
+        sd_bus_error_free(&error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ossttt)"));
+        while ((r = sd_bus_message_read(reply, "(ossttt)", &path, &holder, &region, &off, &len, &flags)) > 0) {
+                v = realloc(v, (n + 1) * sizeof(*v));
+                ASSERT_TRUE(v);
+                v[n].path = test_strdup(path);
+                v[n].holder = test_strdup(holder);
+                v[n].region = test_strdup(region);
+                n++;
+        }
+        ASSERT_OK(r);
+        sd_bus_message_unref(reply);
+        *ret = v;
+        return n;
+}
+
+void listed_leases_free(struct listed_lease *v, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].path);
+                free(v[i].holder);
+                free(v[i].region);
+        }
+        free(v);
+}

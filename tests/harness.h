@@ -151,6 +151,17 @@ char *test_region_state(sd_bus *bus, const char *name);
                 free(_s);                                                                                \
         } while (0)
 
+/* Waits (30 s at most) until the region's State is state. */
+void test_wait_region_state(sd_bus *bus, const char *region, const char *state);
+
+/* Manager.ListLeases as (path, holder, region) triples; free them with
+ * listed_leases_free(). Asserts the call succeeds. */
+struct listed_lease {
+        char *path, *holder, *region;
+};
+size_t daxd_list_leases(sd_bus *bus, struct listed_lease **ret);
+void listed_leases_free(struct listed_lease *v, size_t n);
+
 /* Processes all buses (at most 8) until *flag, failing after timeout_sec;
  * or, with flag NULL, for ms milliseconds. */
 void test_pump_until(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec, unsigned ms);

@@ -974,46 +974,6 @@ static void kill_all_clients(struct chaos *ch, pid_t keeper) {
         TEST_FAIL("clients still alive after 5 s of SIGKILL");
 }
 
-struct listed_lease {
-        char *path, *holder, *region;
-};
-
-static size_t list_leases(sd_bus *bus, struct listed_lease **ret) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        struct listed_lease *v = NULL;
-        const char *path, *holder, *region;
-        uint64_t off, len, flags;
-        size_t n = 0;
-        int r;
-
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "ListLeases", &error,
-                               &reply, NULL);
-        ASSERT_BUS_OK(r, &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ossttt)"));
-        while ((r = sd_bus_message_read(reply, "(ossttt)", &path, &holder, &region, &off, &len, &flags)) > 0) {
-                v = realloc(v, (n + 1) * sizeof(*v));
-                ASSERT_TRUE(v);
-                v[n].path = test_strdup(path);
-                v[n].holder = test_strdup(holder);
-                v[n].region = test_strdup(region);
-                n++;
-        }
-        ASSERT_OK(r);
-        sd_bus_message_unref(reply);
-        *ret = v;
-        return n;
-}
-
-static void free_leases(struct listed_lease *v, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                free(v[i].path);
-                free(v[i].holder);
-                free(v[i].region);
-        }
-        free(v);
-}
-
 static bool name_has_owner(sd_bus *bus, const char *name) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
@@ -1029,12 +989,12 @@ static bool name_has_owner(sd_bus *bus, const char *name) {
 
 static bool lease_listed(sd_bus *bus, const char *path) {
         struct listed_lease *v;
-        size_t n = list_leases(bus, &v);
+        size_t n = daxd_list_leases(bus, &v);
         bool found = false;
 
         for (size_t i = 0; i < n && !found; i++)
                 found = strcmp(v[i].path, path) == 0;
-        free_leases(v, n);
+        listed_leases_free(v, n);
         return found;
 }
 
@@ -1042,7 +1002,7 @@ static bool lease_listed(sd_bus *bus, const char *path) {
  * gone within a second (daxd learns of the departure asynchronously). */
 static void check_holders(struct chaos *ch) {
         struct listed_lease *v;
-        size_t n = list_leases(ch->admin, &v);
+        size_t n = daxd_list_leases(ch->admin, &v);
 
         for (size_t i = 0; i < n; i++) {
                 ch->t.holder_checks++;
@@ -1056,7 +1016,7 @@ static void check_holders(struct chaos *ch) {
                                 v[i].holder, v[i].region);
                 }
         }
-        free_leases(v, n);
+        listed_leases_free(v, n);
 }
 
 /* Every region's References against ListLeases; returns the total. */
@@ -1064,7 +1024,7 @@ static uint64_t check_references(struct chaos *ch) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
         struct listed_lease *v;
-        size_t n = list_leases(ch->admin, &v);
+        size_t n = daxd_list_leases(ch->admin, &v);
         const char *name, *path, *backend, *state;
         uint64_t size, total = 0;
         int r;
@@ -1090,7 +1050,7 @@ static uint64_t check_references(struct chaos *ch) {
         for (size_t i = 0; i < n; i++)
                 if (!name_has_owner(ch->admin, v[i].holder))
                         TEST_FAIL("lease %s: holder %s is not on the bus", v[i].path, v[i].holder);
-        free_leases(v, n);
+        listed_leases_free(v, n);
         return total;
 }
 
@@ -1321,9 +1281,9 @@ TEST(chaos) {
         /* Every holder is gone, so is every lease. */
         for (unsigned tries = 0;; tries++) {
                 struct listed_lease *v;
-                size_t n = list_leases(ch.admin, &v);
+                size_t n = daxd_list_leases(ch.admin, &v);
 
-                free_leases(v, n);
+                listed_leases_free(v, n);
                 if (n == 0)
                         break;
                 if (tries > 500) {
@@ -1358,9 +1318,9 @@ TEST(chaos) {
         kill_all_clients(&ch, keeper);
         for (unsigned tries = 0;; tries++) {
                 struct listed_lease *v;
-                size_t n = list_leases(ch.admin, &v);
+                size_t n = daxd_list_leases(ch.admin, &v);
 
-                free_leases(v, n);
+                listed_leases_free(v, n);
                 if (n == 0)
                         break;
                 if (tries > 500)

@@ -174,29 +174,6 @@ static int teardown_sync(sd_bus *bus, const char *region, uint64_t timeout_usec,
         return r;
 }
 
-struct state_wait {
-        sd_bus *bus;
-        const char *region;
-        const char *state;
-};
-
-static bool state_is(void *userdata) {
-        struct state_wait *w = userdata;
-        char *s = test_region_state(w->bus, w->region);
-        bool ok = strcmp(s, w->state) == 0;
-
-        free(s);
-        return ok;
-}
-
-static void wait_state(sd_bus *bus, const char *region, const char *state) {
-        struct state_wait w = { bus, region, state };
-        char *what = test_asprintf("region %s to be %s", region, state);
-
-        test_wait_until(what, state_is, &w, 30);
-        free(what);
-}
-
 /* ---- Revoke recorder ---- */
 
 #define MAX_REVOKES 8
@@ -1070,7 +1047,7 @@ TEST(forked_child_keeps_it_waiting) {
         ASSERT_TRUE(keeper > 0);
 
         slot = test_teardown_async(admin, "r0", 30 * SEC_USEC, 0, &call);
-        wait_state(admin, "r0", DAXD_STATE_DRAINING);
+        test_wait_region_state(admin, "r0", DAXD_STATE_DRAINING);
         holder_release(&h);
         holder_quit(&h);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
@@ -1146,7 +1123,7 @@ TEST(passed_fd_keeps_it_waiting) {
         expect_byte(ctl[0], 'g');
 
         slot = test_teardown_async(admin, "r0", 30 * SEC_USEC, 0, &call);
-        wait_state(admin, "r0", DAXD_STATE_DRAINING);
+        test_wait_region_state(admin, "r0", DAXD_STATE_DRAINING);
         holder_release(&h);
         holder_quit(&h);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
@@ -1195,7 +1172,7 @@ TEST(holder_killed_during_drain) {
         ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
 
         slot = test_teardown_async(admin, "r0", 60 * SEC_USEC, 0, &call);
-        wait_state(admin, "r0", DAXD_STATE_DRAINING);
+        test_wait_region_state(admin, "r0", DAXD_STATE_DRAINING);
         ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
         {
                 char *s = get_prop_str(admin, h.info.lease, DAXD_LEASE_INTERFACE, "State");
@@ -1271,7 +1248,7 @@ TEST(other_region_served_during_drain) {
         a = holder_defaults("r0");
         holder_spawn(env, &a, &h);
         slot = test_teardown_async(admin, "r0", 20 * SEC_USEC, 0, &call);
-        wait_state(admin, "r0", DAXD_STATE_DRAINING);
+        test_wait_region_state(admin, "r0", DAXD_STATE_DRAINING);
 
         /* r0 refuses, r1 serves. */
         r = daxd_acquire(client, "r0", 2 * MiB, 2 * MiB, 0, &error, NULL);
@@ -1393,7 +1370,7 @@ TEST(invariant1_backing_valid_while_referenced) {
         ASSERT_OK(msync(p, 4096, MS_SYNC));
 
         slot = test_teardown_async(admin, "rm", 1 * SEC_USEC, 0, &call);
-        wait_state(admin, "rm", DAXD_STATE_DRAINING);
+        test_wait_region_state(admin, "rm", DAXD_STATE_DRAINING);
         if (!call.done)
                 assert_backing_valid(env, pool, &orig, p);
         test_pump(&admin, 1, &call.done, 60);

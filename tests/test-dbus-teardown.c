@@ -99,21 +99,6 @@ static sd_bus_slot *watch_revoke(sd_bus *bus, struct revokes *rv) {
         return slot;
 }
 
-struct state_wait {
-        sd_bus *bus;
-        const char *region;
-        const char *state;
-};
-
-static bool state_is(void *userdata) {
-        struct state_wait *w = userdata;
-        char *s = test_region_state(w->bus, w->region);
-        bool ok = strcmp(s, w->state) == 0;
-
-        free(s);
-        return ok;
-}
-
 /* ------------------------------------------------------------------------ */
 
 TEST(teardown_idle_region) {
@@ -196,7 +181,6 @@ TEST(teardown_drains) {
         struct lease l;
         sd_bus_slot *call_slot, *rv_slot, *other_slot;
         sd_bus *other, *buses[2];
-        struct state_wait w;
         char *s;
         int r;
 
@@ -207,8 +191,7 @@ TEST(teardown_drains) {
         daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, 0, &l);
 
         call_slot = test_teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
-        w = (struct state_wait) { c.holder, "r0", DAXD_STATE_DRAINING };
-        test_wait_until("r0 to be draining", state_is, &w, 30);
+        test_wait_region_state(c.holder, "r0", DAXD_STATE_DRAINING);
 
         /* Draining: no new leases, the holder is told, its lease is revoking. */
         r = daxd_acquire(other, "r0", 2 * MiB, 0, 0, &error, NULL);
@@ -358,14 +341,12 @@ TEST(teardown_joins) {
         struct lease l;
         sd_bus_slot *s1, *s2;
         sd_bus *admin2, *buses[2];
-        struct state_wait w;
 
         ctx_init(&c);
         admin2 = test_env_connect(c.env);
         daxd_acquire_ok(c.holder, "r0", 0, 0, 0, &l);
         s1 = test_teardown_async(c.admin, "r0", LONG_USEC, 0, &c1);
-        w = (struct state_wait) { c.holder, "r0", DAXD_STATE_DRAINING };
-        test_wait_until("r0 to be draining", state_is, &w, 30);
+        test_wait_region_state(c.holder, "r0", DAXD_STATE_DRAINING);
         s2 = test_teardown_async(admin2, "r0", LONG_USEC, 0, &c2);
         /* Let daxd see the second call before the lease goes. */
         ASSERT_REGION_STATE(admin2, "r0", DAXD_STATE_DRAINING);

@@ -1035,46 +1035,6 @@ static void nobody_fn(struct test_env *env, sd_bus *bus, void *userdata) {
         fuzzer_done(&f);
 }
 
-struct listed_lease {
-        char *path, *holder, *region;
-};
-
-static size_t list_leases(sd_bus *bus, struct listed_lease **ret) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        struct listed_lease *v = NULL;
-        const char *path, *holder, *region;
-        uint64_t off, len, flags;
-        size_t n = 0;
-        int r;
-
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "ListLeases", &error,
-                               &reply, NULL);
-        ASSERT_BUS_OK(r, &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ossttt)"));
-        while ((r = sd_bus_message_read(reply, "(ossttt)", &path, &holder, &region, &off, &len, &flags)) > 0) {
-                v = realloc(v, (n + 1) * sizeof(*v));
-                ASSERT_TRUE(v);
-                v[n].path = test_strdup(path);
-                v[n].holder = test_strdup(holder);
-                v[n].region = test_strdup(region);
-                n++;
-        }
-        ASSERT_OK(r);
-        sd_bus_message_unref(reply);
-        *ret = v;
-        return n;
-}
-
-static void free_leases(struct listed_lease *v, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                free(v[i].path);
-                free(v[i].holder);
-                free(v[i].region);
-        }
-        free(v);
-}
-
 /* Sum of References over all regions, checking each against ListLeases. */
 static uint64_t check_references(sd_bus *bus, const struct listed_lease *leases, size_t n) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -1168,7 +1128,7 @@ TEST(fuzz) {
         for (unsigned tries = 0;; tries++) {
                 bool foreign = false;
 
-                n_leases = list_leases(f.conns[0].bus, &leases);
+                n_leases = daxd_list_leases(f.conns[0].bus, &leases);
                 for (size_t i = 0; i < n_leases; i++) {
                         bool mine = false;
 
@@ -1180,7 +1140,7 @@ TEST(fuzz) {
                         break;
                 if (tries > 500)
                         TEST_FAIL("leases of a client that left the bus are still listed after 5 s");
-                free_leases(leases, n_leases);
+                listed_leases_free(leases, n_leases);
                 usleep(10000);
         }
 
@@ -1215,12 +1175,12 @@ TEST(fuzz) {
                 for (unsigned c = 0; c < f.n_conns; c++)
                         if (strcmp(leases[i].holder, f.conns[c].unique) == 0)
                                 daxd_release_ok(f.conns[c].bus, leases[i].path);
-        free_leases(leases, n_leases);
-        n_leases = list_leases(f.conns[0].bus, &leases);
+        listed_leases_free(leases, n_leases);
+        n_leases = daxd_list_leases(f.conns[0].bus, &leases);
         ASSERT_EQ_U64(n_leases, 0);
         ASSERT_EQ_U64(check_references(f.conns[0].bus, leases, n_leases), 0);
         ASSERT_EQ_U64(nleases(f.conns[0].bus), 0);
-        free_leases(leases, n_leases);
+        listed_leases_free(leases, n_leases);
         for (unsigned c = 0; c < f.n_conns; c++)
                 while (f.conns[c].n_held > 0)
                         drop_held(&f, &f.conns[c], f.conns[c].n_held - 1);
