@@ -22,12 +22,17 @@ char *lease_object_path(const struct lease *l) {
 }
 
 /* Lease paths are plain decimal (sd_bus_path_encode would escape a leading
- * digit), so they are parsed here rather than with sd_bus_path_decode. */
+ * digit), so they are parsed here rather than with sd_bus_path_decode. Only
+ * the one spelling daxd prints names a lease: "00001" is not lease 1, or a
+ * client could reach one object under many paths and match rules and
+ * bookkeeping keyed by path would disagree with daxd. */
 int lease_id_from_path(const char *path, uint64_t *ret) {
         static const char prefix[] = DAXD_LEASE_PATH_PREFIX "/";
         uint64_t id;
 
         if (!path || strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+                return -EINVAL;
+        if (path[sizeof(prefix) - 1] < '1' || path[sizeof(prefix) - 1] > '9')
                 return -EINVAL;
         if (parse_u64(path + sizeof(prefix) - 1, &id) < 0 || id == 0)
                 return -EINVAL;

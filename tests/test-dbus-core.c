@@ -766,6 +766,8 @@ TEST(no_such_lease) {
         static const char *const paths[] = {
                 "/org/daxd1/lease/999",
                 "/org/daxd1/lease/0",
+                "/org/daxd1/lease/01", /* lease 1 exists, under its one spelling */
+                "/org/daxd1/lease/00001",
                 "/org/daxd1/lease/abc",
                 "/org/daxd1/lease/18446744073709551616", /* 2^64 */
                 "/org/daxd1/lease",
@@ -778,6 +780,7 @@ TEST(no_such_lease) {
 
         ctx_init(&c);
         daxd_acquire_ok(c.bus, "r0", 0, 0, 0, &l);
+        ASSERT_STREQ(l.path, "/org/daxd1/lease/1");
         for (size_t i = 0; i < TEST_N(paths); i++) {
                 int r = daxd_release(c.bus, paths[i], &error);
 
