@@ -124,6 +124,19 @@ static bool uuid_matches(const unsigned char uu[16], const char *want) {
         return strcmp(s, want) == 0;
 }
 
+static int ndctl_ctx_new(struct ndctl_ctx **ret) {
+        struct ndctl_ctx *ctx;
+        int r;
+
+        r = ndctl_new(&ctx);
+        if (r < 0)
+                return r;
+        ndctl_set_log_fn(ctx, ndctl_log);
+        ndctl_set_log_priority(ctx, log_get_max_level() >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
+        *ret = ctx;
+        return 0;
+}
+
 /* The device-DAX instance of the namespace with this uuid: the uuid that
  * `ndctl list` prints for a devdax namespace (the dax info block's), or
  * the namespace's own label uuid. */
@@ -134,12 +147,9 @@ static int dax_resolve_uuid(const char *uuid, char **ret_devname) {
         struct ndctl_namespace *ndns;
         int r;
 
-        r = ndctl_new(&ctx);
+        r = ndctl_ctx_new(&ctx);
         if (r < 0)
                 return r;
-        ndctl_set_log_fn(ctx, ndctl_log);
-        ndctl_set_log_priority(ctx, log_get_max_level() >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
-
         ndctl_bus_foreach(ctx, bus)
                 ndctl_region_foreach(bus, region)
                         ndctl_namespace_foreach(region, ndns) {
@@ -592,9 +602,11 @@ static int devdax_activate(struct backend *base, char **ret_error) {
         return 0;
 }
 
-/* The namespace behind a device-DAX device, through libndctl. Reads sysfs
- * only: safe on a disabled device. */
-static struct ndctl_namespace *find_namespace(struct ndctl_ctx *ctx, const char *devname) {
+/* The namespace behind a device-DAX device, and the device as libdaxctl
+ * sees it in the same context, through libndctl. Reads sysfs only: safe on
+ * a disabled device. */
+static struct ndctl_namespace *find_namespace(struct ndctl_ctx *ctx, const char *devname,
+                                              struct daxctl_dev **ret_dev) {
         struct ndctl_bus *bus;
         struct ndctl_region *region;
         struct ndctl_namespace *ndns;
@@ -609,69 +621,124 @@ static struct ndctl_namespace *find_namespace(struct ndctl_ctx *ctx, const char 
                                 if (!dregion)
                                         continue;
                                 daxctl_dev_foreach(dregion, dev)
-                                        if (strcmp(daxctl_dev_get_devname(dev), devname) == 0)
+                                        if (strcmp(daxctl_dev_get_devname(dev), devname) == 0) {
+                                                if (ret_dev)
+                                                        *ret_dev = dev;
                                                 return ndns;
+                                        }
                         }
         return NULL;
+}
+
+static const char *persistence_domain_name(int domain) {
+        switch (domain) {
+        case PERSISTENCE_CPU_CACHE:
+                return "cpu_cache";
+        case PERSISTENCE_MEM_CTRL:
+                return "memory_controller";
+        case PERSISTENCE_NONE:
+                return "none";
+        default:
+                return "unknown";
+        }
+}
+
+/* The region's bad blocks that fall inside the device, as byte ranges from
+ * the device's start: the offsets a lease uses. libndctl's per-namespace
+ * list is empty for device-DAX by design (it reads a block device's
+ * badblocks, and device-DAX has none), so this reads the region's list,
+ * which the kernel keeps for the whole physical range, and clips it to the
+ * device's range. A device made of several ranges (dynamic, CXL) is not an
+ * NVDIMM namespace and never gets here. */
+static int device_bad_blocks(struct ndctl_region *region, struct daxctl_dev *dev, uint64_t **ret_bad,
+                             size_t *ret_n) {
+        uint64_t region_start = ndctl_region_get_resource(region);
+        uint64_t dev_start = daxctl_dev_get_resource(dev), dev_size = daxctl_dev_get_size(dev);
+        _cleanup_free_ uint64_t *bad = NULL;
+        struct badblock *bb;
+        size_t n = 0;
+
+        *ret_bad = NULL;
+        *ret_n = 0;
+        if (region_start == ULLONG_MAX || dev_start == ULLONG_MAX || dev_size == 0)
+                return 0;
+        ndctl_region_badblock_foreach(region, bb) {
+                uint64_t begin = region_start + bb->offset * 512, end = begin + (uint64_t) bb->len * 512;
+                uint64_t *v;
+
+                if (end <= dev_start || begin >= dev_start + dev_size)
+                        continue;
+                if (begin < dev_start)
+                        begin = dev_start;
+                if (end > dev_start + dev_size)
+                        end = dev_start + dev_size;
+                v = realloc(bad, (n + 1) * 2 * sizeof(uint64_t));
+                if (!v)
+                        return -ENOMEM;
+                bad = v;
+                bad[2 * n] = begin - dev_start;
+                bad[2 * n + 1] = end - begin;
+                n++;
+        }
+        *ret_bad = TAKE_PTR(bad);
+        *ret_n = n;
+        return 0;
 }
 
 static int devdax_health(struct backend *base, char **ret_domain, uint64_t **ret_bad, size_t *ret_n_bad) {
         _cleanup_(ndctl_unref_nullp) struct ndctl_ctx *ctx = NULL;
         struct backend_devdax *b = (struct backend_devdax *) base;
+        _cleanup_free_ uint64_t *bad = NULL;
         struct ndctl_namespace *ndns;
-        struct badblock *bb;
-        const char *domain;
-        uint64_t *bad = NULL;
+        struct ndctl_region *region;
+        struct daxctl_dev *dev = NULL;
         size_t n = 0;
+        char *domain;
         int r;
 
-        r = ndctl_new(&ctx);
+        r = ndctl_ctx_new(&ctx);
         if (r < 0)
                 return r;
-        ndctl_set_log_fn(ctx, ndctl_log);
-        ndctl_set_log_priority(ctx, log_get_max_level() >= LOG_DEBUG ? LOG_DEBUG : LOG_ERR);
-        ndns = find_namespace(ctx, b->devname);
+        ndns = find_namespace(ctx, b->devname, &dev);
         if (!ndns) {
-                /* Not an NVDIMM namespace (hmem, CXL): nothing to say. */
+                /* Not an NVDIMM namespace (hmem, CXL), or removed: nothing
+                 * to say. */
                 *ret_domain = strdup("unknown");
                 *ret_bad = NULL;
                 *ret_n_bad = 0;
                 return *ret_domain ? 0 : -ENOMEM;
         }
-        switch (ndctl_region_get_persistence_domain(ndctl_namespace_get_region(ndns))) {
-        case PERSISTENCE_CPU_CACHE:
-                domain = "cpu_cache";
-                break;
-        case PERSISTENCE_MEM_CTRL:
-                domain = "memory_controller";
-                break;
-        case PERSISTENCE_NONE:
-                domain = "none";
-                break;
-        default:
-                domain = "unknown";
-                break;
-        }
-        /* libndctl gives 512-byte sectors relative to the namespace. */
-        ndctl_namespace_badblock_foreach(ndns, bb) {
-                uint64_t *v = realloc(bad, (n + 1) * 2 * sizeof(uint64_t));
-
-                if (!v) {
-                        free(bad);
-                        return -ENOMEM;
-                }
-                bad = v;
-                bad[2 * n] = bb->offset * 512;
-                bad[2 * n + 1] = (uint64_t) bb->len * 512;
-                n++;
-        }
-        *ret_domain = strdup(domain);
-        if (!*ret_domain) {
-                free(bad);
+        region = ndctl_namespace_get_region(ndns);
+        r = device_bad_blocks(region, dev, &bad, &n);
+        if (r < 0)
+                return r;
+        domain = strdup(persistence_domain_name(ndctl_region_get_persistence_domain(region)));
+        if (!domain)
                 return -ENOMEM;
-        }
-        *ret_bad = bad;
+        *ret_domain = domain;
+        *ret_bad = TAKE_PTR(bad);
         *ret_n_bad = n;
+        return 0;
+}
+
+/* The kernel keeps bad blocks per NVDIMM region and calls sysfs_notify()
+ * on the region's badblocks attribute when it revalidates them (after an
+ * address range scrub or a machine check in the region). */
+static int devdax_health_watch_path(struct backend *base, char **ret_path) {
+        _cleanup_(ndctl_unref_nullp) struct ndctl_ctx *ctx = NULL;
+        struct backend_devdax *b = (struct backend_devdax *) base;
+        struct ndctl_namespace *ndns;
+        int r;
+
+        r = ndctl_ctx_new(&ctx);
+        if (r < 0)
+                return r;
+        ndns = find_namespace(ctx, b->devname, NULL);
+        if (!ndns)
+                return -EOPNOTSUPP;
+        if (asprintf(ret_path, "/sys/bus/nd/devices/%s/badblocks",
+                     ndctl_region_get_devname(ndctl_namespace_get_region(ndns))) < 0)
+                return -ENOMEM;
         return 0;
 }
 
@@ -696,6 +763,7 @@ const struct backend_ops backend_devdax_ops = {
         .teardown = devdax_teardown,
         .activate = devdax_activate,
         .health = devdax_health,
+        .health_watch_path = devdax_health_watch_path,
         .discard = devdax_discard,
         .free = devdax_free,
 };

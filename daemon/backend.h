@@ -39,6 +39,10 @@ struct backend_ops {
          * domain ("cpu_cache", "memory_controller", "none", "unknown") and
          * the known bad ranges as (offset, length) byte pairs. */
         int (*health)(struct backend *b, char **ret_domain, uint64_t **ret_bad, size_t *ret_n_bad);
+        /* The sysfs attribute the kernel notifies (sysfs_notify, POLLPRI)
+         * when the health may have changed; NULL, or -EOPNOTSUPP, where
+         * nothing tells. */
+        int (*health_watch_path)(struct backend *b, char **ret_path);
         /* Undo what open() created (a file made by this start); for a start
          * that fails half way, so nothing is left half-configured. */
         void (*discard)(struct backend *b);

@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "daxd-protocol.h"
 #include "drain.h"
+#include "health.h"
 #include "log.h"
 #include "manager.h"
 
@@ -172,6 +173,7 @@ void manager_stop(struct manager *m) {
 static void region_destroy(struct manager *m, struct region *r) {
         LIST_REMOVE(regions, m->regions, r);
         r->drain = drain_free(r->drain);
+        r->health = health_watch_free(r->health);
         region_free(r);
 }
 
@@ -242,6 +244,47 @@ fail:
         return e;
 }
 
+static void on_health_changed(unsigned what, const struct health_snapshot *now, void *userdata) {
+        struct region *r = userdata;
+        struct manager *m = r->owner;
+
+        if (what & HEALTH_CHANGED_BAD_BLOCKS) {
+                if (now->n_bad == 0)
+                        log_notice("region %s: no bad blocks known any more", r->name);
+                for (size_t i = 0; i < now->n_bad && i < 8; i++)
+                        log_warning("region %s: bad block range %zu of %zu: offset 0x%" PRIx64 ", 0x%" PRIx64
+                                    " bytes; a lease that reads it gets SIGBUS",
+                                    r->name, i + 1, now->n_bad, now->bad[2 * i], now->bad[2 * i + 1]);
+                if (now->n_bad > 8)
+                        log_warning("region %s: %zu more bad block ranges; BadBlocks lists them all", r->name,
+                                    now->n_bad - 8);
+        }
+        if (what & HEALTH_CHANGED_DOMAIN)
+                log_notice("region %s: persistence domain is now %s", r->name, now->domain);
+        if (what == (HEALTH_CHANGED_DOMAIN | HEALTH_CHANGED_BAD_BLOCKS))
+                region_emit_changed(m, r, "PersistenceDomain", "BadBlocks", NULL);
+        else if (what & HEALTH_CHANGED_DOMAIN)
+                region_emit_changed(m, r, "PersistenceDomain", NULL);
+        else
+                region_emit_changed(m, r, "BadBlocks", NULL);
+}
+
+/* A region's health is announced where the kernel tells of changes (an
+ * NVDIMM region's bad blocks); elsewhere it is only read when asked. */
+static void region_watch_health(struct manager *m, struct region *r) {
+        int e;
+
+        r->health = health_watch_free(r->health);
+        if (!r->backend)
+                return;
+        e = health_watch_new(m->event, r->backend, on_health_changed, r, &r->health);
+        if (e == -EOPNOTSUPP)
+                return;
+        if (e < 0)
+                log_warning_errno(e, "region %s: cannot watch %s for bad blocks; BadBlocks changes will not be "
+                                  "announced: %m", r->name, r->backend->path);
+}
+
 static void adopt_regions(struct manager *m, struct region *list, bool announce) {
         struct region *r, *n;
 
@@ -255,6 +298,7 @@ static void adopt_regions(struct manager *m, struct region *list, bool announce)
                         if (e < 0)
                                 log_warning_errno(e, "cannot watch for devices removed underneath regions: %m");
                 }
+                region_watch_health(m, r);
                 if (announce)
                         region_emit_added(m, r);
         }
@@ -780,6 +824,9 @@ int manager_activate(struct manager *m, struct region *r, char **ret_message) {
         }
         log_info("region %s: live again, %s, %" PRIu64 " bytes, align %" PRIu64, r->name, r->backend->path, r->size,
                  r->align);
+        /* The NVDIMM region behind the device may have been disabled and
+         * enabled meanwhile: watch the attribute that exists now. */
+        region_watch_health(m, r);
         if (r->size != old_size || r->align != old_align)
                 region_emit_changed(m, r, "State", "Size", "Align", NULL);
         else

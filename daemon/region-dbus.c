@@ -487,9 +487,11 @@ static const sd_bus_vtable region_vtable[] = {
         SD_BUS_PROPERTY("Group", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Mode", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("TeardownAction", "s", property_get_teardown_action, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        /* Read from libndctl when asked; not announced (see org.daxd1(5)). */
-        SD_BUS_PROPERTY("PersistenceDomain", "s", property_get_persistence_domain, 0, 0),
-        SD_BUS_PROPERTY("BadBlocks", "a(tt)", property_get_bad_blocks, 0, 0),
+        /* Read from libndctl when asked, and announced when the kernel
+         * notifies a change (health.c); see org.daxd1(5). */
+        SD_BUS_PROPERTY("PersistenceDomain", "s", property_get_persistence_domain, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BadBlocks", "a(tt)", property_get_bad_blocks, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Acquire",
                                 SD_BUS_ARGS("t", offset, "t", length, "t", flags),
                                 SD_BUS_RESULT("o", lease, "h", fd, "t", offset, "t", length),

@@ -50,6 +50,7 @@ struct region {
         struct lease *leases;
         struct holder *holders;        /* the manager's, for Holders */
         struct drain *drain;           /* while draining */
+        struct health_watch *health;   /* the manager's, where the kernel notifies */
         bool removing;                 /* reload dropped it: free once retired */
         bool teardown_force;           /* the running teardown has FORCE */
         void *owner;                   /* the manager, for drain callbacks */

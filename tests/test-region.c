@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "daxd-protocol.h"
+#include "health.h"
 #include "parse-util.h"
 #include "region.h"
 #include "test.h"
@@ -337,6 +338,49 @@ TEST(file_backend_remove_action) {
         rmdir(dir);
 }
 
+/* What a health notification announces: only what differs. */
+TEST(health_diff) {
+        uint64_t one[] = { 4096, 4096 }, other[] = { 8192, 4096 }, two[] = { 4096, 4096, 1 << 20, 512 };
+        struct health_snapshot a = { .domain = (char *) "cpu_cache" }, b = a;
+
+        ASSERT_EQ_U64(health_snapshot_diff(&a, &b), 0);
+        b.domain = (char *) "memory_controller";
+        ASSERT_EQ_U64(health_snapshot_diff(&a, &b), HEALTH_CHANGED_DOMAIN);
+        b = a;
+        b.bad = one;
+        b.n_bad = 1;
+        ASSERT_EQ_U64(health_snapshot_diff(&a, &b), HEALTH_CHANGED_BAD_BLOCKS);
+        a.bad = other;
+        a.n_bad = 1;
+        ASSERT_EQ_U64(health_snapshot_diff(&a, &b), HEALTH_CHANGED_BAD_BLOCKS);
+        a.bad = one;
+        ASSERT_EQ_U64(health_snapshot_diff(&a, &b), 0);
+        b.bad = two;
+        b.n_bad = 2;
+        b.domain = NULL;
+        ASSERT_EQ_U64(health_snapshot_diff(&a, &b), HEALTH_CHANGED_DOMAIN | HEALTH_CHANGED_BAD_BLOCKS);
+
+        /* A file region's backend tells nothing, and nothing is watched. */
+        {
+                _cleanup_free_ char *dir = make_tmpdir(), *path = NULL;
+                struct health_watch *w = NULL;
+                struct region_config rc;
+                struct region *r = NULL;
+                sd_event *e = NULL;
+
+                ASSERT_TRUE(asprintf(&path, "%s/pool", dir) > 0);
+                rc = file_config(path, TEARDOWN_CLOSE);
+                ASSERT_OK(region_new(&rc, true, &r, NULL));
+                ASSERT_OK(sd_event_new(&e));
+                ASSERT_EQ_INT(health_watch_new(e, r->backend, NULL, NULL, &w), -EOPNOTSUPP);
+                ASSERT_TRUE(w == NULL);
+                sd_event_unref(e);
+                region_free(r);
+                unlink(path);
+                rmdir(dir);
+        }
+}
+
 TEST(parse_values) {
         uint64_t v;
         uint32_t m;
@@ -403,6 +447,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(file_backend_creates_and_allocates),
         TEST_ENTRY(file_backend_refuses_bad_files),
         TEST_ENTRY(file_backend_remove_action),
+        TEST_ENTRY(health_diff),
         TEST_ENTRY(parse_values),
         TEST_ENTRY(config_with_bom),
 };

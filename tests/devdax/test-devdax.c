@@ -12,6 +12,7 @@
  * 6.1 kernel would be left corrupted for whatever ran next.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <sys/mman.h>
@@ -857,6 +858,236 @@ TEST(hot_remove_gone) {
         test_env_free(env);
 }
 
+/* ---- health: bad blocks the kernel learns of while daxd runs ---- */
+
+struct bad_blocks_seen {
+        unsigned n_signals;        /* PropertiesChanged carrying BadBlocks */
+        uint64_t first[2];         /* the first range of the first such signal */
+        unsigned first_n;          /* how many ranges that signal had */
+        bool got;
+};
+
+static int on_region_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct bad_blocks_seen *seen = userdata;
+        const char *iface, *name;
+
+        ASSERT_OK(sd_bus_message_read(m, "s", &iface));
+        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "{sv}"));
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                ASSERT_OK(sd_bus_message_read(m, "s", &name));
+                if (strcmp(name, "BadBlocks") != 0) {
+                        ASSERT_OK(sd_bus_message_skip(m, "v"));
+                } else {
+                        uint64_t off, len;
+                        unsigned n = 0;
+
+                        ASSERT_OK(sd_bus_message_enter_container(m, 'v', "a(tt)"));
+                        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "(tt)"));
+                        while (sd_bus_message_read(m, "(tt)", &off, &len) > 0) {
+                                if (seen->n_signals == 0 && n == 0) {
+                                        seen->first[0] = off;
+                                        seen->first[1] = len;
+                                }
+                                n++;
+                        }
+                        ASSERT_OK(sd_bus_message_exit_container(m));
+                        ASSERT_OK(sd_bus_message_exit_container(m));
+                        if (seen->n_signals == 0)
+                                seen->first_n = n;
+                        seen->n_signals++;
+                        seen->got = true;
+                }
+                ASSERT_OK(sd_bus_message_exit_container(m));
+        }
+        return 0;
+}
+
+static unsigned bad_blocks_now(sd_bus *bus, const char *path, uint64_t *ret_first) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        uint64_t off, len;
+        unsigned n = 0;
+
+        ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, path, DAXD_REGION_INTERFACE, "BadBlocks", &error,
+                                          &reply, "a(tt)"),
+                      &error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(tt)"));
+        while (sd_bus_message_read(reply, "(tt)", &off, &len) > 0) {
+                if (n == 0 && ret_first) {
+                        ret_first[0] = off;
+                        ret_first[1] = len;
+                }
+                n++;
+        }
+        sd_bus_message_unref(reply);
+        return n;
+}
+
+/* The NVDIMM region's sysfs directory: an ancestor of the dax device's
+ * (.../ndbusN/regionM/daxM.K/daxM.K). */
+static void nd_region_dir(char *buf, size_t size) {
+        char link[PATH_MAX], real[PATH_MAX];
+        char *p, *end;
+
+        snprintf(link, sizeof(link), "/sys/bus/dax/devices/%s", dev);
+        ASSERT_TRUE(realpath(link, real) != NULL);
+        p = strstr(real, "/region");
+        ASSERT_TRUE(p != NULL);
+        end = strchr(p + 1, '/');
+        if (end)
+                *end = '\0';
+        snprintf(buf, size, "%s", real);
+}
+
+static uint64_t nd_region_start(void) {
+        char dir[PATH_MAX], attr[PATH_MAX + 16];
+        unsigned long long v;
+        FILE *f;
+
+        nd_region_dir(dir, sizeof(dir));
+        snprintf(attr, sizeof(attr), "%s/resource", dir);
+        f = fopen(attr, "re");
+        ASSERT_TRUE(f != NULL);
+        ASSERT_TRUE(fscanf(f, "%lli", &v) == 1);
+        fclose(f);
+        return v;
+}
+
+/* Whether the NVDIMM region (not daxd) lists a bad block yet. */
+static bool region_has_bad_blocks(void *userdata) {
+        char dir[PATH_MAX], attr[PATH_MAX + 16], line[128];
+        bool any;
+        FILE *f;
+
+        nd_region_dir(dir, sizeof(dir));
+        snprintf(attr, sizeof(attr), "%s/badblocks", dir);
+        f = fopen(attr, "re");
+        ASSERT_TRUE(f != NULL);
+        any = fgets(line, sizeof(line), f) != NULL;
+        fclose(f);
+        return any;
+}
+
+/* With the newline echo(1) would add: mce-inject's flags file drops the
+ * last byte written, whatever it is. */
+static void write_attr(const char *path, const char *value) {
+        char *line = test_asprintf("%s\n", value);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                TEST_FAIL("cannot open %s: %m", path);
+        if (write(fd, line, strlen(line)) != (ssize_t) strlen(line))
+                TEST_FAIL("cannot write \"%s\" to %s: %m", value, path);
+        close(fd);
+        free(line);
+}
+
+#define MCE_INJECT "/sys/kernel/debug/mce-inject"
+
+/* A machine check on one 4 KiB page at physical address addr, as the
+ * kernel's decode chain sees it: mce-inject's software mode logs it without
+ * raising a real exception, and the nfit driver's decoder records the page
+ * as a bad block of the NVDIMM region that covers it (and notifies). The
+ * status reads as an uncorrected memory error both to the Intel and to the
+ * AMD decoding (QEMU's TCG CPU says AuthenticAMD; KVM is the host's); misc
+ * gives a physical address with a 4 KiB granule (LSB 12). */
+static void inject_poison(uint64_t addr) {
+        char buf[32];
+
+        write_attr(MCE_INJECT "/flags", "sw");
+        snprintf(buf, sizeof(buf), "0x%" PRIx64, addr);
+        write_attr(MCE_INJECT "/addr", buf);
+        write_attr(MCE_INJECT "/status", "0xbc0000000008009f");
+        write_attr(MCE_INJECT "/misc", "0x8c");
+        write_attr(MCE_INJECT "/cpu", "0");
+        write_attr(MCE_INJECT "/bank", "4"); /* writing the bank injects */
+}
+
+/* A bad block that appears while daxd runs is announced with
+ * PropertiesChanged, in the device's own offsets (those of a lease), and
+ * one outside the device (in the namespace's metadata) is not the
+ * region's: the first announcement lists only the one inside. */
+TEST(bad_blocks_announced) {
+        const uint64_t inside = 2 * MiB + 12 * 1024;
+        struct bad_blocks_seen seen = {};
+        struct test_env *env;
+        uint64_t dev_start, region_start, first[2] = {};
+        sd_bus_slot *slot = NULL;
+        sd_bus *bus;
+        char *p, *log;
+
+        setup();
+        if (run("modprobe mce-inject >/dev/null 2>&1") != 0)
+                TEST_SKIP("no mce-inject module");
+        if (access(MCE_INJECT, F_OK) < 0)
+                (void) run("mount -t debugfs none /sys/kernel/debug >/dev/null 2>&1");
+        if (access(MCE_INJECT "/bank", W_OK) < 0)
+                TEST_SKIP("no %s", MCE_INJECT);
+        dev_start = sysfs_u64("resource");
+        region_start = nd_region_start();
+        fprintf(stderr, "region starts at 0x%" PRIx64 ", %s at 0x%" PRIx64 "\n", region_start, dev, dev_start);
+
+        env = start("disable");
+        bus = test_env_connect(env);
+        p = region_path("dd");
+        ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 0);
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, p, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged", on_region_changed, &seen));
+
+        /* A page outside the device: the region has a bad block now, the
+         * device has none, and nothing is announced. (The pump gives daxd
+         * time to wake and look; a wrong announcement would come then.) */
+        if (dev_start > region_start) {
+                inject_poison(region_start);
+                test_wait_until("a bad block in the NVDIMM region", region_has_bad_blocks, NULL, 20);
+                test_pump_for(&bus, 1, 500);
+                ASSERT_EQ_U64(seen.n_signals, 0);
+                ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 0);
+        }
+        inject_poison(dev_start + inside);
+        test_bus_wait_flag(bus, &seen.got, 20);
+        ASSERT_EQ_U64(seen.first_n, 1);
+        ASSERT_EQ_U64(seen.first[0], inside & ~UINT64_C(4095));
+        ASSERT_EQ_U64(seen.first[1], 4096);
+
+        ASSERT_EQ_U64(bad_blocks_now(bus, p, first), 1);
+        ASSERT_EQ_U64(first[0], inside & ~UINT64_C(4095));
+        ASSERT_EQ_U64(first[1], 4096);
+        log = test_env_read_log(env);
+        ASSERT_STRSTR(log, "bad block range 1 of 1");
+        free(log);
+
+        /* The same page again: the kernel notifies, nothing changed, and
+         * nothing is announced. A second page is. */
+        inject_poison(dev_start + inside);
+        test_pump_for(&bus, 1, 500);
+        ASSERT_EQ_U64(seen.n_signals, 1);
+        seen.got = false;
+        inject_poison(dev_start + inside + 8 * MiB);
+        test_bus_wait_flag(bus, &seen.got, 20);
+        ASSERT_EQ_U64(seen.n_signals, 2);
+        ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 2);
+
+        /* daxd woke once per notification at most (four injections), not
+         * whenever the attribute could be read: it waits for POLLPRI. */
+        {
+                unsigned wakes = 0;
+
+                log = test_env_read_log(env);
+                for (const char *q = log; (q = strstr(q, "the kernel notified a change")); q++)
+                        wakes++;
+                free(log);
+                fprintf(stderr, "daxd woke %u times for the region's badblocks\n", wakes);
+                ASSERT_TRUE(wakes >= 2 && wakes <= 4);
+        }
+
+        sd_bus_slot_unref(slot);
+        free(p);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(lease_rw),
         TEST_ENTRY(misaligned),
@@ -870,6 +1101,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(force_sigbus),
         TEST_ENTRY(activate_busy_while_held),
         TEST_ENTRY(hot_remove_gone),
+        TEST_ENTRY(bad_blocks_announced),
 };
 
 int main(int argc, char **argv) {
