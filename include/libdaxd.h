@@ -197,6 +197,25 @@ int daxd_client_get_region(struct daxd_client *client, const char *name, struct 
 void daxd_region_info_free(struct daxd_region_info *info);
 void daxd_region_info_free_array(struct daxd_region_info *infos, size_t n);
 
+/* A region's health as daxd reports it (PersistenceDomain, BadBlocks in
+ * org.daxd1(5)). Only devdax regions on an NVDIMM namespace have one: for
+ * the others persistence_domain is "" (a file) or "unknown", with no bad
+ * blocks. A bad block's offset is from the region's start, like a lease's:
+ * a mapping that reads one gets SIGBUS. Free with daxd_region_health_free(). */
+struct daxd_bad_block {
+        uint64_t offset;
+        uint64_t length;
+};
+
+struct daxd_region_health {
+        char *persistence_domain; /* "cpu_cache", "memory_controller", "none", "unknown" or "" */
+        struct daxd_bad_block *bad_blocks;
+        size_t n_bad_blocks;
+};
+
+int daxd_client_get_region_health(struct daxd_client *client, const char *region, struct daxd_region_health **ret);
+void daxd_region_health_free(struct daxd_region_health *health);
+
 int daxd_client_list_leases(struct daxd_client *client, struct daxd_lease_info **ret, size_t *ret_n);
 void daxd_lease_info_free_array(struct daxd_lease_info *infos, size_t n);
 

@@ -863,6 +863,73 @@ _public_ int daxd_client_get_region(struct daxd_client *c, const char *name, str
         return 0;
 }
 
+_public_ void daxd_region_health_free(struct daxd_region_health *health) {
+        if (!health)
+                return;
+        free(health->persistence_domain);
+        free(health->bad_blocks);
+        free(health);
+}
+
+static int read_bad_blocks(sd_bus_message *m, struct daxd_region_health *h) {
+        uint64_t offset, length;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(tt)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(tt)", &offset, &length)) > 0) {
+                struct daxd_bad_block *v = realloc(h->bad_blocks, (h->n_bad_blocks + 1) * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                h->bad_blocks = v;
+                h->bad_blocks[h->n_bad_blocks++] = (struct daxd_bad_block) { .offset = offset, .length = length };
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* Two Gets rather than GetAll: GetAll would also scan /proc for Users. */
+_public_ int daxd_client_get_region_health(struct daxd_client *c, const char *name, struct daxd_region_health **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *bad = NULL;
+        struct daxd_region_health *h;
+        const char *path;
+        int r;
+
+        if (!c || !name || !ret)
+                return -EINVAL;
+        client_clear_error(c);
+        r = sd_bus_call_method(c->bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &e,
+                               &reply, "s", name);
+        if (r < 0)
+                return client_set_error(c, &e, r);
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return r;
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        r = sd_bus_get_property_string(c->bus, DAXD_BUS_NAME, path, DAXD_REGION_INTERFACE, "PersistenceDomain", &e,
+                                       &h->persistence_domain);
+        if (r >= 0)
+                r = sd_bus_get_property(c->bus, DAXD_BUS_NAME, path, DAXD_REGION_INTERFACE, "BadBlocks", &e, &bad,
+                                        "a(tt)");
+        if (r < 0) {
+                daxd_region_health_free(h);
+                return client_set_error(c, &e, r);
+        }
+        r = read_bad_blocks(bad, h);
+        if (r < 0) {
+                daxd_region_health_free(h);
+                return r;
+        }
+        *ret = h;
+        return 0;
+}
+
 _public_ int daxd_client_list_regions(struct daxd_client *c, struct daxd_region_info **ret, size_t *ret_n) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

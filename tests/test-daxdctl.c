@@ -550,6 +550,10 @@ TEST(status_json) {
         }
         ASSERT_TRUE(found_me);
 
+        /* A file region has no health to show. */
+        ASSERT_TRUE(!json_object_object_get_ex(o, "persistence_domain", NULL));
+        ASSERT_TRUE(!json_object_object_get_ex(o, "badblocks", NULL));
+
         leases = jarray(o, "leases");
         ASSERT_EQ_U64(json_object_array_length(leases), 2);
         check_lease_json(jfind(leases, "lease", w.path), &w, me, "r0", MiB, MiB, DAXD_ACQUIRE_WRITE);
@@ -564,6 +568,8 @@ TEST(status_json) {
         ASSERT_STRSTR(out, me);
         ASSERT_STRSTR(out, "|................wwwwwwwwwwwwwwww................RRRRRRRRRRRRRRRR|");
         ASSERT_STRSTR(out, "W exclusive write");
+        ASSERT_TRUE(strstr(out, "Persistence:") == NULL);
+        ASSERT_TRUE(strstr(out, "Bad blocks:") == NULL);
         free(out);
 
         /* No map in JSON, and an idle region's map is free. */

@@ -400,6 +400,21 @@ TEST(admin_calls) {
         daxd_region_info_free(one);
         ASSERT_RET_ERRNO(daxd_client_get_region(c, "nope", &one), ENOENT);
 
+        /* A file region: no persistence domain, no bad blocks. */
+        {
+                struct daxd_region_health *health = NULL;
+
+                ASSERT_OK(daxd_client_get_region_health(c, "lib", &health));
+                ASSERT_STREQ(health->persistence_domain, "");
+                ASSERT_EQ_U64(health->n_bad_blocks, 0);
+                daxd_region_health_free(health);
+                health = NULL;
+                ASSERT_RET_ERRNO(daxd_client_get_region_health(c, "nope", &health), ENOENT);
+                ASSERT_STREQ(daxd_client_get_error_name(c), DAXD_ERROR_NO_SUCH_REGION);
+                ASSERT_TRUE(health == NULL);
+                daxd_region_health_free(NULL);
+        }
+
         ASSERT_OK(daxd_client_list_leases(c, &leases, &n));
         ASSERT_EQ_U64(n, 1);
         ASSERT_TRUE(has_lease(leases, n, daxd_lease_get_object_path(l)));

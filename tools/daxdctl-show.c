@@ -285,7 +285,40 @@ static const char *group_name(uint32_t gid) {
         return gr ? gr->gr_name : "?";
 }
 
-static void print_status(const struct daxd_region_info *info, const struct daxd_lease_info *leases, size_t n) {
+static void print_health(const struct daxd_region_health *health) {
+        char a[32];
+
+        /* A file region has none; say nothing rather than "unknown". */
+        if (!health || !health->persistence_domain[0])
+                return;
+        printf("  Persistence: %s\n", health->persistence_domain);
+        if (health->n_bad_blocks == 0)
+                printf("   Bad blocks: none known\n");
+        for (size_t i = 0; i < health->n_bad_blocks; i++)
+                printf("%soffset %" PRIu64 ", %s\n", i == 0 ? "   Bad blocks: " : "               ",
+                       health->bad_blocks[i].offset, size_string(a, health->bad_blocks[i].length));
+}
+
+static void json_add_health(struct json_object *o, const struct daxd_region_health *health) {
+        struct json_object *a;
+
+        if (!health || !health->persistence_domain[0])
+                return;
+        json_object_object_add(o, "persistence_domain", json_object_new_string(health->persistence_domain));
+        a = json_object_new_array();
+        for (size_t i = 0; i < health->n_bad_blocks; i++) {
+                struct json_object *bb = json_object_new_object();
+
+                json_object_object_add(bb, "offset", json_object_new_uint64(health->bad_blocks[i].offset));
+                json_object_object_add(bb, "length", json_object_new_uint64(health->bad_blocks[i].length));
+                json_object_array_add(a, bb);
+        }
+        json_object_object_add(o, "badblock_count", json_object_new_uint64(health->n_bad_blocks));
+        json_object_object_add(o, "badblocks", a);
+}
+
+static void print_status(const struct daxd_region_info *info, const struct daxd_region_health *health,
+                         const struct daxd_lease_info *leases, size_t n) {
         char a[32], b[32];
         size_t n_leases = 0;
 
@@ -302,6 +335,7 @@ static void print_status(const struct daxd_region_info *info, const struct daxd_
                 printf("    NUMA node: %" PRIi32 "\n", info->numa_node);
         else
                 printf("    NUMA node: none\n");
+        print_health(health);
         printf("   References: %" PRIu64 "\n", info->references);
         printf("       Access: owner %" PRIu32 " (%s), group %" PRIu32 " (%s), mode %04o\n", info->owner,
                user_name(info->owner), info->group, group_name(info->group), (unsigned) info->mode);
@@ -325,6 +359,7 @@ static void print_status(const struct daxd_region_info *info, const struct daxd_
 
 int verb_status(struct ctl *ctl) {
         const char *region = ctl->args[0];
+        struct daxd_region_health *health = NULL;
         struct daxd_region_info *info = NULL;
         struct daxd_lease_info *leases = NULL;
         struct daxd_client *c = NULL;
@@ -336,25 +371,31 @@ int verb_status(struct ctl *ctl) {
         r = daxd_client_get_region(c, region, &info);
         if (r < 0) {
                 r = ctl_fail(c, r, "status of %s", region);
-                daxd_client_unref(c);
-                return r;
+                goto finish;
+        }
+        r = daxd_client_get_region_health(c, region, &health);
+        if (r < 0) {
+                r = ctl_fail(c, r, "health of %s", region);
+                goto finish;
         }
         r = list_leases_sorted(c, &leases, &n);
         if (r < 0) {
                 r = ctl_fail(c, r, "listing the leases of %s", region);
-                daxd_region_info_free(info);
-                daxd_client_unref(c);
-                return r;
+                goto finish;
         }
         if (ctl->json) {
                 struct json_object *o = json_region(info, true);
 
+                json_add_health(o, health);
                 json_object_object_add(o, "leases", json_leases(leases, n, info->name));
                 json_print(o, false);
         } else
-                print_status(info, leases, n);
+                print_status(info, health, leases, n);
+        r = EXIT_SUCCESS;
+finish:
         daxd_lease_info_free_array(leases, n);
+        daxd_region_health_free(health);
         daxd_region_info_free(info);
         daxd_client_unref(c);
-        return EXIT_SUCCESS;
+        return r;
 }

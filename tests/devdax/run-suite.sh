@@ -7,8 +7,8 @@
 # with an emulated NVDIMM (run-guest.sh), runs in-guest.sh there, which runs
 # TEST_BINARY [SUBTEST...] against a real /dev/daxX.Y, and exits with its
 # status. The guest sees the host's / read-only, so TEST_BINARY, daxd and
-# dbus-daemon are the host's own build; DAXD_BINARY and DBUS_DAEMON pass
-# through. Exits 77 (skip) where it cannot run: not root, or no QEMU, Debian
+# dbus-daemon are the host's own build; DAXD_BINARY, DAXDCTL_BINARY and
+# DBUS_DAEMON pass through. Exits 77 (skip) where it cannot run: not root, or no QEMU, Debian
 # kernel or ndctl (scripts/install-deps.sh --vm installs them).
 # ACCEL (default tcg: KVM is not usable on every CI host, see REPORT.md).
 set -u
@@ -25,7 +25,7 @@ ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || skip "no Debian kernel (linux-image-
 
 mkdir -p "$RESULT_DIR"
 # lsan.supp: a known libdaxctl leak on a failure path the tests provoke.
-GUEST_ENV="DAXD_BINARY=${DAXD_BINARY:-} DBUS_DAEMON=${DBUS_DAEMON:-} LSAN_OPTIONS=suppressions=$HERE/lsan.supp" \
+GUEST_ENV="DAXD_BINARY=${DAXD_BINARY:-} DAXDCTL_BINARY=${DAXDCTL_BINARY:-} DBUS_DAEMON=${DBUS_DAEMON:-} LSAN_OPTIONS=suppressions=$HERE/lsan.supp" \
 ACCEL=${ACCEL:-tcg} WORK=${WORK:-/tmp/daxd-devdax-qemu} \
 	"$HERE/run-guest.sh" --result-dir "$RESULT_DIR" --timeout "${GUEST_TIMEOUT:-240}" -- \
 	"$HERE/in-guest.sh" "$@"

@@ -1068,6 +1068,36 @@ TEST(bad_blocks_announced) {
         ASSERT_EQ_U64(seen.n_signals, 2);
         ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 2);
 
+        /* daxdctl shows them, as text and as JSON. */
+        {
+                const char *ctl = getenv("DAXDCTL_BINARY");
+
+                if (ctl && *ctl) {
+                        char *addr = test_asprintf("--bus-address=%s", env->bus_address), *out = NULL;
+                        const char *argv[] = { ctl, addr, "status", "dd", NULL };
+                        const char *argv_json[] = { ctl, addr, "status", "dd", "--json", NULL };
+                        char *want = test_asprintf("Bad blocks: offset %" PRIu64 ", 4.0 KiB",
+                                                   inside & ~UINT64_C(4095));
+
+                        ASSERT_EQ_INT(test_run_capture(argv, &out), 0);
+                        fprintf(stderr, "%s", out);
+                        ASSERT_STRSTR(out, want);
+                        ASSERT_STRSTR(out, "Persistence: ");
+                        free(out);
+                        ASSERT_EQ_INT(test_run_capture(argv_json, &out), 0);
+                        {
+                                const char *q = strstr(out, "\"badblock_count\":");
+
+                                ASSERT_TRUE(q != NULL);
+                                ASSERT_EQ_INT(atoi(q + strlen("\"badblock_count\":")), 2);
+                        }
+                        free(out);
+                        free(want);
+                        free(addr);
+                } else
+                        fprintf(stderr, "DAXDCTL_BINARY is not set: daxdctl not checked\n");
+        }
+
         /* daxd woke once per notification at most (four injections), not
          * whenever the attribute could be read: it waits for POLLPRI. */
         {
