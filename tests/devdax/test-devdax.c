@@ -738,6 +738,59 @@ TEST(failed_action_restores) {
 
 /* FORCE: the lease is revoked, the device disabled under the holder's
  * mapping, and the holder's next access faults. */
+/* An Activate that fails half way (the memory offlined and the device
+ * unbound, then device_dax cannot be loaded) puts the device back as it
+ * found it: system RAM, as much of it online as before. The region stays
+ * retired, and a later Activate works. */
+TEST(failed_activate_restores) {
+        struct test_env *env;
+        sd_bus *bus;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned before, during;
+        int r;
+
+        setup();
+        before = online_memory_blocks();
+        env = start("system-ram");
+        bus = test_env_connect(env);
+        ASSERT_BUS_OK(teardown(bus, 0, 0, &error), &error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("kmem");
+        during = online_memory_blocks();
+        ASSERT_TRUE(during > before);
+
+        if (run("modprobe -r device_dax") != 0) {
+                activate_ok(bus);
+                TEST_SKIP("cannot unload device_dax to make Activate fail");
+        }
+        ASSERT_OK(run("mkdir -p /etc/modprobe.d && printf 'blacklist device_dax\\ninstall device_dax /bin/false\\n' "
+                      "> /etc/modprobe.d/daxd-test-no-device-dax.conf"));
+        r = activate(bus, &error);
+        (void) run("rm -f /etc/modprobe.d/daxd-test-no-device-dax.conf");
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BACKEND, EIO);
+        fprintf(stderr, "Backend error: %s\n", error.message);
+        ASSERT_STRSTR(error.message, "enable-devdax");
+        sd_bus_error_free(&error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("kmem");
+        ASSERT_EQ_U64(online_memory_blocks(), during);
+        {
+                char *log = test_env_read_log(env);
+
+                ASSERT_STRSTR(log, "restored as found (driver kmem)");
+                free(log);
+        }
+
+        ASSERT_OK(run("modprobe device_dax"));
+        activate_ok(bus);
+        ASSERT_EQ_U64(online_memory_blocks(), before);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 TEST(force_sigbus) {
         struct test_env *env = start("disable");
         sd_bus *bus = test_env_connect(env);
@@ -1128,6 +1181,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(uuid_config),
         TEST_ENTRY(system_ram_activate),
         TEST_ENTRY(failed_action_restores),
+        TEST_ENTRY(failed_activate_restores),
         TEST_ENTRY(force_sigbus),
         TEST_ENTRY(activate_busy_while_held),
         TEST_ENTRY(hot_remove_gone),
