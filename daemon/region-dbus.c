@@ -25,13 +25,21 @@ char *region_object_path(const struct region *r) {
 static int region_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                               sd_bus_error *error) {
         struct manager *m = userdata;
-        _cleanup_free_ char *name = NULL;
+        _cleanup_free_ char *name = NULL, *canonical = NULL;
         struct region *r;
+
 
         if (sd_bus_path_decode(path, DAXD_REGION_PATH_PREFIX, &name) <= 0)
                 return 0;
         r = manager_find_region(m, name);
         if (!r)
+                return 0;
+        /* sd_bus_path_decode() takes any escape ("_72_30" is "r0"); only
+         * the path daxd announces names the region, as for leases. */
+        canonical = region_object_path(r);
+        if (!canonical)
+                return -ENOMEM;
+        if (strcmp(canonical, path) != 0)
                 return 0;
         *found = r;
         return 1;

@@ -816,6 +816,33 @@ TEST(no_such_region) {
         r = daxd_acquire(c.bus, "nope", 0, 0, 0x4, &error, NULL);
         ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_REGION, ENOENT);
         sd_bus_error_free(&error);
+
+        /* A region has one object path: other escapes that decode to its
+         * name ("_72_30" is "r0") are unknown objects. */
+        {
+                static const char *const aliases[] = {
+                        "/org/daxd1/region/_72_30",
+                        "/org/daxd1/region/r_30",
+                        "/org/daxd1/region/pool_2d0_2ea_5f_62",
+                };
+
+                for (size_t i = 0; i < TEST_N(aliases); i++) {
+                        sd_bus_message *reply = NULL;
+
+                        r = sd_bus_get_property(c.bus, DAXD_BUS_NAME, aliases[i], DAXD_REGION_INTERFACE, "Name",
+                                                &error, &reply, "s");
+                        fprintf(stderr, "Get(%s, Name)\n", aliases[i]);
+                        ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_UNKNOWN_OBJECT, EBADR);
+                        sd_bus_error_free(&error);
+                        sd_bus_message_unref(reply);
+                }
+                {
+                        char *name = get_prop_str(c.bus, POOL_PATH_ESCAPED, DAXD_REGION_INTERFACE, "Name");
+
+                        ASSERT_STREQ(name, POOL_NAME);
+                        free(name);
+                }
+        }
         ctx_done(&c);
 }
 
