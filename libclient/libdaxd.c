@@ -828,6 +828,18 @@ _public_ void daxd_region_info_free_array(struct daxd_region_info *infos, size_t
         free(infos);
 }
 
+/* GetRegion: the region's object path, valid as long as *ret_reply. */
+static int region_path(struct daxd_client *c, const char *name, sd_bus_message **ret_reply, const char **ret_path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(c->bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &e,
+                               ret_reply, "s", name);
+        if (r < 0)
+                return client_set_error(c, &e, r);
+        return sd_bus_message_read(*ret_reply, "o", ret_path);
+}
+
 _public_ int daxd_client_get_region(struct daxd_client *c, const char *name, struct daxd_region_info **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *props = NULL;
@@ -838,11 +850,7 @@ _public_ int daxd_client_get_region(struct daxd_client *c, const char *name, str
         if (!c || !name || !ret)
                 return -EINVAL;
         client_clear_error(c);
-        r = sd_bus_call_method(c->bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &e,
-                               &reply, "s", name);
-        if (r < 0)
-                return client_set_error(c, &e, r);
-        r = sd_bus_message_read(reply, "o", &path);
+        r = region_path(c, name, &reply, &path);
         if (r < 0)
                 return r;
         r = sd_bus_call_method(c->bus, DAXD_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", &e, &props,
@@ -902,11 +910,7 @@ _public_ int daxd_client_get_region_health(struct daxd_client *c, const char *na
         if (!c || !name || !ret)
                 return -EINVAL;
         client_clear_error(c);
-        r = sd_bus_call_method(c->bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &e,
-                               &reply, "s", name);
-        if (r < 0)
-                return client_set_error(c, &e, r);
-        r = sd_bus_message_read(reply, "o", &path);
+        r = region_path(c, name, &reply, &path);
         if (r < 0)
                 return r;
         h = calloc(1, sizeof(*h));

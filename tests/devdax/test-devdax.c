@@ -385,6 +385,28 @@ static int holder_wait(struct holder *h) {
 
 /* ---- the tests ---- */
 
+/* BadBlocks: how many ranges, and the first one in ret_first. */
+static unsigned bad_blocks_now(sd_bus *bus, const char *path, uint64_t *ret_first) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        uint64_t off, len;
+        unsigned n = 0;
+
+        ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, path, DAXD_REGION_INTERFACE, "BadBlocks", &error,
+                                          &reply, "a(tt)"),
+                      &error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(tt)"));
+        while (sd_bus_message_read(reply, "(tt)", &off, &len) > 0) {
+                if (n == 0 && ret_first) {
+                        ret_first[0] = off;
+                        ret_first[1] = len;
+                }
+                n++;
+        }
+        sd_bus_message_unref(reply);
+        return n;
+}
+
 /* A lease is a fresh open of the node: maps shared, writes, reads back; the
  * region's properties are the device's own. */
 TEST(lease_rw) {
@@ -413,21 +435,7 @@ TEST(lease_rw) {
         ASSERT_TRUE(strcmp(s, "cpu_cache") == 0 || strcmp(s, "memory_controller") == 0 || strcmp(s, "none") == 0 ||
                     strcmp(s, "unknown") == 0);
         free(s);
-        {
-                sd_bus_error error = SD_BUS_ERROR_NULL;
-                sd_bus_message *reply = NULL;
-                uint64_t off, len;
-                unsigned n = 0;
-
-                ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "BadBlocks", &error,
-                                                  &reply, "a(tt)"),
-                              &error);
-                ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(tt)"));
-                while (sd_bus_message_read(reply, "(tt)", &off, &len) > 0)
-                        n++;
-                ASSERT_EQ_U64(n, 0);
-                sd_bus_message_unref(reply);
-        }
+        ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 0);
 
         daxd_acquire_ok(bus, "dd", 0, 0, DAXD_ACQUIRE_WRITE, &l);
         ASSERT_EQ_U64(l.length, sysfs_u64("size"));
@@ -673,23 +681,34 @@ TEST(uuid_config) {
 
 /* system-ram hands the memory to the kernel as online system RAM; Activate
  * offlines it and brings the devdax region back. */
-TEST(system_ram_activate) {
+/* daxd on the device with teardown = system-ram, torn down: the region
+ * retired, the memory online system RAM (more blocks online than before). */
+static void retire_to_system_ram(struct test_env **ret_env, sd_bus **ret_bus, unsigned *ret_before,
+                                 unsigned *ret_during) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
         struct test_env *env;
         sd_bus *bus;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        unsigned before, during, after;
 
         setup();
-        before = online_memory_blocks();
+        *ret_before = online_memory_blocks();
         env = start("system-ram");
         bus = test_env_connect(env);
-
         ASSERT_BUS_OK(teardown(bus, 0, 0, &error), &error);
         assert_state(bus, DAXD_STATE_RETIRED);
         assert_driver("kmem");
-        during = online_memory_blocks();
-        fprintf(stderr, "online memory blocks: %u before, %u as system-ram\n", before, during);
-        ASSERT_TRUE(during > before);
+        *ret_during = online_memory_blocks();
+        fprintf(stderr, "online memory blocks: %u before, %u as system-ram\n", *ret_before, *ret_during);
+        ASSERT_TRUE(*ret_during > *ret_before);
+        *ret_env = env;
+        *ret_bus = bus;
+}
+
+TEST(system_ram_activate) {
+        struct test_env *env;
+        sd_bus *bus;
+        unsigned before, during, after;
+
+        retire_to_system_ram(&env, &bus, &before, &during);
 
         activate_ok(bus);
         after = online_memory_blocks();
@@ -749,15 +768,7 @@ TEST(failed_activate_restores) {
         unsigned before, during;
         int r;
 
-        setup();
-        before = online_memory_blocks();
-        env = start("system-ram");
-        bus = test_env_connect(env);
-        ASSERT_BUS_OK(teardown(bus, 0, 0, &error), &error);
-        assert_state(bus, DAXD_STATE_RETIRED);
-        assert_driver("kmem");
-        during = online_memory_blocks();
-        ASSERT_TRUE(during > before);
+        retire_to_system_ram(&env, &bus, &before, &during);
 
         if (run("modprobe -r device_dax") != 0) {
                 activate_ok(bus);
@@ -953,27 +964,6 @@ static int on_region_changed(sd_bus_message *m, void *userdata, sd_bus_error *re
                 ASSERT_OK(sd_bus_message_exit_container(m));
         }
         return 0;
-}
-
-static unsigned bad_blocks_now(sd_bus *bus, const char *path, uint64_t *ret_first) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        uint64_t off, len;
-        unsigned n = 0;
-
-        ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, path, DAXD_REGION_INTERFACE, "BadBlocks", &error,
-                                          &reply, "a(tt)"),
-                      &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(tt)"));
-        while (sd_bus_message_read(reply, "(tt)", &off, &len) > 0) {
-                if (n == 0 && ret_first) {
-                        ret_first[0] = off;
-                        ret_first[1] = len;
-                }
-                n++;
-        }
-        sd_bus_message_unref(reply);
-        return n;
 }
 
 /* The NVDIMM region's sysfs directory: an ancestor of the dax device's
