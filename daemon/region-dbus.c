@@ -28,7 +28,6 @@ static int region_object_find(sd_bus *bus, const char *path, const char *interfa
         _cleanup_free_ char *name = NULL, *canonical = NULL;
         struct region *r;
 
-
         if (sd_bus_path_decode(path, DAXD_REGION_PATH_PREFIX, &name) <= 0)
                 return 0;
         r = manager_find_region(m, name);
