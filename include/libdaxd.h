@@ -243,6 +243,10 @@ struct daxd_monitor {
         void (*region_state)(struct daxd_client *client, const char *region, const char *state, void *userdata);
         void (*region_added)(struct daxd_client *client, const char *region, void *userdata);
         void (*region_removed)(struct daxd_client *client, const char *object_path, void *userdata);
+        /* The region's BadBlocks changed (the kernel learned of new ones):
+         * all of them now, offsets from the region's start. */
+        void (*region_bad_blocks)(struct daxd_client *client, const char *region,
+                                  const struct daxd_bad_block *bad_blocks, size_t n_bad_blocks, void *userdata);
 };
 
 /* Subscribes to daxd's signals; events arrive through dispatch. One

@@ -879,7 +879,8 @@ _public_ void daxd_region_health_free(struct daxd_region_health *health) {
         free(health);
 }
 
-static int read_bad_blocks(sd_bus_message *m, struct daxd_region_health *h) {
+/* An a(tt) of BadBlocks; on failure *ret may hold part of it (free it). */
+static int read_bad_blocks(sd_bus_message *m, struct daxd_bad_block **ret, size_t *ret_n) {
         uint64_t offset, length;
         int r;
 
@@ -887,12 +888,12 @@ static int read_bad_blocks(sd_bus_message *m, struct daxd_region_health *h) {
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_read(m, "(tt)", &offset, &length)) > 0) {
-                struct daxd_bad_block *v = realloc(h->bad_blocks, (h->n_bad_blocks + 1) * sizeof(*v));
+                struct daxd_bad_block *v = realloc(*ret, (*ret_n + 1) * sizeof(*v));
 
                 if (!v)
                         return -ENOMEM;
-                h->bad_blocks = v;
-                h->bad_blocks[h->n_bad_blocks++] = (struct daxd_bad_block) { .offset = offset, .length = length };
+                *ret = v;
+                (*ret)[(*ret_n)++] = (struct daxd_bad_block) { .offset = offset, .length = length };
         }
         if (r < 0)
                 return r;
@@ -925,7 +926,7 @@ _public_ int daxd_client_get_region_health(struct daxd_client *c, const char *na
                 daxd_region_health_free(h);
                 return client_set_error(c, &e, r);
         }
-        r = read_bad_blocks(bad, h);
+        r = read_bad_blocks(bad, &h->bad_blocks, &h->n_bad_blocks);
         if (r < 0) {
                 daxd_region_health_free(h);
                 return r;
@@ -1296,7 +1297,20 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         break;
-                if (strcmp(key, "State") != 0) {
+                if (strcmp(key, "BadBlocks") == 0 && strcmp(iface, DAXD_REGION_INTERFACE) == 0 &&
+                    c->monitor.region_bad_blocks) {
+                        _cleanup_free_ char *name = region_name_from_path(path);
+                        _cleanup_free_ struct daxd_bad_block *bad = NULL;
+                        size_t n = 0;
+
+                        r = sd_bus_message_enter_container(m, 'v', "a(tt)");
+                        if (r >= 0)
+                                r = read_bad_blocks(m, &bad, &n);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(m);
+                        if (r >= 0 && name)
+                                c->monitor.region_bad_blocks(c, name, bad, n, c->monitor_userdata);
+                } else if (strcmp(key, "State") != 0) {
                         r = sd_bus_message_skip(m, "v");
                 } else {
                         r = sd_bus_message_read(m, "v", "s", &state);

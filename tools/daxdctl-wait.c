@@ -644,6 +644,36 @@ static void mon_region_removed(struct daxd_client *c, const char *object_path, v
         free(name);
 }
 
+static void mon_region_bad_blocks(struct daxd_client *c, const char *region, const struct daxd_bad_block *bad,
+                                  size_t n, void *userdata) {
+        struct monitor *m = userdata;
+        char size[32];
+
+        if (m->json) {
+                struct json_object *o = event_new("region-bad-blocks"), *a = json_object_new_array();
+
+                json_object_object_add(o, "region", json_object_new_string(region));
+                json_object_object_add(o, "badblock_count", json_object_new_uint64(n));
+                for (size_t i = 0; i < n; i++) {
+                        struct json_object *bb = json_object_new_object();
+
+                        json_object_object_add(bb, "offset", json_object_new_uint64(bad[i].offset));
+                        json_object_object_add(bb, "length", json_object_new_uint64(bad[i].length));
+                        json_object_array_add(a, bb);
+                }
+                json_object_object_add(o, "badblocks", a);
+                json_print(o, true);
+                return;
+        }
+        if (n == 0) {
+                text_event("region %s: no bad blocks known any more", region);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                text_event("region %s: bad block %zu of %zu at offset %" PRIu64 ", %s", region, i + 1, n,
+                           bad[i].offset, format_size(size, sizeof(size), bad[i].length));
+}
+
 static void mon_daemon(struct daxd_client *c, bool present, void *userdata) {
         struct monitor *m = userdata;
 
@@ -664,6 +694,7 @@ int verb_monitor(struct ctl *ctl) {
                 .region_state = mon_region_state,
                 .region_added = mon_region_added,
                 .region_removed = mon_region_removed,
+                .region_bad_blocks = mon_region_bad_blocks,
         };
         const struct daxd_listener listener = { .daemon = mon_daemon };
         struct monitor m = { .json = ctl->json };

@@ -15,8 +15,10 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "harness.h"
@@ -1046,12 +1048,77 @@ static void inject_poison(uint64_t addr) {
         write_attr(MCE_INJECT "/bank", "4"); /* writing the bank injects */
 }
 
+/* daxdctl monitor --json in the background, its output in files. */
+struct ctl_monitor {
+        pid_t pid;
+        char *out, *err;
+};
+
+static bool file_contains(const char *path, const char *needle) {
+        char buf[65536];
+        ssize_t n;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        return strstr(buf, needle) != NULL;
+}
+
+static bool monitor_subscribed(void *userdata) {
+        const struct ctl_monitor *m = userdata;
+
+        return file_contains(m->err, "Monitoring daxd's events");
+}
+
+static void ctl_monitor_start(struct test_env *env, const char *ctl, struct ctl_monitor *m) {
+        char *addr = test_asprintf("--bus-address=%s", env->bus_address);
+
+        m->out = test_env_path(env, "monitor.out");
+        m->err = test_env_path(env, "monitor.err");
+        m->pid = fork();
+        ASSERT_OK(m->pid);
+        if (m->pid == 0) {
+                int out = open(m->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                int err = open(m->err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+                if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+                        _exit(127);
+                execl(ctl, ctl, addr, "monitor", "--json", (char *) NULL);
+                _exit(127);
+        }
+        free(addr);
+        test_wait_until("daxdctl monitor subscribed", monitor_subscribed, m, 20);
+}
+
+static void ctl_monitor_stop(struct ctl_monitor *m) {
+        int status;
+
+        ASSERT_OK(kill(m->pid, SIGTERM));
+        ASSERT_EQ_INT(waitpid(m->pid, &status, 0), m->pid);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        free(m->out);
+        free(m->err);
+}
+
+static bool monitor_saw_two_bad_blocks(void *userdata) {
+        const struct ctl_monitor *m = userdata;
+
+        return file_contains(m->out, "\"badblock_count\":2");
+}
+
 /* A bad block that appears while daxd runs is announced with
  * PropertiesChanged, in the device's own offsets (those of a lease), and
  * one outside the device (in the namespace's metadata) is not the
  * region's: the first announcement lists only the one inside. */
 TEST(bad_blocks_announced) {
         const uint64_t inside = 2 * MiB + 12 * 1024;
+        struct ctl_monitor mon = {};
+        const char *ctl;
         struct bad_blocks_seen seen = {};
         struct test_env *env;
         uint64_t dev_start, region_start, first[2] = {};
@@ -1074,6 +1141,11 @@ TEST(bad_blocks_announced) {
         bus = test_env_connect(env);
         p = region_path("dd");
         ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 0);
+        ctl = getenv("DAXDCTL_BINARY");
+        if (ctl && *ctl)
+                ctl_monitor_start(env, ctl, &mon);
+        else
+                fprintf(stderr, "DAXDCTL_BINARY is not set: daxdctl not checked\n");
         ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, p, "org.freedesktop.DBus.Properties",
                                       "PropertiesChanged", on_region_changed, &seen));
 
@@ -1111,10 +1183,9 @@ TEST(bad_blocks_announced) {
         ASSERT_EQ_U64(seen.n_signals, 2);
         ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 2);
 
-        /* daxdctl shows them, as text and as JSON. */
+        /* daxdctl shows them, as text and as JSON, and its monitor saw
+         * both changes: one range, then two. */
         {
-                const char *ctl = getenv("DAXDCTL_BINARY");
-
                 if (ctl && *ctl) {
                         char *addr = test_asprintf("--bus-address=%s", env->bus_address), *out = NULL;
                         const char *argv[] = { ctl, addr, "status", "dd", NULL };
@@ -1137,8 +1208,13 @@ TEST(bad_blocks_announced) {
                         free(out);
                         free(want);
                         free(addr);
-                } else
-                        fprintf(stderr, "DAXDCTL_BINARY is not set: daxdctl not checked\n");
+
+                        test_wait_until("daxdctl monitor reported two bad blocks", monitor_saw_two_bad_blocks, &mon,
+                                        20);
+                        ASSERT_TRUE(file_contains(mon.out, "\"event\":\"region-bad-blocks\",\"timestamp\""));
+                        ASSERT_TRUE(file_contains(mon.out, "\"region\":\"dd\",\"badblock_count\":1,"));
+                        ctl_monitor_stop(&mon);
+                }
         }
 
         /* daxd woke once per notification at most (four injections), not
