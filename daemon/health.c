@@ -78,8 +78,10 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         log_debug("%s: the kernel notified a change", w->path);
         r = rearm(fd);
         if (r < 0) {
-                /* The attribute is gone (region disabled): kernfs keeps
-                 * reporting POLLERR for it, so stop rather than spin. */
+                /* The attribute is gone (the NVDIMM bus went away): kernfs
+                 * reports POLLERR for it whenever it is polled, so stop
+                 * rather than spin. (6.1 does not wake us for the removal
+                 * itself; a later kernel may.) */
                 log_warning_errno(r, "cannot read %s, no longer watching it for health changes: %m", w->path);
                 (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
                 return 0;

@@ -824,8 +824,10 @@ int manager_activate(struct manager *m, struct region *r, char **ret_message) {
         }
         log_info("region %s: live again, %s, %" PRIu64 " bytes, align %" PRIu64, r->name, r->backend->path, r->size,
                  r->align);
-        /* The NVDIMM region behind the device may have been disabled and
-         * enabled meanwhile: watch the attribute that exists now. */
+        /* The NVDIMM bus may have gone and come back meanwhile (nfit
+         * unbound, a hot-unplug): the region's badblocks attribute is then
+         * a new one, and the old fd never hears of it. Watch what exists
+         * now. */
         region_watch_health(m, r);
         if (r->size != old_size || r->align != old_align)
                 region_emit_changed(m, r, "State", "Size", "Align", NULL);

@@ -736,8 +736,8 @@ TEST(failed_action_restores) {
         if (run("modprobe -r kmem") != 0)
                 TEST_SKIP("cannot unload kmem to make system-ram fail");
         /* The guest's /etc is a throw-away overlay. */
-        ASSERT_OK(run("mkdir -p /etc/modprobe.d && printf 'blacklist kmem\\ninstall kmem /bin/false\\n' "
-                      "> /etc/modprobe.d/daxd-test-no-kmem.conf"));
+        ASSERT_EQ_INT(run("mkdir -p /etc/modprobe.d && printf 'blacklist kmem\\ninstall kmem /bin/false\\n' "
+                      "> /etc/modprobe.d/daxd-test-no-kmem.conf"), 0);
         env = start("system-ram");
         bus = test_env_connect(env);
 
@@ -776,8 +776,8 @@ TEST(failed_activate_restores) {
                 activate_ok(bus);
                 TEST_SKIP("cannot unload device_dax to make Activate fail");
         }
-        ASSERT_OK(run("mkdir -p /etc/modprobe.d && printf 'blacklist device_dax\\ninstall device_dax /bin/false\\n' "
-                      "> /etc/modprobe.d/daxd-test-no-device-dax.conf"));
+        ASSERT_EQ_INT(run("mkdir -p /etc/modprobe.d && printf 'blacklist device_dax\\ninstall device_dax /bin/false\\n' "
+                      "> /etc/modprobe.d/daxd-test-no-device-dax.conf"), 0);
         r = activate(bus, &error);
         (void) run("rm -f /etc/modprobe.d/daxd-test-no-device-dax.conf");
         ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BACKEND, EIO);
@@ -794,7 +794,7 @@ TEST(failed_activate_restores) {
                 free(log);
         }
 
-        ASSERT_OK(run("modprobe device_dax"));
+        ASSERT_EQ_INT(run("modprobe device_dax"), 0);
         activate_ok(bus);
         ASSERT_EQ_U64(online_memory_blocks(), before);
         lease_rw_now(bus);
@@ -899,7 +899,7 @@ TEST(hot_remove_gone) {
         bus = test_env_connect(env);
         holder_start(env, HOLDER_LEASE_WAIT_GONE, &h);
 
-        ASSERT_OK(run("ndctl disable-namespace %s >/dev/null 2>&1", ns));
+        ASSERT_EQ_INT(run("ndctl disable-namespace %s >/dev/null 2>&1", ns), 0);
         test_wait_until("region dd retired", region_retired, bus, 20);
         status = holder_wait(&h);
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -912,7 +912,7 @@ TEST(hot_remove_gone) {
         }
 
         /* The holder is gone: the namespace may come back (the safe order). */
-        ASSERT_OK(run("ndctl enable-namespace %s >/dev/null 2>&1", ns));
+        ASSERT_EQ_INT(run("ndctl enable-namespace %s >/dev/null 2>&1", ns), 0);
         for (int i = 0; i < 200 && access(devpath, F_OK) < 0; i++)
                 usleep(10000);
         ensure_devdax();
@@ -1237,6 +1237,74 @@ TEST(bad_blocks_announced) {
         test_env_free(env);
 }
 
+/* The NVDIMM bus taken away underneath daxd (the nfit driver unbound from
+ * the ACPI NVDIMM root device, as on a hot-unplug): the device goes, so the region is retired, and
+ * the NVDIMM region's sysfs directory goes with its badblocks attribute,
+ * which daxd watches. daxd must not spin on the dead attribute (kernfs
+ * reports POLLERR for it whenever it is polled). Once the bus is back and
+ * the region activated, daxd watches the new attribute: a new bad block is
+ * announced. Disabling the region alone would not do: the region device and
+ * its attribute stay. Needs mce-inject, like bad_blocks_announced. */
+TEST(nvdimm_bus_gone_and_back) {
+        struct bad_blocks_seen seen = {};
+        char dir[PATH_MAX], acpi[64], *q;
+        struct test_env *env;
+        sd_bus_slot *slot = NULL;
+        unsigned wakes = 0, known;
+        sd_bus *bus;
+        char *p, *log;
+
+        setup();
+        if (run("modprobe mce-inject >/dev/null 2>&1") != 0)
+                TEST_SKIP("no mce-inject module");
+        if (access(MCE_INJECT, F_OK) < 0)
+                (void) run("mount -t debugfs none /sys/kernel/debug >/dev/null 2>&1");
+        if (access(MCE_INJECT "/bank", W_OK) < 0)
+                TEST_SKIP("no %s", MCE_INJECT);
+
+        /* .../ACPI0012:00/ndbusN/regionM: the ACPI device nfit is bound to. */
+        nd_region_dir(dir, sizeof(dir));
+        ASSERT_TRUE((q = strstr(dir, "/ndbus")) != NULL);
+        *q = '\0';
+        snprintf(acpi, sizeof(acpi), "%s", strrchr(dir, '/') + 1);
+
+        env = start("disable");
+        bus = test_env_connect(env);
+        p = region_path("dd");
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, p, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged", on_region_changed, &seen));
+
+        ASSERT_EQ_INT(run("echo %s > /sys/bus/acpi/drivers/nfit/unbind", acpi), 0);
+        test_wait_until("region dd retired", region_retired, bus, 20);
+        /* Long enough for a spinning watch to show in the log. */
+        test_pump_for(&bus, 1, 500);
+        log = test_env_read_log(env);
+        for (const char *w = log; (w = strstr(w, "the kernel notified a change")); w++)
+                wakes++;
+        free(log);
+        fprintf(stderr, "daxd woke %u times for the region's badblocks while it went away\n", wakes);
+        ASSERT_TRUE(wakes <= 2);
+
+        ASSERT_EQ_INT(run("echo %s > /sys/bus/acpi/drivers/nfit/bind", acpi), 0);
+        for (int i = 0; i < 500 && access(devpath, F_OK) < 0; i++)
+                usleep(10000);
+        ensure_devdax();
+        activate_ok(bus);
+        /* A new bus starts with no bad blocks known (QEMU has no scrub). */
+        known = bad_blocks_now(bus, p, NULL);
+        ASSERT_FALSE(seen.got);
+        inject_poison(sysfs_u64("resource") + 20 * MiB);
+        test_bus_wait_flag(bus, &seen.got, 20);
+        ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), known + 1);
+        lease_rw_now(bus);
+
+        sd_bus_slot_unref(slot);
+        free(p);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(lease_rw),
         TEST_ENTRY(misaligned),
@@ -1252,6 +1320,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(activate_busy_while_held),
         TEST_ENTRY(hot_remove_gone),
         TEST_ENTRY(bad_blocks_announced),
+        TEST_ENTRY(nvdimm_bus_gone_and_back),
 };
 
 int main(int argc, char **argv) {
