@@ -255,8 +255,9 @@ static int devdax_learn(struct backend_devdax *b, struct daxctl_dev *dev, char *
         rdev = makedev((unsigned) daxctl_dev_get_major(dev), (unsigned) daxctl_dev_get_minor(dev));
         if (asprintf(&path, "/dev/%s", b->devname) < 0)
                 return set_error(ret_error, ENOMEM, "out of memory");
-        /* stat() only: an open would be a holder of our own. */
-        if (stat(path, &st) < 0) {
+        /* lstat() only: an open would be a holder of our own, and a
+         * symlink planted at the node's path is not the node. */
+        if (lstat(path, &st) < 0) {
                 int e = errno;
 
                 free(path);
@@ -340,6 +341,31 @@ static int devdax_check_devdax_mode(struct backend_devdax *b, char **ret_error) 
         return 0;
 }
 
+/* Opens the node at path only if it is our character device. The first
+ * look is O_PATH|O_NOFOLLOW: it follows no symlink and opens nothing, so a
+ * FIFO planted at the path cannot block the daemon and another device's
+ * open() never runs. Then what was checked is opened for real, through
+ * /proc/self/fd, as the file backend does. */
+static int open_device_node(const char *path, dev_t rdev, int flags) {
+        _cleanup_close_ int pfd = -EBADF;
+        char proc[32];
+        struct stat st;
+        int fd;
+
+        pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (pfd < 0)
+                return -errno;
+        if (fstat(pfd, &st) < 0)
+                return -errno;
+        if (!S_ISCHR(st.st_mode) || st.st_rdev != rdev)
+                return -ENODEV;
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+        fd = open(proc, flags | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return fd;
+}
+
 static int devdax_open(const struct region_config *cfg, struct backend **ret, char **ret_error) {
         _cleanup_(daxctl_unref_nullp) struct daxctl_ctx *ctx = NULL;
         struct backend_devdax *b;
@@ -378,9 +404,10 @@ static int devdax_open(const struct region_config *cfg, struct backend **ret, ch
 
         /* "Can it be opened" is a start-up question: ask it now, while the
          * device is enabled, and close at once. */
-        fd = open(b->base.path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        fd = open_device_node(b->base.path, b->base.id.rdev, O_RDWR);
         if (fd < 0) {
-                r = set_error(ret_error, errno, "cannot open %s: %m", b->base.path);
+                r = set_error(ret_error, -fd, "cannot open %s: %s", b->base.path,
+                              fd == -ENODEV ? "not the device's character device node" : strerror(-fd));
                 goto fail;
         }
         safe_close(fd);
@@ -395,8 +422,7 @@ fail:
 
 static int devdax_open_lease_fd(struct backend *base, bool write) {
         struct backend_devdax *b = (struct backend_devdax *) base;
-        struct stat st;
-        int r, fd;
+        int r;
 
         /* Never open a device that is not bound to device_dax right now
          * (kernel bug 1: a mmap on such an fd oopses while an old holder
@@ -404,15 +430,8 @@ static int devdax_open_lease_fd(struct backend *base, bool write) {
         r = devdax_check_devdax_mode(b, NULL);
         if (r < 0)
                 return r;
-        fd = open(b->base.path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
         /* The node might have been replaced: serve only our device. */
-        if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != b->base.id.rdev) {
-                safe_close(fd);
-                return -ENODEV;
-        }
-        return fd;
+        return open_device_node(b->base.path, b->base.id.rdev, write ? O_RDWR : O_RDONLY);
 }
 
 static void devdax_record(struct backend_devdax *b, struct daxctl_dev *dev, struct devdax_state *s) {

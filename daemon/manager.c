@@ -456,8 +456,13 @@ int manager_acquire(struct manager *m, struct region *r, const struct acquire_re
         }
 
         fd = r->backend->ops->open_lease_fd(r->backend, req->flags & DAXD_ACQUIRE_WRITE);
-        if (fd < 0)
-                return log_error_errno(fd, "region %s: cannot open %s for a lease: %m", r->name, r->backend->path);
+        if (fd < 0) {
+                /* Whatever the errno, this is the backing's failure, not
+                 * one of the caller's (ENODEV is not "retired" here). */
+                log_error_errno(fd, "region %s: cannot open %s for a lease: %m", r->name, r->backend->path);
+                *ret_fd = fd;
+                return -EIO;
+        }
 
         e = manager_get_client(m, req->holder, &c);
         if (e < 0)

@@ -109,7 +109,8 @@ struct acquire_request {
  * it has replied. Errors: -ENOENT no region, -ESHUTDOWN draining, -ENODEV
  * retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES, -EDQUOT (the client's
  * lease limit), -ENOSPC (the daemon's lease limit),
- * -EADDRINUSE (*ret_conflict names the lease in the way). */
+ * -EADDRINUSE (*ret_conflict names the lease in the way), -EIO (the backing
+ * could not be opened; *ret_fd holds that open's negative errno). */
 int manager_acquire(struct manager *m, struct region *r, const struct acquire_request *req, struct lease **ret_lease,
                     int *ret_fd, struct lease **ret_conflict);
 

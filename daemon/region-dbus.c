@@ -271,6 +271,9 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
                                          conflict->length,
                                          conflict->flags & DAXD_ACQUIRE_EXCLUSIVE ? ", exclusive" : "",
                                          conflict->holder, r->name);
+        case -EIO:
+                return sd_bus_error_setf(error, DAXD_ERROR_BACKEND, "region %s: cannot open %s for a lease: %s",
+                                         r->name, r->backend->path, strerror(-fd));
         default:
                 return sd_bus_error_setf(error, DAXD_ERROR_BACKEND, "region %s: cannot grant a lease: %s", r->name,
                                          strerror(-e));

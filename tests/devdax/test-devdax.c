@@ -650,6 +650,43 @@ TEST(other_node_counts) {
 }
 
 /* uuid = finds the device through the namespace (libndctl). */
+/* Something else at the device node's path (a symlink to the real node, a
+ * FIFO) after daxd started: Acquire fails with Backend, daxd neither
+ * follows the link nor blocks on the FIFO, and serves again once the node
+ * is back. */
+TEST(planted_node_refused) {
+        struct test_env *env = start("disable");
+        sd_bus *bus = test_env_connect(env);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *real = test_asprintf("%s-real", devpath);
+        struct lease l;
+        int r;
+
+        for (int i = 0; i < 2; i++) {
+                ASSERT_EQ_INT(run("mv %s %s", devpath, real), 0);
+                if (i == 0)
+                        ASSERT_EQ_INT(run("ln -s %s %s", real, devpath), 0);
+                else
+                        ASSERT_EQ_INT(run("mkfifo %s", devpath), 0);
+                r = daxd_acquire(bus, "dd", 0, 0, DAXD_ACQUIRE_WRITE, &error, NULL);
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BACKEND, EIO);
+                fprintf(stderr, "Backend error: %s\n", error.message);
+                ASSERT_STRSTR(error.message, devpath);
+                sd_bus_error_free(&error);
+                assert_state(bus, DAXD_STATE_LIVE);
+                ASSERT_EQ_INT(run("rm -f %s && mv %s %s", devpath, real, devpath), 0);
+        }
+        daxd_acquire_ok(bus, "dd", 0, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
+        rw_check(l.fd, 0, 2 * MiB);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+
+        free(real);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 TEST(uuid_config) {
         const char *uuid = getenv("DAXD_TEST_UUID");
         struct test_env *env;
@@ -1312,6 +1349,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(ignored_revoke_busy),
         TEST_ENTRY(foreign_open_waits),
         TEST_ENTRY(other_node_counts),
+        TEST_ENTRY(planted_node_refused),
         TEST_ENTRY(uuid_config),
         TEST_ENTRY(system_ram_activate),
         TEST_ENTRY(failed_action_restores),
