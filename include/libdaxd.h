@@ -14,7 +14,7 @@
  * Conventions: every function that can fail returns 0 (or a non-negative
  * value) on success and a negative errno on failure; out-parameters come
  * last, are named ret*, and are written only on success. After a failed
- * call that reached daxd, daxd_client_get_error() gives the D-Bus error name
+ * call that reached daxd, daxd_client_get_error_name() gives the D-Bus error name
  * and daxd's message. A client and its leases belong to one thread at a
  * time. The library never prints and never exits.
  *
@@ -59,7 +59,7 @@ enum daxd_revoke_reason {
         DAXD_REVOKE_REASON_GONE,
         /* After a daxd restart, the new daemon refused to grant the lease
          * again (region removed, draining or retired); the mapping is
-         * fenced. daxd_client_get_error() says why. */
+         * fenced. daxd_client_get_error_name() and _message() say why. */
         DAXD_REVOKE_REASON_REFUSED,
 };
 
