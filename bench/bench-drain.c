@@ -39,8 +39,8 @@ struct conn {
         int fd;
 };
 
-static void on_revoke(struct daxd_client *c, struct daxd_lease *lease, enum daxd_revoke_reason reason,
-                      uint64_t deadline_usec, void *userdata) {
+static enum daxd_revoke_action on_revoke(struct daxd_client *c, struct daxd_lease *lease,
+                                         enum daxd_revoke_reason reason, uint64_t deadline_usec, void *userdata) {
         struct conn *k = userdata;
         int r = daxd_lease_release(lease);
 
@@ -48,6 +48,7 @@ static void on_revoke(struct daxd_client *c, struct daxd_lease *lease, enum daxd
                 bench_die("holder: release: %s", strerror(-r));
         if (k->lease == lease)
                 k->lease = NULL;
+        return DAXD_REVOKE_LET_GO;
 }
 
 static int on_ping(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {

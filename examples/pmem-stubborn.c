@@ -81,8 +81,8 @@ static const char *reason_name(enum daxd_revoke_reason reason) {
         return "unknown";
 }
 
-static void on_revoke(struct daxd_client *client, struct daxd_lease *lease, enum daxd_revoke_reason reason,
-                      uint64_t deadline_usec, void *userdata) {
+static enum daxd_revoke_action on_revoke(struct daxd_client *client, struct daxd_lease *lease,
+                                         enum daxd_revoke_reason reason, uint64_t deadline_usec, void *userdata) {
         struct state *s = userdata;
         uint64_t now = now_usec();
         uint64_t left = deadline_usec > now ? deadline_usec - now : 0;
@@ -98,11 +98,12 @@ static void on_revoke(struct daxd_client *client, struct daxd_lease *lease, enum
                 (void) daxd_lease_release(lease);
                 s->exit_status = EXIT_FAILURE;
                 s->done = true;
-                return;
+                return DAXD_REVOKE_LET_GO;
         }
         if (!s->cooperative) {
+                /* Returning DAXD_REVOKE_LET_GO (or releasing) would let go. */
                 printf("ignoring it: keeping the lease\n");
-                return;
+                return DAXD_REVOKE_KEEP;
         }
         printf("cooperating: releasing the lease\n");
         r = daxd_lease_release(lease);
@@ -112,6 +113,7 @@ static void on_revoke(struct daxd_client *client, struct daxd_lease *lease, enum
         } else
                 printf("released\n");
         s->done = true;
+        return DAXD_REVOKE_LET_GO;
 }
 
 static void on_daemon(struct daxd_client *client, bool present, void *userdata) {

@@ -49,8 +49,9 @@ enum daxd_bus_type {
 };
 
 enum daxd_revoke_reason {
-        /* daxd asks for the lease back by the deadline: unmap and call
-         * daxd_lease_release(), in the callback or soon after. */
+        /* daxd asks for the lease back by the deadline: stop using it and
+         * return DAXD_REVOKE_LET_GO (or release it in the callback, or keep
+         * it and release it soon after). */
         DAXD_REVOKE_REASON_TEARDOWN,
         /* daxd took the lease back; the mapping is already fenced (every
          * access faults). Call daxd_lease_release() to free the handle. */
@@ -73,12 +74,28 @@ enum daxd_granularity {
 
 /* Callbacks, all optional (NULL). They run inside daxd_client_dispatch()
  * or a blocking call of the same client. */
+/* What a revoke callback returns. */
+enum daxd_revoke_action {
+        /* Let go: for DAXD_REVOKE_REASON_TEARDOWN, once the callback
+         * returns the library fences the mapping (an access faults from then
+         * on) and releases the lease to daxd, unless the callback released
+         * it already. The handle stays, fenced, until daxd_lease_release(). */
+        DAXD_REVOKE_LET_GO = 0,
+        /* Keep the lease for now and call daxd_lease_release() later (or
+         * never, and make the teardown fail with Busy). */
+        DAXD_REVOKE_KEEP = 1,
+};
+
 struct daxd_listener {
         /* A lease is revoked. deadline_usec is CLOCK_MONOTONIC, when daxd
-         * stops waiting (0 when already past). The lease stays valid until
-         * daxd_lease_release(); releasing it inside the callback is fine. */
-        void (*revoke)(struct daxd_client *client, struct daxd_lease *lease, enum daxd_revoke_reason reason,
-                       uint64_t deadline_usec, void *userdata);
+         * stops waiting (0 when already past). Returning DAXD_REVOKE_LET_GO
+         * lets go of a lease revoked for a teardown (see above); releasing it
+         * inside the callback is fine too, and then the handle is gone. For
+         * the other reasons daxd has ended the lease already and the return
+         * value does not matter: the mapping is fenced until
+         * daxd_lease_release(). Without a callback, revokes are ignored. */
+        enum daxd_revoke_action (*revoke)(struct daxd_client *client, struct daxd_lease *lease,
+                                          enum daxd_revoke_reason reason, uint64_t deadline_usec, void *userdata);
         /* daxd left the bus (present false) or came back and the library
          * re-acquired what it could (present true). Mappings stay valid
          * throughout; leases that could not be re-acquired got a revoke

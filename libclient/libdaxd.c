@@ -50,6 +50,8 @@ struct daxd_client {
         sd_bus_slot *monitor_slots[2];
         struct daxd_monitor monitor;
         void *monitor_userdata;
+        struct daxd_lease *revoking;  /* the lease a revoke callback runs for */
+        bool revoking_released;       /* ... and the callback released it */
 };
 
 struct daxd_lease {
@@ -297,6 +299,8 @@ _public_ int daxd_lease_release(struct daxd_lease *l) {
                 return -EINVAL;
         c = l->client;
         client_clear_error(c);
+        if (l == c->revoking)
+                c->revoking_released = true;
 
         /* Unmap first: once Release returns, daxd may tear the region down. */
         if (l->map)
@@ -392,6 +396,33 @@ _public_ int daxd_lease_drain(struct daxd_lease *l) {
 
 /* ---- signals from daxd ---- */
 
+/* Tells the application, and for a teardown's revoke lets go when the
+ * callback returns unless it kept or released the lease: fenced rather
+ * than unmapped, so that a pointer kept past the callback faults instead
+ * of reaching whatever is mapped there next, then released to daxd. */
+static void lease_revoked(struct daxd_client *c, struct daxd_lease *l, enum daxd_revoke_reason why,
+                          uint64_t deadline_usec) {
+        struct daxd_lease *outer = c->revoking;
+        bool outer_released = c->revoking_released, released;
+        enum daxd_revoke_action action;
+
+        if (!c->listener.revoke)
+                return;
+        c->revoking = l;
+        c->revoking_released = false;
+        action = c->listener.revoke(c, l, why, deadline_usec, c->userdata);
+        released = c->revoking_released;
+        c->revoking = outer;
+        c->revoking_released = outer_released;
+        if (released || why != DAXD_REVOKE_REASON_TEARDOWN || action == DAXD_REVOKE_KEEP)
+                return;
+        lease_fence(l);
+        if (l->object_path && c->daemon_owner)
+                (void) call_release(c, l->object_path);
+        free(l->object_path);
+        l->object_path = NULL;
+}
+
 static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         struct daxd_client *c = userdata;
         const char *path, *reason, *sender = sd_bus_message_get_sender(m);
@@ -420,8 +451,7 @@ static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 timeout = 0;
         }
 
-        if (c->listener.revoke)
-                c->listener.revoke(c, l, why, timeout ? now_usec() + timeout : 0, c->userdata);
+        lease_revoked(c, l, why, timeout ? now_usec() + timeout : 0);
         return 0;
 }
 
@@ -458,8 +488,7 @@ static void client_reacquire(struct daxd_client *c) {
                         c->error_message = strdup("the region is backed by another file or device now");
                 }
                 lease_fence(l);
-                if (c->listener.revoke)
-                        c->listener.revoke(c, l, DAXD_REVOKE_REASON_REFUSED, 0, c->userdata);
+                lease_revoked(c, l, DAXD_REVOKE_REASON_REFUSED, 0);
         }
 }
 

@@ -444,16 +444,18 @@ static void lib_forget(struct lib_client *c, struct daxd_lease *lease) {
                 }
 }
 
-static void lib_on_revoke(struct daxd_client *client, struct daxd_lease *lease, enum daxd_revoke_reason reason,
-                          uint64_t deadline_usec, void *userdata) {
+static enum daxd_revoke_action lib_on_revoke(struct daxd_client *client, struct daxd_lease *lease,
+                                             enum daxd_revoke_reason reason, uint64_t deadline_usec,
+                                             void *userdata) {
         struct lib_client *c = userdata;
 
         COUNT(revokes_seen);
         if (reason == DAXD_REVOKE_REASON_TEARDOWN && !c->cooperative)
-                return;
+                return DAXD_REVOKE_KEEP;
         lib_forget(c, lease);
         (void) daxd_lease_release(lease);
         COUNT(released);
+        return DAXD_REVOKE_LET_GO;
 }
 
 static void lib_client_main(const char *address, unsigned n_ops) {

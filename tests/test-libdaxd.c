@@ -32,13 +32,14 @@ struct events {
         enum daxd_revoke_reason reason;
         uint64_t deadline;
         bool release_in_callback;
+        bool keep;                   /* return DAXD_REVOKE_KEEP */
         bool was_fenced_in_callback;
         unsigned daemon_gone, daemon_back;
         int release_result;
 };
 
-static void on_revoke(struct daxd_client *client, struct daxd_lease *lease, enum daxd_revoke_reason reason,
-                      uint64_t deadline_usec, void *userdata) {
+static enum daxd_revoke_action on_revoke(struct daxd_client *client, struct daxd_lease *lease,
+                                         enum daxd_revoke_reason reason, uint64_t deadline_usec, void *userdata) {
         struct events *ev = userdata;
 
         ev->revokes++;
@@ -47,6 +48,7 @@ static void on_revoke(struct daxd_client *client, struct daxd_lease *lease, enum
         ev->was_fenced_in_callback = daxd_lease_is_fenced(lease);
         if (ev->release_in_callback)
                 ev->release_result = daxd_lease_release(lease);
+        return ev->keep ? DAXD_REVOKE_KEEP : DAXD_REVOKE_LET_GO;
 }
 
 static void on_daemon(struct daxd_client *client, bool present, void *userdata) {
@@ -236,9 +238,51 @@ TEST(revoke_callback_release_completes_teardown) {
         test_env_free(env);
 }
 
-TEST(forced_revoke_fences_mapping) {
+/* A callback that just returns lets go: the library fences the mapping
+ * and releases the lease, the teardown completes, and the handle stays,
+ * fenced, until the application frees it. */
+TEST(revoke_callback_return_lets_go) {
         struct test_env *env = test_env_new_with_daxd(config);
         struct events ev = {}, admin_ev = {};
+        struct daxd_client *holder = connect_client(env, &ev), *admin = connect_client(env, &admin_ev);
+        struct teardown_result t = {};
+        struct daxd_lease *l = NULL;
+        volatile char *p;
+        sd_bus *bus = test_env_connect(env);
+
+        ASSERT_OK(daxd_lease_acquire(holder, "lib", 0, 2 * MiB, DAXD_LEASE_WRITE, &l));
+        p = daxd_lease_get_address(l);
+        p[0] = 'a';
+        ASSERT_EQ_U64(references(bus, "lib"), 1);
+        ASSERT_OK(daxd_client_teardown_async(admin, "lib", 20 * 1000000, 0, on_teardown_done, &t));
+        for (int i = 0; i < 3000 && !(ev.revokes > 0 && t.done); i++) {
+                ASSERT_OK(daxd_client_wait(holder, 10000));
+                ASSERT_OK(daxd_client_wait(admin, 1000));
+        }
+        ASSERT_EQ_U64(ev.revokes, 1);
+        ASSERT_EQ_INT(ev.reason, DAXD_REVOKE_REASON_TEARDOWN);
+        ASSERT_FALSE(ev.was_fenced_in_callback);
+        /* Let go without a release call: the teardown completed. */
+        ASSERT_TRUE(t.done);
+        ASSERT_OK(t.result);
+        ASSERT_EQ_U64(references(bus, "lib"), 0);
+        /* Fenced at the same address, no longer daxd's. */
+        ASSERT_TRUE(daxd_lease_is_fenced(l));
+        ASSERT_TRUE(daxd_lease_get_address(l) == (void *) p);
+        ASSERT_TRUE(daxd_lease_get_object_path(l) == NULL);
+        ASSERT_EQ_INT(touch_in_child(do_read, p), SIGSEGV);
+        ASSERT_OK(daxd_lease_release(l));
+
+        sd_bus_flush_close_unref(bus);
+        daxd_client_unref(holder);
+        daxd_client_unref(admin);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+TEST(forced_revoke_fences_mapping) {
+        struct test_env *env = test_env_new_with_daxd(config);
+        struct events ev = { .keep = true }, admin_ev = {};
         struct daxd_client *holder = connect_client(env, &ev), *admin = connect_client(env, &admin_ev);
         struct teardown_result t = {};
         struct daxd_lease *l = NULL;
@@ -364,7 +408,7 @@ static bool has_lease(const struct daxd_lease_info *infos, size_t n, const char 
 
 TEST(admin_calls) {
         struct test_env *env = test_env_new_with_daxd(config);
-        struct events ev = {};
+        struct events ev = { .keep = true }; /* its own teardown must find the lease held */
         struct daxd_client *c = connect_client(env, &ev);
         struct daxd_region_info *regions = NULL, *one = NULL;
         struct daxd_lease_info *leases = NULL;
@@ -563,6 +607,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(read_only_mapping_faults_on_write),
         TEST_ENTRY(errors_carry_name_and_message),
         TEST_ENTRY(revoke_callback_release_completes_teardown),
+        TEST_ENTRY(revoke_callback_return_lets_go),
         TEST_ENTRY(forced_revoke_fences_mapping),
         TEST_ENTRY(daemon_restart_reacquires),
         TEST_ENTRY(reacquire_refused_fences),

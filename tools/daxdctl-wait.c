@@ -335,13 +335,14 @@ static const char *reason_string(enum daxd_revoke_reason reason) {
         return "unknown";
 }
 
-static void hold_on_revoke(struct daxd_client *c, struct daxd_lease *lease, enum daxd_revoke_reason reason,
-                           uint64_t deadline_usec, void *userdata) {
+static enum daxd_revoke_action hold_on_revoke(struct daxd_client *c, struct daxd_lease *lease,
+                                              enum daxd_revoke_reason reason, uint64_t deadline_usec,
+                                              void *userdata) {
         struct hold *h = userdata;
         int r;
 
         if (lease != h->lease)
-                return;
+                return DAXD_REVOKE_KEEP;
         if (reason == DAXD_REVOKE_REASON_REFUSED)
                 fprintf(stderr,
                         "daxdctl: daxd refused the lease %s on %s again after its restart: %s: %s; "
@@ -358,6 +359,7 @@ static void hold_on_revoke(struct daxd_client *c, struct daxd_lease *lease, enum
         h->lease = NULL;
         h->revoked = true;
         h->reason = reason;
+        return DAXD_REVOKE_LET_GO;
 }
 
 static void hold_on_daemon(struct daxd_client *c, bool present, void *userdata) {
