@@ -78,7 +78,8 @@ int parse_duration_usec(const char *s, uint64_t *ret) {
         for (;;) {
                 char *end;
                 unsigned long long v;
-                size_t ulen;
+                const char *frac = NULL;
+                size_t ulen, n_frac = 0;
                 uint64_t mult = 0;
 
                 while (isspace((unsigned char) *p))
@@ -92,6 +93,15 @@ int parse_duration_usec(const char *s, uint64_t *ret) {
                 if (errno == ERANGE)
                         return -ERANGE;
                 p = end;
+                /* A fraction, as systemd takes it: "1.5s", "0.25ms". */
+                if (*p == '.') {
+                        frac = ++p;
+                        while (isdigit((unsigned char) p[n_frac]))
+                                n_frac++;
+                        if (n_frac == 0)
+                                return -EINVAL;
+                        p += n_frac;
+                }
                 while (isspace((unsigned char) *p))
                         p++;
                 ulen = 0;
@@ -110,6 +120,15 @@ int parse_duration_usec(const char *s, uint64_t *ret) {
                 if (v > (UINT64_MAX - total) / mult)
                         return -ERANGE;
                 total += v * mult;
+                /* Digit k of the fraction is worth mult / 10^k; what falls
+                 * below a microsecond is dropped. */
+                for (size_t k = 0, scale = 10; k < n_frac && mult / scale > 0; k++, scale *= 10) {
+                        uint64_t add = (uint64_t) (frac[k] - '0') * (mult / scale);
+
+                        if (add > UINT64_MAX - total)
+                                return -ERANGE;
+                        total += add;
+                }
                 p += ulen;
                 any = true;
         }

@@ -405,6 +405,23 @@ TEST(parse_values) {
         ASSERT_EQ_U64(v, 7 * USEC_PER_SEC);
         ASSERT_RET_ERRNO(parse_duration_usec("soon", &v), EINVAL);
         ASSERT_RET_ERRNO(parse_duration_usec("", &v), EINVAL);
+        /* Fractions, as systemd takes them; below a microsecond is dropped. */
+        ASSERT_OK(parse_duration_usec("1.5s", &v));
+        ASSERT_EQ_U64(v, 1500 * USEC_PER_MSEC);
+        ASSERT_OK(parse_duration_usec("0.25ms", &v));
+        ASSERT_EQ_U64(v, 250);
+        ASSERT_OK(parse_duration_usec("1.5min 0.333s", &v));
+        ASSERT_EQ_U64(v, 90 * USEC_PER_SEC + 333 * USEC_PER_MSEC);
+        ASSERT_OK(parse_duration_usec("2.5", &v));
+        ASSERT_EQ_U64(v, 2500 * USEC_PER_MSEC);
+        ASSERT_OK(parse_duration_usec("1.9us", &v));
+        ASSERT_EQ_U64(v, 1);
+        ASSERT_OK(parse_duration_usec("0.0000019s", &v));
+        ASSERT_EQ_U64(v, 1);
+        ASSERT_RET_ERRNO(parse_duration_usec("1.s", &v), EINVAL);
+        ASSERT_RET_ERRNO(parse_duration_usec(".5s", &v), EINVAL);
+        ASSERT_RET_ERRNO(parse_duration_usec("1.5.5s", &v), EINVAL);
+        ASSERT_RET_ERRNO(parse_duration_usec("18446744073709.6s", &v), ERANGE);
 
         ASSERT_OK(parse_mode("0660", &m));
         ASSERT_EQ_U64(m, 0660);

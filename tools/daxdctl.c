@@ -108,7 +108,7 @@ static const struct verb verbs[] = {
           "changes. Fails (exit status 1, daxd's message naming the holders) if\n"
           "the deadline passes, unless --force revokes what is left.\n"
           "\n"
-          "      --timeout=DURATION    How long daxd waits: \"300ms\", \"30s\", \"2min\"\n"
+          "      --timeout=DURATION    How long daxd waits: \"300ms\", \"1.5s\", \"2min\"\n"
           "                            (default: daxd's teardown-timeout)\n"
           "      --force               At the deadline, revoke what is left\n" },
         { "reload", verb_reload, 0, 0, OPT_COMMON, "reload",
