@@ -4,7 +4,9 @@
 set -eu
 lib=$1
 sym=$2
-exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBR]$/ && $3 !~ /^LIBDAXD_/ {print $3}' | sed 's/@.*//' | sort)
+# Every defined dynamic symbol of any kind (functions, data, weak, ifunc),
+# but the version nodes themselves (type A).
+exported=$(nm -D --defined-only "$lib" | awk 'NF == 3 && $2 != "A" {print $3}' | sed 's/@.*//' | sort)
 declared=$(sed -n '/global:/,/local:/p' "$sym" | grep -E '^[[:space:]]+daxd_[a-z0-9_]+;' | tr -d ' \t;' | sort)
 if [ "$exported" != "$declared" ]; then
         echo "exported and declared symbols differ:" >&2
@@ -16,9 +18,9 @@ E2
         exit 1
 fi
 # Each symbol is versioned in the LIBDAXD_1 node.
-if nm -D --defined-only "$lib" | awk '$2 == "T" {print $3}' | grep -v '@@LIBDAXD_1$' | grep -q .; then
+if nm -D --defined-only "$lib" | awk 'NF == 3 && $2 != "A" {print $3}' | grep -v '@@LIBDAXD_1$' | grep -q .; then
         echo "unversioned symbols:" >&2
-        nm -D --defined-only "$lib" | awk '$2 == "T" {print $3}' | grep -v '@@LIBDAXD_1$' >&2
+        nm -D --defined-only "$lib" | awk 'NF == 3 && $2 != "A" {print $3}' | grep -v '@@LIBDAXD_1$' >&2
         exit 1
 fi
 echo "1 passed, 0 failed"
