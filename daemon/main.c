@@ -60,9 +60,21 @@ static int parse_argv(int argc, char *argv[]) {
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
+        const char *bus_option = NULL;
         int c, level;
 
         while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                /* One bus: the last of two would win silently, and the
+                 * daemon would serve where its unit file does not say. */
+                if (c == ARG_SYSTEM || c == ARG_USER || c == ARG_BUS_ADDRESS) {
+                        const char *name = c == ARG_SYSTEM ? "--system" : c == ARG_USER ? "--user" : "--bus-address";
+
+                        if (bus_option) {
+                                fprintf(stderr, "daxd: %s and %s both name a bus; give one.\n", bus_option, name);
+                                return -EINVAL;
+                        }
+                        bus_option = name;
+                }
                 switch (c) {
                 case 'c':
                         arg_config = optarg;

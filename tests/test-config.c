@@ -433,10 +433,13 @@ TEST(version) {
 }
 
 TEST(bad_options) {
-        static const char *const cases[][3] = {
-                { "--no-such-option", NULL, NULL },
-                { "--log-level", "loud", NULL },
-                { "extra-argument", NULL, NULL },
+        static const char *const cases[][4] = {
+                { "--no-such-option", NULL, NULL, NULL },
+                { "--log-level", "loud", NULL, NULL },
+                { "extra-argument", NULL, NULL, NULL },
+                { "--system", "--user", NULL, NULL },
+                { "--user", "--bus-address", "unix:path=/nonexistent", NULL },
+                { "--system", "--system", NULL, NULL },
         };
         struct test_env *env = test_env_new();
 
@@ -448,6 +451,8 @@ TEST(bad_options) {
                 ASSERT_TRUE(WIFEXITED(status));
                 ASSERT_NE_U64(WEXITSTATUS(status), 0);
                 ASSERT_TRUE(*out != '\0');
+                if (i >= 3)
+                        ASSERT_STRSTR(out, "both name a bus");
                 free(out);
         }
         test_env_free(env);
