@@ -205,7 +205,17 @@ static void child_redirect(int out_fd) {
         }
 }
 
-static void start_dbus_daemon(struct test_env *env) {
+/* Anyone may do anything: the tests check daxd's own decisions. */
+static const char permissive_policy[] =
+        "  <policy context=\"default\">\n"
+        "    <allow user=\"*\"/>\n"
+        "    <allow own=\"*\"/>\n"
+        "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+        "    <allow receive_sender=\"*\"/>\n"
+        "    <allow eavesdrop=\"true\"/>\n"
+        "  </policy>\n";
+
+static void start_dbus_daemon(struct test_env *env, const char *policy) {
         char *conf_path, *log_path, *conf;
         const char *dbus_daemon = getenv("DBUS_DAEMON");
         char addr[1024];
@@ -223,15 +233,9 @@ static void start_dbus_daemon(struct test_env *env) {
                 "<busconfig>\n"
                 "  <listen>unix:path=%s/bus</listen>\n"
                 "  <auth>EXTERNAL</auth>\n"
-                "  <policy context=\"default\">\n"
-                "    <allow user=\"*\"/>\n"
-                "    <allow own=\"*\"/>\n"
-                "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
-                "    <allow receive_sender=\"*\"/>\n"
-                "    <allow eavesdrop=\"true\"/>\n"
-                "  </policy>\n"
+                "%s"
                 "</busconfig>\n",
-                env->dir);
+                env->dir, policy);
         conf_path = test_env_write_file(env, "bus.conf", conf);
         free(conf);
         log_path = test_env_path(env, "dbus-daemon.log");
@@ -301,6 +305,10 @@ static void open_notify_socket(struct test_env *env) {
 }
 
 struct test_env *test_env_new(void) {
+        return test_env_new_with_bus_policy(permissive_policy);
+}
+
+struct test_env *test_env_new_with_bus_policy(const char *policy) {
         struct test_env *env = calloc(1, sizeof(*env));
         const char *tmp = getenv("TMPDIR");
 
@@ -317,7 +325,7 @@ struct test_env *test_env_new(void) {
         env->config_path = test_env_path(env, "daxd.conf");
         env->log_path = test_env_path(env, "daxd.log");
         open_notify_socket(env);
-        start_dbus_daemon(env);
+        start_dbus_daemon(env, policy);
         return env;
 }
 

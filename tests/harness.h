@@ -40,6 +40,10 @@ struct test_env {
 
 /* The temp dir and a running dbus-daemon; no daxd yet. */
 struct test_env *test_env_new(void);
+/* The same with the bus's policy given: XML that goes inside <busconfig>
+ * after <listen> and <auth> (policies, <include>s). test_env_new() allows
+ * everything. */
+struct test_env *test_env_new_with_bus_policy(const char *policy);
 /* test_env_new() + test_env_write_config(config) + test_env_start_daxd(). */
 struct test_env *test_env_new_with_daxd(const char *config);
 void test_env_free(struct test_env *env);

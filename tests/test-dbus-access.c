@@ -277,6 +277,109 @@ TEST(root_only_methods) {
         test_env_free(env);
 }
 
+/* ---- the shipped bus policy (systemd/org.daxd1.conf) ---- */
+
+/* The default policy of Debian's system bus (system.conf), which the
+ * shipped file is included into: no one owns a name or calls a method
+ * unless a policy file allows it. */
+static char *system_bus_policy(void) {
+        const char *file = getenv("DAXD_BUS_POLICY");
+
+        if (!file || !*file || access(file, R_OK) < 0)
+                TEST_SKIP("DAXD_BUS_POLICY does not name the shipped org.daxd1.conf");
+        return test_asprintf("  <policy context=\"default\">\n"
+                             "    <allow user=\"*\"/>\n"
+                             "    <deny own=\"*\"/>\n"
+                             "    <deny send_type=\"method_call\"/>\n"
+                             "    <allow send_type=\"signal\"/>\n"
+                             "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+                             "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+                             "    <allow receive_type=\"method_call\"/>\n"
+                             "    <allow receive_type=\"method_return\"/>\n"
+                             "    <allow receive_type=\"error\"/>\n"
+                             "    <allow receive_type=\"signal\"/>\n"
+                             "    <allow send_destination=\"org.freedesktop.DBus\" "
+                             "send_interface=\"org.freedesktop.DBus\"/>\n"
+                             "    <allow send_destination=\"org.freedesktop.DBus\" "
+                             "send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+                             "  </policy>\n"
+                             "  <include>%s</include>\n",
+                             file);
+}
+
+static bool revoked;
+static int on_revoke_flag(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        revoked = true;
+        return 0;
+}
+
+/* As nobody: the name is not ours to own, anything else still is not
+ * (the policy is not allow-all), daxd's methods are reachable and decide
+ * for themselves, a lease fd arrives, and the unicast Revoke too. */
+static void nobody_under_system_policy(struct test_env *env, sd_bus *bus, void *userdata) {
+        int *ready = userdata;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_slot *slot = NULL;
+        struct lease l;
+        void *p;
+        int r;
+
+        r = sd_bus_request_name(bus, DAXD_BUS_NAME, 0);
+        fprintf(stderr, "nobody: RequestName(%s) -> %d\n", DAXD_BUS_NAME, r);
+        ASSERT_EQ_INT(r, -EACCES);
+        ASSERT_EQ_INT(sd_bus_request_name(bus, "org.example.NotAllowed", 0), -EACCES);
+
+        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error, NULL,
+                               NULL);
+        ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, EACCES);
+        /* daxd's refusal, not the bus's: it names the rule. */
+        ASSERT_STRSTR(error.message, "only root may reload");
+        sd_bus_error_free(&error);
+
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
+                                      on_revoke_flag, NULL));
+        daxd_acquire_ok(bus, "others-read", 0, 0, 0, &l);
+        p = mmap(NULL, 2 * MiB, PROT_READ, MAP_SHARED, l.fd, 0);
+        ASSERT_TRUE(p != MAP_FAILED);
+        ASSERT_OK(write(*ready, "x", 1));
+        test_bus_wait_flag(bus, &revoked, 30);
+        munmap(p, 2 * MiB);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+        sd_bus_slot_unref(slot);
+}
+
+TEST(shipped_bus_policy) {
+        char *policy = system_bus_policy();
+        struct test_env *env = test_env_new_with_bus_policy(policy);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus;
+        int ready[2];
+        char c;
+        pid_t pid;
+
+        free(policy);
+        /* root may own org.daxd1: daxd starts and says READY=1. */
+        test_env_write_config(env, access_config);
+        test_env_start_daxd(env);
+        bus = test_env_connect(env);
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = test_env_fork_client(env, NOBODY_UID, NOBODY_GID, NULL, 0, nobody_under_system_policy, &ready[1]);
+        close(ready[1]);
+        ASSERT_EQ_INT(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        /* The holder lets go on Revoke: the teardown completes. */
+        ASSERT_BUS_OK(sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown",
+                                         &error, NULL, "stt", "others-read", (uint64_t) 20 * 1000000, (uint64_t) 0),
+                      &error);
+        test_wait_child_ok(pid);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(mode_denies_and_allows),
         TEST_ENTRY(supplementary_group),
@@ -285,6 +388,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(check_order_for_nobody),
         TEST_ENTRY(not_holder_other_uid),
         TEST_ENTRY(root_only_methods),
+        TEST_ENTRY(shipped_bus_policy),
 };
 
 int main(int argc, char **argv) {
