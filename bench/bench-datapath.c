@@ -6,8 +6,9 @@
  * read-write) and once with a plain open() + mmap(MAP_SHARED) of the backing
  * file, the floor. Both mappings are faulted in before timing. Measured per
  * pass: sequential read (sum of 64-bit words), sequential write (64-bit
- * stores) and random 64-byte reads (one whole cache line at a random
- * 64-byte-aligned offset, a fixed xorshift sequence). Passes alternate
+ * stores), random 64-byte reads (one whole cache line at a random
+ * 64-byte-aligned offset, a fixed xorshift sequence) and random 64-byte
+ * writes (a whole cache line stored, same sequence). Passes alternate
  * between the two mappings.
  */
 #include <fcntl.h>
@@ -19,12 +20,13 @@
 #include "bench.h"
 #include "libdaxd.h"
 
-enum test { T_READ, T_WRITE, T_RANDOM, N_TESTS };
+enum test { T_READ, T_WRITE, T_RANDOM, T_RANDOM_WRITE, N_TESTS };
 
 static const char *const test_name[N_TESTS] = {
         [T_READ] = "sequential read",
         [T_WRITE] = "sequential write",
         [T_RANDOM] = "random 64-byte reads",
+        [T_RANDOM_WRITE] = "random 64-byte writes",
 };
 
 static volatile uint64_t sink;
@@ -66,6 +68,23 @@ static void random_reads(const void *p, uint64_t len, uint64_t n) {
         sink = acc;
 }
 
+static void random_writes(void *p, uint64_t len, uint64_t n, uint64_t v) {
+        uint64_t *w = p;
+        uint64_t lines = len / 64, x = 0x9e3779b97f4a7c15u;
+
+        for (uint64_t i = 0; i < n; i++) {
+                uint64_t *l;
+
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                l = w + (x % lines) * 8;
+                for (int k = 0; k < 8; k++)
+                        l[k] = v + i + (uint64_t) k;
+        }
+        __asm__ __volatile__("" ::: "memory");
+}
+
 /* Seconds for one pass of test t over p. */
 static double one_pass(enum test t, void *p, uint64_t len, uint64_t n_random, unsigned pass) {
         uint64_t t0 = now_ns();
@@ -79,6 +98,9 @@ static double one_pass(enum test t, void *p, uint64_t len, uint64_t n_random, un
                 break;
         case T_RANDOM:
                 random_reads(p, len, n_random);
+                break;
+        case T_RANDOM_WRITE:
+                random_writes(p, len, n_random, pass);
                 break;
         default:
                 abort();
@@ -155,8 +177,8 @@ int main(int argc, char **argv) {
                 "A %" PRIu64 " MiB region; the same backing file mapped through a daxd lease (libdaxd, "
                 "read-write: libpmem2's mapping, MAP_SHARED) and, the floor, with a plain `mmap(MAP_SHARED)` "
                 "of the file. Both fully faulted in first. %u passes of each test on each mapping, "
-                "alternating; sequential tests sweep the whole mapping (64-bit words), the random test "
-                "reads %" PRIu64 " whole cache lines at random 64-byte-aligned offsets. Rates are per pass; "
+                "alternating; sequential tests sweep the whole mapping (64-bit words), the random tests "
+                "read or write %" PRIu64 " whole cache lines at random 64-byte-aligned offsets. Rates are per pass; "
                 "\"p99\" is the rate of the slowest 1%% of passes. Ratio = lease rate / direct rate "
                 "(1.00 = no cost).\n\n"
                 "| test | lease, median | lease, p99 | direct mmap (floor), median | direct, p99 | ratio, "
@@ -164,8 +186,9 @@ int main(int argc, char **argv) {
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
                 len / MiB, passes, n_random);
         for (int t = 0; t < N_TESTS; t++) {
-                double unit = t == T_RANDOM ? (double) n_random / 1e6 : (double) len / 1e9;
-                const char *u = t == T_RANDOM ? "M lines/s" : "GB/s";
+                bool random = t == T_RANDOM || t == T_RANDOM_WRITE;
+                double unit = random ? (double) n_random / 1e6 : (double) len / 1e9;
+                const char *u = random ? "M lines/s" : "GB/s";
                 double lm = unit / samples_median(&s[t][1]), lp = unit / samples_p99(&s[t][1]);
                 double dm = unit / samples_median(&s[t][0]), dp = unit / samples_p99(&s[t][0]);
                 double ratio = lm / dm;
