@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# run-ci.sh: CI's short fuzz of the config parser with libFuzzer (clang,
-# ASan, UBSan), seeded with fuzz/corpus/config. Installs clang and its
-# runtime if missing (root). SECONDS_TO_FUZZ (default 60) sets the length.
+# run-ci.sh: CI's short fuzz with libFuzzer (clang, ASan, UBSan) of the
+# config parser (seeded with fuzz/corpus/config) and of the D-Bus surface
+# (fuzz/corpus/dbus; daxd's code in process, a private dbus-daemon).
+# Installs clang and its runtime if missing (root). SECONDS_TO_FUZZ (default
+# 60) sets the length of each.
 # Exits non-zero on a crash, leak or invariant violation; the input is then
 # in $WORK/artifacts. See fuzz/README.md.
 set -euo pipefail
@@ -20,7 +22,7 @@ builddir=${BUILDDIR:-build-fuzz}
 if [ ! -d "$builddir/meson-private" ]; then
         CC=clang meson setup "$builddir" -Db_sanitize=address,undefined -Db_lundef=false -Dman=disabled
 fi
-ninja -C "$builddir" fuzz/fuzz-config
+ninja -C "$builddir" fuzz/fuzz-config fuzz/fuzz-dbus
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -29,3 +31,10 @@ mkdir -p "$work/corpus" "$work/artifacts"
         -rss_limit_mb=2048 -dict=fuzz/config.dict -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/" "$work/corpus" fuzz/corpus/config
 echo "fuzz-config: no crash in ${SECONDS_TO_FUZZ:-60} s"
+
+mkdir -p "$work/dbus-corpus"
+DBUS_DAEMON=${DBUS_DAEMON:-$(command -v dbus-daemon)} \
+"$builddir/fuzz/fuzz-dbus" -max_total_time="${SECONDS_TO_FUZZ:-60}" -max_len=512 -timeout=30 \
+        -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$work/artifacts/" "$work/dbus-corpus" fuzz/corpus/dbus
+echo "fuzz-dbus: no crash, hang or count mismatch in ${SECONDS_TO_FUZZ:-60} s"
