@@ -1006,11 +1006,12 @@ static void fuzzer_init(struct fuzzer *f, struct test_env *env, bool root) {
 }
 
 static void fuzzer_done(struct fuzzer *f) {
-        for (unsigned i = 0; i < MAX_VANISHED; i++)
-                free(f->vanished[i]);
+        /* Dropping a lease remembers its path: drop them first. */
         for (unsigned i = 0; i < f->n_conns; i++)
                 while (f->conns[i].n_held > 0)
                         drop_held(f, &f->conns[i], f->conns[i].n_held - 1);
+        for (unsigned i = 0; i < MAX_VANISHED; i++)
+                free(f->vanished[i]);
         close(f->null_fd);
 }
 
