@@ -1066,6 +1066,16 @@ static void write_attr(const char *path, const char *value) {
 
 #define MCE_INJECT "/sys/kernel/debug/mce-inject"
 
+/* mce-inject loaded and its debugfs files at hand, or the test skips. */
+static void require_mce_inject(void) {
+        if (run("modprobe mce-inject >/dev/null 2>&1") != 0)
+                TEST_SKIP("no mce-inject module");
+        if (access(MCE_INJECT, F_OK) < 0)
+                (void) run("mount -t debugfs none /sys/kernel/debug >/dev/null 2>&1");
+        if (access(MCE_INJECT "/bank", W_OK) < 0)
+                TEST_SKIP("no %s", MCE_INJECT);
+}
+
 /* A machine check on one 4 KiB page at physical address addr, as the
  * kernel's decode chain sees it: mce-inject's software mode logs it without
  * raising a real exception, and the nfit driver's decoder records the page
@@ -1164,12 +1174,7 @@ TEST(bad_blocks_announced) {
         char *p, *log;
 
         setup();
-        if (run("modprobe mce-inject >/dev/null 2>&1") != 0)
-                TEST_SKIP("no mce-inject module");
-        if (access(MCE_INJECT, F_OK) < 0)
-                (void) run("mount -t debugfs none /sys/kernel/debug >/dev/null 2>&1");
-        if (access(MCE_INJECT "/bank", W_OK) < 0)
-                TEST_SKIP("no %s", MCE_INJECT);
+        require_mce_inject();
         dev_start = sysfs_u64("resource");
         region_start = nd_region_start();
         fprintf(stderr, "region starts at 0x%" PRIx64 ", %s at 0x%" PRIx64 "\n", region_start, dev, dev_start);
@@ -1292,12 +1297,7 @@ TEST(nvdimm_bus_gone_and_back) {
         char *p, *log;
 
         setup();
-        if (run("modprobe mce-inject >/dev/null 2>&1") != 0)
-                TEST_SKIP("no mce-inject module");
-        if (access(MCE_INJECT, F_OK) < 0)
-                (void) run("mount -t debugfs none /sys/kernel/debug >/dev/null 2>&1");
-        if (access(MCE_INJECT "/bank", W_OK) < 0)
-                TEST_SKIP("no %s", MCE_INJECT);
+        require_mce_inject();
 
         /* .../ACPI0012:00/ndbusN/regionM: the ACPI device nfit is bound to. */
         nd_region_dir(dir, sizeof(dir));
