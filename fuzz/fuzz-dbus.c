@@ -44,7 +44,7 @@
 
 #define MAX_CALLS 24
 #define MAX_HELD 64
-#define CALL_BUDGET_USEC (3 * 1000000ULL)
+#define CALL_BUDGET_USEC (10 * 1000000ULL)
 
 static const char *const good_config =
         "[daxd]\n"
