@@ -505,9 +505,23 @@ static void exec_daxd(struct test_env *env, const char *const *args, int out_fd)
 }
 
 void test_env_start_daxd(struct test_env *env) {
-        const char *args[] = { "--bus-address", env->bus_address, "--config", env->config_path,
-                               "--log-level", "debug", NULL };
+        const char *bus_args[] = { "--bus-address", env->bus_address, NULL };
+
+        test_env_start_daxd_on(env, bus_args);
+}
+
+void test_env_start_daxd_on(struct test_env *env, const char *const *bus_args) {
+        const char *args[16];
+        size_t n = 0;
         int log;
+
+        for (const char *const *a = bus_args; *a && n < 8; a++)
+                args[n++] = *a;
+        args[n++] = "--config";
+        args[n++] = env->config_path;
+        args[n++] = "--log-level";
+        args[n++] = "debug";
+        args[n] = NULL;
         pid_t pid;
 
         ASSERT_TRUE(env->daxd_pid == 0);

@@ -57,6 +57,8 @@ char *test_env_path(struct test_env *env, const char *name);
 
 /* Starts daxd with env->config_path; asserts READY=1 arrives within 10 s. */
 void test_env_start_daxd(struct test_env *env);
+/* The same with other bus options than --bus-address (NULL-terminated). */
+void test_env_start_daxd_on(struct test_env *env, const char *const *bus_args);
 /* SIGTERM; asserts exit status 0 and that STOPPING=1 was sent. */
 void test_env_stop_daxd(struct test_env *env);
 /* SIGKILL and reap. */

@@ -432,6 +432,30 @@ TEST(version) {
         test_env_free(env);
 }
 
+/* --user: the session bus that DBUS_SESSION_BUS_ADDRESS names (here the
+ * test's private bus), as sd_bus_open_user() finds it. */
+TEST(user_bus) {
+        struct test_env *env = test_env_new();
+        const char *bus_args[] = { "--user", NULL };
+        char *session = test_asprintf("DBUS_SESSION_BUS_ADDRESS=%s", env->bus_address);
+        char *extra[] = { session, NULL };
+        sd_bus *bus;
+        char *name;
+
+        test_env_write_config(env, good_region);
+        env->daxd_extra_env = extra;
+        test_env_start_daxd_on(env, bus_args);
+        bus = test_env_connect(env);
+        name = get_prop_str(bus, "/org/daxd1/region/r0", DAXD_REGION_INTERFACE, "Name");
+        ASSERT_STREQ(name, "r0");
+        free(name);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        env->daxd_extra_env = NULL;
+        free(session);
+        test_env_free(env);
+}
+
 TEST(bad_options) {
         static const char *const cases[][4] = {
                 { "--no-such-option", NULL, NULL, NULL },
@@ -748,6 +772,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(help),
         TEST_ENTRY(version),
         TEST_ENTRY(bad_options),
+        TEST_ENTRY(user_bus),
         TEST_ENTRY(name_already_owned),
         TEST_ENTRY(bus_unreachable),
         TEST_ENTRY(ready_means_name_owned),
