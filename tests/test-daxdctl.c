@@ -632,6 +632,25 @@ TEST(teardown_busy) {
         /* Back to live and usable. */
         ASSERT_STATE(env, "r0", "live");
 
+        /* On a terminal (script(1) gives it one): the progress line, redrawn
+         * in place, with the holders and the deadline counting down. */
+        if (access("/usr/bin/script", X_OK) == 0) {
+                char *cmd = test_asprintf("%s --bus-address=%s teardown r0 --timeout=1s", daxdctl_binary(),
+                                          env->bus_address);
+                const char *args[] = { "/usr/bin/script", "-qec", cmd, "/dev/null", NULL };
+                int status = test_run_capture(args, &out);
+
+                ASSERT_TRUE(WIFEXITED(status));
+                ASSERT_EQ_INT(WEXITSTATUS(status), 1);
+                ASSERT_STRSTR(out, "\r\033[KTearing down r0: draining, 1 holder");
+                ASSERT_STRSTR(out, "; deadline ");
+                ASSERT_STRSTR(out, DAXD_ERROR_BUSY);
+                free(out);
+                free(cmd);
+                ASSERT_STATE(env, "r0", "live");
+        } else
+                fprintf(stderr, "no script(1): the progress line is not checked\n");
+
         /* The same with --json: the error in the object too. */
         {
                 struct json_object *o;
