@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "private-bus.h"
 
 static const char *bench_name = "bench";
 static struct bench_env *live_env;
@@ -347,91 +348,36 @@ static void child_stdio(int out_fd) {
         }
 }
 
+/* The drain benchmark puts 2000 connections on this bus and the scale
+ * benchmark 100k-element replies through it: the limits are raised well
+ * past both. */
+static const char bench_bus_limits[] =
+        "  <limit name=\"max_incoming_bytes\">1000000000</limit>\n"
+        "  <limit name=\"max_incoming_unix_fds\">100000</limit>\n"
+        "  <limit name=\"max_outgoing_bytes\">1000000000</limit>\n"
+        "  <limit name=\"max_outgoing_unix_fds\">100000</limit>\n"
+        "  <limit name=\"max_message_size\">134217728</limit>\n"
+        "  <limit name=\"max_message_unix_fds\">1024</limit>\n"
+        "  <limit name=\"max_completed_connections\">100000</limit>\n"
+        "  <limit name=\"max_incomplete_connections\">10000</limit>\n"
+        "  <limit name=\"max_connections_per_user\">100000</limit>\n"
+        "  <limit name=\"max_names_per_connection\">1000</limit>\n"
+        "  <limit name=\"max_match_rules_per_connection\">10000</limit>\n"
+        "  <limit name=\"max_replies_per_connection\">1000000</limit>\n"
+        "  <limit name=\"auth_timeout\">60000</limit>\n"
+        "  <limit name=\"pending_fd_timeout\">300000</limit>\n"
+        "  <limit name=\"reply_timeout\">600000</limit>\n";
+
 static void start_dbus_daemon(struct bench_env *env) {
-        const char *dbus_daemon = getenv("DBUS_DAEMON");
-        char *conf, *conf_path, *log_path;
-        char addr[1024];
-        size_t len = 0;
-        int pipefd[2];
-        uint64_t deadline;
-        pid_t pid;
+        char *xml = bench_asprintf("%s%s", private_bus_allow_all, bench_bus_limits);
+        char *log_path = bench_env_path(env, "dbus-daemon.log"), *why = NULL;
+        int r;
 
-        if (!dbus_daemon || !*dbus_daemon)
-                dbus_daemon = "dbus-daemon";
-        /* The drain benchmark puts 2000 connections on this bus and the
-         * scale benchmark 100k-element replies through it: the limits are
-         * raised well past both. */
-        conf = bench_asprintf(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                "<busconfig>\n"
-                "  <listen>unix:path=%s/bus</listen>\n"
-                "  <auth>EXTERNAL</auth>\n"
-                "  <policy context=\"default\">\n"
-                "    <allow user=\"*\"/>\n"
-                "    <allow own=\"*\"/>\n"
-                "    <allow send_destination=\"*\"/>\n"
-                "    <allow receive_sender=\"*\"/>\n"
-                "  </policy>\n"
-                "  <limit name=\"max_incoming_bytes\">1000000000</limit>\n"
-                "  <limit name=\"max_incoming_unix_fds\">100000</limit>\n"
-                "  <limit name=\"max_outgoing_bytes\">1000000000</limit>\n"
-                "  <limit name=\"max_outgoing_unix_fds\">100000</limit>\n"
-                "  <limit name=\"max_message_size\">134217728</limit>\n"
-                "  <limit name=\"max_message_unix_fds\">1024</limit>\n"
-                "  <limit name=\"max_completed_connections\">100000</limit>\n"
-                "  <limit name=\"max_incomplete_connections\">10000</limit>\n"
-                "  <limit name=\"max_connections_per_user\">100000</limit>\n"
-                "  <limit name=\"max_names_per_connection\">1000</limit>\n"
-                "  <limit name=\"max_match_rules_per_connection\">10000</limit>\n"
-                "  <limit name=\"max_replies_per_connection\">1000000</limit>\n"
-                "  <limit name=\"auth_timeout\">60000</limit>\n"
-                "  <limit name=\"pending_fd_timeout\">300000</limit>\n"
-                "  <limit name=\"reply_timeout\">600000</limit>\n"
-                "</busconfig>\n",
-                env->dir);
-        conf_path = bench_env_path(env, "bus.conf");
-        write_file(conf_path, conf);
-        free(conf);
-        log_path = bench_env_path(env, "dbus-daemon.log");
-
-        CHECK(pipe2(pipefd, O_CLOEXEC));
-        pid = bench_fork();
-        if (pid == 0) {
-                char *arg = bench_asprintf("--config-file=%s", conf_path);
-                int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-                child_stdio(log);
-                if (dup2(pipefd[1], 3) < 0)
-                        _exit(127);
-                execlp(dbus_daemon, dbus_daemon, arg, "--nofork", "--print-address=3", (char *) NULL);
-                fprintf(stderr, "cannot execute %s: %s\n", dbus_daemon, strerror(errno));
-                _exit(127);
-        }
-        close(pipefd[1]);
-        env->dbus_pid = pid;
-
-        deadline = now_ns() + 10 * UINT64_C(1000000000);
-        while (len == 0 || addr[len - 1] != '\n') {
-                struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
-                ssize_t n;
-
-                if (now_ns() >= deadline)
-                        bench_die("dbus-daemon did not print its address within 10 s (see %s)", log_path);
-                if (poll(&p, 1, 100) <= 0)
-                        continue;
-                n = read(pipefd[0], addr + len, sizeof(addr) - 1 - len);
-                if (n <= 0)
-                        bench_die("dbus-daemon exited before printing its address (see %s)", log_path);
-                len += (size_t) n;
-                if (len >= sizeof(addr) - 1)
-                        bench_die("dbus-daemon address too long");
-        }
-        close(pipefd[0]);
-        addr[len - 1] = '\0';
-        env->bus_address = bench_strdup(addr);
-        free(conf_path);
+        r = private_bus_start(env->dir, xml, log_path, 10, &env->dbus_pid, &env->bus_address, &why);
+        if (r < 0)
+                bench_die("private dbus-daemon: %s (see %s)", why ? why : strerror(-r), log_path);
         free(log_path);
+        free(xml);
 }
 
 struct bench_env *bench_env_new(void) {

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +40,7 @@
 #include "fuzz.h"
 #include "log.h"
 #include "manager.h"
+#include "private-bus.h"
 
 #define MAX_CALLS 24
 #define MAX_HELD 64
@@ -156,64 +156,12 @@ static void write_config(const char *text) {
 }
 
 static void start_dbus_daemon(void) {
-        char *conf_path, *conf, addr[512];
-        const char *bin = getenv("DBUS_DAEMON");
-        size_t len = 0;
-        int pipefd[2];
-        FILE *f;
+        char *why = NULL;
+        int r;
 
-        if (!bin || !*bin)
-                bin = "dbus-daemon";
-        if (asprintf(&conf_path, "%s/bus.conf", F.dir) < 0 ||
-            asprintf(&conf,
-                     "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-                     " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                     "<busconfig>\n"
-                     "  <listen>unix:path=%s/bus</listen>\n"
-                     "  <auth>EXTERNAL</auth>\n"
-                     "  <policy context=\"default\">\n"
-                     "    <allow user=\"*\"/>\n"
-                     "    <allow own=\"*\"/>\n"
-                     "    <allow send_destination=\"*\"/>\n"
-                     "    <allow receive_sender=\"*\"/>\n"
-                     "  </policy>\n"
-                     "</busconfig>\n",
-                     F.dir) < 0)
-                die("out of memory");
-        f = fopen(conf_path, "we");
-        if (!f || fputs(conf, f) < 0 || fclose(f) != 0)
-                die("cannot write %s", conf_path);
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                die("pipe: %m");
-        F.dbus_pid = fork();
-        if (F.dbus_pid < 0)
-                die("fork: %m");
-        if (F.dbus_pid == 0) {
-                char *arg;
-
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (dup2(pipefd[1], 3) < 0 || asprintf(&arg, "--config-file=%s", conf_path) < 0)
-                        _exit(127);
-                execlp(bin, bin, arg, "--nofork", "--print-address=3", (char *) NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        while (len < sizeof(addr) - 1) {
-                ssize_t k = read(pipefd[0], addr + len, sizeof(addr) - 1 - len);
-
-                if (k <= 0)
-                        break;
-                len += (size_t) k;
-                if (addr[len - 1] == '\n')
-                        break;
-        }
-        close(pipefd[0]);
-        if (len == 0 || addr[len - 1] != '\n')
-                die("%s did not print its address", bin);
-        addr[len - 1] = '\0';
-        F.address = xstrdup(addr);
-        free(conf);
-        free(conf_path);
+        r = private_bus_start(F.dir, private_bus_allow_all, NULL, 10, &F.dbus_pid, &F.address, &why);
+        if (r < 0)
+                die("private dbus-daemon: %s", why ? why : strerror(-r));
 }
 
 static sd_bus *connect_bus(void) {

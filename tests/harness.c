@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "private-bus.h"
 
 /* Generous: daxd under valgrind takes seconds to start. */
 #define READY_TIMEOUT_SEC 60
@@ -205,86 +206,16 @@ static void child_redirect(int out_fd) {
         }
 }
 
-/* Anyone may do anything: the tests check daxd's own decisions. */
-static const char permissive_policy[] =
-        "  <policy context=\"default\">\n"
-        "    <allow user=\"*\"/>\n"
-        "    <allow own=\"*\"/>\n"
-        "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
-        "    <allow receive_sender=\"*\"/>\n"
-        "    <allow eavesdrop=\"true\"/>\n"
-        "  </policy>\n";
-
 static void start_dbus_daemon(struct test_env *env, const char *policy) {
-        char *conf_path, *log_path, *conf;
-        const char *dbus_daemon = getenv("DBUS_DAEMON");
-        char addr[1024];
-        size_t len = 0;
-        int pipefd[2];
-        uint64_t deadline;
-        pid_t pid;
+        char *log_path = test_env_path(env, "dbus-daemon.log"), *why = NULL;
+        int r;
 
-        if (!dbus_daemon || !*dbus_daemon)
-                dbus_daemon = "dbus-daemon";
-
-        conf = test_asprintf(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                "<busconfig>\n"
-                "  <listen>unix:path=%s/bus</listen>\n"
-                "  <auth>EXTERNAL</auth>\n"
-                "%s"
-                "</busconfig>\n",
-                env->dir, policy);
-        conf_path = test_env_write_file(env, "bus.conf", conf);
-        free(conf);
-        log_path = test_env_path(env, "dbus-daemon.log");
-
-        ASSERT_OK(pipe2(pipefd, O_CLOEXEC));
-        pid = fork();
-        ASSERT_OK(pid);
-        if (pid == 0) {
-                char *conf_arg = test_asprintf("--config-file=%s", conf_path);
-                int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-                set_pdeathsig();
-                child_redirect(log);
-                if (pipefd[1] == 3)
-                        fcntl(3, F_SETFD, 0);
-                else if (dup2(pipefd[1], 3) < 0)
-                        _exit(127);
-                execlp(dbus_daemon, dbus_daemon, conf_arg, "--nofork", "--print-address=3", (char *) NULL);
-                fprintf(stderr, "cannot execute %s: %m\n", dbus_daemon);
-                _exit(127);
+        r = private_bus_start(env->dir, policy, log_path, READY_TIMEOUT_SEC, &env->dbus_pid, &env->bus_address,
+                              &why);
+        if (r < 0) {
+                print_file("dbus-daemon log", log_path);
+                TEST_FAIL("private dbus-daemon: %s", why ? why : strerror(-r));
         }
-        close(pipefd[1]);
-        env->dbus_pid = pid;
-
-        deadline = test_now_usec() + READY_TIMEOUT_SEC * 1000000u;
-        while (len == 0 || addr[len - 1] != '\n') {
-                struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
-                uint64_t now = test_now_usec();
-                ssize_t n;
-
-                if (now >= deadline) {
-                        print_file("dbus-daemon log", log_path);
-                        TEST_FAIL("dbus-daemon did not print its address within %d s", READY_TIMEOUT_SEC);
-                }
-                if (poll(&p, 1, (int) ((deadline - now) / 1000 + 1)) <= 0)
-                        continue;
-                n = read(pipefd[0], addr + len, sizeof(addr) - 1 - len);
-                if (n <= 0) {
-                        print_file("dbus-daemon log", log_path);
-                        TEST_FAIL("dbus-daemon exited before printing its address");
-                }
-                len += (size_t) n;
-                if (len >= sizeof(addr) - 1)
-                        TEST_FAIL("dbus-daemon address too long");
-        }
-        close(pipefd[0]);
-        addr[len - 1] = '\0';
-        env->bus_address = test_strdup(addr);
-        free(conf_path);
         free(log_path);
 }
 
@@ -305,7 +236,7 @@ static void open_notify_socket(struct test_env *env) {
 }
 
 struct test_env *test_env_new(void) {
-        return test_env_new_with_bus_policy(permissive_policy);
+        return test_env_new_with_bus_policy(private_bus_allow_all);
 }
 
 struct test_env *test_env_new_with_bus_policy(const char *policy) {
