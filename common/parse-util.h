@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define USEC_PER_SEC UINT64_C(1000000)
-#define USEC_PER_MSEC UINT64_C(1000)
+#include "time-util.h"
+
 
 /* "4096", "2M", "1G" (suffixes K, M, G, T are powers of 1024, optional "iB"/"B"). */
 int parse_size(const char *s, uint64_t *ret);

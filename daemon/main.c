@@ -12,19 +12,14 @@
 
 #include "cleanup.h"
 #include "build-config.h"
+#include "bus-open.h"
 #include "config.h"
 #include "daxd-protocol.h"
 #include "log.h"
 #include "manager.h"
 
-enum bus_kind {
-        BUS_SYSTEM,
-        BUS_USER,
-        BUS_ADDRESS,
-};
-
 static const char *arg_config = NULL;
-static enum bus_kind arg_bus = BUS_SYSTEM;
+static enum daxd_bus_kind arg_bus = DAXD_BUS_KIND_SYSTEM;
 static const char *arg_bus_address = NULL;
 
 static void help(void) {
@@ -80,13 +75,13 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_config = optarg;
                         break;
                 case ARG_SYSTEM:
-                        arg_bus = BUS_SYSTEM;
+                        arg_bus = DAXD_BUS_KIND_SYSTEM;
                         break;
                 case ARG_USER:
-                        arg_bus = BUS_USER;
+                        arg_bus = DAXD_BUS_KIND_USER;
                         break;
                 case ARG_BUS_ADDRESS:
-                        arg_bus = BUS_ADDRESS;
+                        arg_bus = DAXD_BUS_KIND_ADDRESS;
                         arg_bus_address = optarg;
                         break;
                 case ARG_LOG_LEVEL:
@@ -158,35 +153,6 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
         return 0;
 }
 
-static int bus_open(sd_bus **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int r;
-
-        switch (arg_bus) {
-        case BUS_SYSTEM:
-                r = sd_bus_open_system_with_description(&bus, "daxd");
-                break;
-        case BUS_USER:
-                r = sd_bus_open_user_with_description(&bus, "daxd");
-                break;
-        default:
-                r = sd_bus_new(&bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(bus, arg_bus_address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(bus, true);
-                if (r >= 0)
-                        r = sd_bus_negotiate_fds(bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-                break;
-        }
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(bus);
-        return 0;
-}
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 
 static int run(int argc, char *argv[]) {
@@ -231,10 +197,10 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 log_warning_errno(r, "cannot enable the watchdog: %m");
 
-        r = bus_open(&m->bus);
+        r = daxd_bus_open(arg_bus, arg_bus_address, "daxd", &m->bus);
         if (r < 0) {
                 log_error_errno(r, "cannot connect to the %s bus: %m",
-                                arg_bus == BUS_SYSTEM ? "system" : arg_bus == BUS_USER ? "user" : "given");
+                                arg_bus == DAXD_BUS_KIND_SYSTEM ? "system" : arg_bus == DAXD_BUS_KIND_USER ? "user" : "given");
                 return 1;
         }
 

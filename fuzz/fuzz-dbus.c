@@ -41,6 +41,7 @@
 #include "log.h"
 #include "manager.h"
 #include "private-bus.h"
+#include "time-util.h"
 
 #define MAX_CALLS 24
 #define MAX_HELD 64
@@ -112,12 +113,6 @@ static _Noreturn void die(const char *fmt, ...) {
         abort();
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static char *xstrdup(const char *s) {
         char *r = strdup(s);

@@ -56,6 +56,12 @@
 #define DAXD_ERROR_BUSY "org.daxd1.Error.Busy"                       /* EBUSY */
 #define DAXD_ERROR_BACKEND "org.daxd1.Error.Backend"                 /* EIO */
 
+/* Never sent by daxd: libdaxd reports it (daxd_client_get_error_name())
+ * when a restarted daxd hands out a fd that names another backing than the
+ * one a lease maps, and fences that mapping. In the daemon's namespace so
+ * that a caller tells every refusal of a lease apart by one kind of name. */
+#define DAXD_ERROR_BACKING_CHANGED "org.daxd1.Error.BackingChanged"  /* ESTALE */
+
 extern const sd_bus_error_map daxd_error_map[];
 
 /* The D-Bus error name for a negative errno returned by the lifecycle core,

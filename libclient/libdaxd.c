@@ -14,10 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-open.h"
 #include "cleanup.h"
 #include "daxd-protocol.h"
 #include "libdaxd.h"
 #include "list.h"
+#include "time-util.h"
 
 #define _public_ __attribute__((visibility("default")))
 
@@ -105,12 +107,6 @@ _public_ const char *daxd_client_get_error_message(struct daxd_client *c) {
         return c ? c->error_message : NULL;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 /* ---- leases ---- */
 
@@ -484,7 +480,7 @@ static void client_reacquire(struct daxd_client *c) {
                         (void) call_release(c, path);
                         free(path);
                         client_clear_error(c);
-                        c->error_name = strdup("org.daxd1.Error.BackingChanged");
+                        c->error_name = strdup(DAXD_ERROR_BACKING_CHANGED);
                         c->error_message = strdup("the region is backed by another file or device now");
                 }
                 lease_fence(l);
@@ -567,21 +563,13 @@ _public_ int daxd_client_new(enum daxd_bus_type type, const char *address, const
 
         switch (type) {
         case DAXD_BUS_SYSTEM:
-                r = sd_bus_open_system(&c->bus);
+                r = daxd_bus_open(DAXD_BUS_KIND_SYSTEM, NULL, "libdaxd", &c->bus);
                 break;
         case DAXD_BUS_USER:
-                r = sd_bus_open_user(&c->bus);
+                r = daxd_bus_open(DAXD_BUS_KIND_USER, NULL, "libdaxd", &c->bus);
                 break;
         case DAXD_BUS_ADDRESS:
-                r = sd_bus_new(&c->bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(c->bus, address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(c->bus, true);
-                if (r >= 0)
-                        r = sd_bus_negotiate_fds(c->bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(c->bus);
+                r = daxd_bus_open(DAXD_BUS_KIND_ADDRESS, address, "libdaxd", &c->bus);
                 break;
         default:
                 r = -EINVAL;

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "bus-open.h"
 #include "harness.h"
 #include "private-bus.h"
 
@@ -44,12 +45,6 @@ char *test_asprintf(const char *fmt, ...) {
         return p;
 }
 
-uint64_t test_now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 /* xorshift64*: small, fast and reproducible from a printed seed. */
 static uint64_t rng_state = 1;
@@ -377,11 +372,11 @@ static void describe_status(int status, char *buf, size_t size) {
 }
 
 bool test_env_wait_notify(struct test_env *env, const char *line, unsigned timeout_sec) {
-        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * 1000000u;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
         pid_t pid = env->daxd_pid;
 
         ASSERT_TRUE(pid > 0);
-        while (test_now_usec() < deadline) {
+        while (now_usec() < deadline) {
                 int status;
 
                 if (notify_recv_match(env, pid, line, 100) > 0)
@@ -475,7 +470,7 @@ void test_env_signal_daxd(struct test_env *env, int sig) {
 
 void test_env_stop_daxd(struct test_env *env) {
         pid_t pid = env->daxd_pid;
-        uint64_t deadline = test_now_usec() + STOP_TIMEOUT_SEC * 1000000u;
+        uint64_t deadline = now_usec() + STOP_TIMEOUT_SEC * 1000000u;
         bool stopping = false;
         int status = 0;
         char desc[64];
@@ -483,7 +478,7 @@ void test_env_stop_daxd(struct test_env *env) {
         ASSERT_TRUE(pid > 0);
         ASSERT_OK(kill(pid, SIGTERM));
         while (!daxd_exited(env, &status)) {
-                if (test_now_usec() >= deadline)
+                if (now_usec() >= deadline)
                         TEST_FAIL("daxd did not exit within %d s of SIGTERM", STOP_TIMEOUT_SEC);
                 usleep(10000);
         }
@@ -519,7 +514,7 @@ static int run_capture_common(struct test_env *env, const char *const *argv, con
         size_t size = 0;
         FILE *mem;
         int pipefd[2], status = 0;
-        uint64_t deadline = test_now_usec() + 60 * 1000000u;
+        uint64_t deadline = now_usec() + 60 * 1000000u;
         pid_t pid;
 
         ASSERT_OK(pipe2(pipefd, O_CLOEXEC));
@@ -541,7 +536,7 @@ static int run_capture_common(struct test_env *env, const char *const *argv, con
         for (;;) {
                 struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
                 char buf[4096];
-                uint64_t now = test_now_usec();
+                uint64_t now = now_usec();
                 ssize_t n;
 
                 if (now >= deadline) {
@@ -585,11 +580,7 @@ sd_bus *test_env_connect(struct test_env *env) {
                 ASSERT_OK(sd_bus_error_add_map(daxd_error_map));
                 map_added = true;
         }
-        ASSERT_OK(sd_bus_new(&bus));
-        ASSERT_OK(sd_bus_set_address(bus, env->bus_address));
-        ASSERT_OK(sd_bus_set_bus_client(bus, 1));
-        ASSERT_OK(sd_bus_negotiate_fds(bus, 1));
-        ASSERT_OK(sd_bus_start(bus));
+        ASSERT_OK(daxd_bus_open(DAXD_BUS_KIND_ADDRESS, env->bus_address, NULL, &bus));
         return bus;
 }
 
@@ -800,22 +791,22 @@ char *get_prop_path(sd_bus *bus, const char *path, const char *iface, const char
 }
 
 void test_wait_until(const char *what, bool (*cond)(void *userdata), void *userdata, unsigned timeout_sec) {
-        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * 1000000u;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
 
         while (!cond(userdata)) {
-                if (test_now_usec() >= deadline)
+                if (now_usec() >= deadline)
                         TEST_FAIL("timed out after %u s waiting for %s", timeout_sec, what);
                 usleep(10000);
         }
 }
 
 void test_bus_wait_flag(sd_bus *bus, const bool *flag, unsigned timeout_sec) {
-        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * 1000000u;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
 
         while (!*flag) {
                 int r;
 
-                if (test_now_usec() >= deadline)
+                if (now_usec() >= deadline)
                         TEST_FAIL("timed out after %u s waiting for a bus message", timeout_sec);
                 r = sd_bus_process(bus, NULL);
                 ASSERT_OK(r);
@@ -835,7 +826,7 @@ char *test_region_state(sd_bus *bus, const char *name) {
 }
 
 void test_pump_until(sd_bus **buses, size_t n, const bool *flag, unsigned timeout_sec, unsigned ms) {
-        uint64_t start = test_now_usec();
+        uint64_t start = now_usec();
 
         ASSERT_TRUE(n <= 8);
         for (;;) {
@@ -853,9 +844,9 @@ void test_pump_until(sd_bus **buses, size_t n, const bool *flag, unsigned timeou
                 }
                 if (flag && *flag)
                         return;
-                if (!flag && test_now_usec() - start >= (uint64_t) ms * 1000)
+                if (!flag && now_usec() - start >= (uint64_t) ms * 1000)
                         return;
-                if (flag && test_now_usec() - start >= (uint64_t) timeout_sec * 1000000u)
+                if (flag && now_usec() - start >= (uint64_t) timeout_sec * 1000000u)
                         TEST_FAIL("timed out after %u s waiting on the bus", timeout_sec);
                 for (size_t i = 0; i < n; i++)
                         p[i] = (struct pollfd) { .fd = sd_bus_get_fd(buses[i]), .events = POLLIN };

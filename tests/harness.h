@@ -21,6 +21,7 @@
 
 #include "daxd-protocol.h"
 #include "test.h"
+#include "time-util.h"
 
 #define NOBODY_UID ((uid_t) 65534)
 #define NOBODY_GID ((gid_t) 65534)
@@ -189,8 +190,6 @@ sd_bus_slot *test_teardown_async(sd_bus *bus, const char *region, uint64_t timeo
 void test_call_assert_ok(const struct test_call *c);
 void test_call_done(struct test_call *c);
 
-/* CLOCK_MONOTONIC in microseconds. */
-uint64_t test_now_usec(void);
 /* A seeded PRNG (xorshift64*) for generated tests: print the seed, and the
  * run can be reproduced. Per process; a forked child reseeds. */
 void test_rng_seed(uint64_t seed);

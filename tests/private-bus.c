@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "private-bus.h"
+#include "time-util.h"
 
 const char private_bus_allow_all[] =
         "  <policy context=\"default\">\n"
@@ -36,10 +37,7 @@ static int fail(char **ret_error, int error, const char *fmt, ...) {
 }
 
 static uint64_t now_msec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+        return now_usec() / USEC_PER_MSEC;
 }
 
 int private_bus_start(const char *dir, const char *extra_xml, const char *log_path, unsigned timeout_sec,

@@ -1164,7 +1164,7 @@ TEST(chaos) {
 
         seed = test_env_u64("CHAOS_SEED", 0);
         if (seed == 0)
-                seed = (test_now_usec() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t) getpid();
+                seed = (now_usec() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t) getpid();
         seed |= 1;
         seconds = test_env_u64("CHAOS_SECONDS", 45);
         max_live = (unsigned) test_env_u64("CHAOS_CLIENTS", 20);
@@ -1217,7 +1217,7 @@ TEST(chaos) {
                 group_pgid = keeper;
         }
 
-        t0 = test_now_usec();
+        t0 = now_usec();
         deadline = t0 + seconds * UINT64_C(1000000);
         next_teardown = t0 + 500000;
         next_reload = t0 + 2000000;
@@ -1226,7 +1226,7 @@ TEST(chaos) {
         base_open = count_non_retired(&ch, NULL);
 
         for (unsigned restarts_done = 0;;) {
-                uint64_t now = test_now_usec();
+                uint64_t now = now_usec();
 
                 if (now >= deadline && (ch.t.clients >= min_clients || now >= deadline + 60 * UINT64_C(1000000)))
                         break;
@@ -1263,10 +1263,10 @@ TEST(chaos) {
 
         /* ---- the end: every client goes, then the books must balance ---- */
         kill_all_clients(&ch, keeper);
-        fprintf(stderr, "test-chaos: chaos over after %.1f s; draining\n", (double) (test_now_usec() - t0) / 1e6);
+        fprintf(stderr, "test-chaos: chaos over after %.1f s; draining\n", (double) (now_usec() - t0) / 1e6);
 
         /* Our teardowns answer within their timeouts (3 s at most). */
-        for (uint64_t until = test_now_usec() + 30 * UINT64_C(1000000);;) {
+        for (uint64_t until = now_usec() + 30 * UINT64_C(1000000);;) {
                 unsigned outstanding = 0;
 
                 for (size_t i = 0; i < N_REGIONS; i++)
@@ -1274,7 +1274,7 @@ TEST(chaos) {
                 count_non_retired(&ch, &draining);
                 if (outstanding == 0 && draining == 0)
                         break;
-                if (test_now_usec() > until)
+                if (now_usec() > until)
                         TEST_FAIL("%u Teardown calls unanswered, %u regions draining, 30 s after the clients died",
                                   outstanding, draining);
                 admin_process(&ch, 20000);

@@ -236,12 +236,6 @@ static char *state_of(struct test_env *env, const char *region) {
 
 /* ---- daxdctl in the background ---- */
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 struct bg {
         pid_t pid;
@@ -316,14 +310,14 @@ static bool bg_read(struct bg *bg, int timeout_ms) {
 
 /* Reads until stdout (or stderr) contains needle; fails after timeout_sec. */
 static void bg_wait_for(struct bg *bg, bool on_stderr, const char *needle, unsigned timeout_sec) {
-        uint64_t deadline = mono_usec() + timeout_sec * UINT64_C(1000000);
+        uint64_t deadline = now_usec() + timeout_sec * UINT64_C(1000000);
 
         for (;;) {
                 const char *text = on_stderr ? bg->err_text : bg->out_text;
 
                 if (text && strstr(text, needle))
                         return;
-                if (mono_usec() > deadline) {
+                if (now_usec() > deadline) {
                         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", bg->out_text ? bg->out_text : "",
                                 bg->err_text ? bg->err_text : "");
                         TEST_FAIL("\"%s\" did not appear within %u s", needle, timeout_sec);
@@ -336,7 +330,7 @@ static void bg_wait_for(struct bg *bg, bool on_stderr, const char *needle, unsig
 /* Waits for the process (reading its output to the end); returns the raw
  * wait status. */
 static int bg_wait(struct bg *bg, unsigned timeout_sec) {
-        uint64_t deadline = mono_usec() + timeout_sec * UINT64_C(1000000);
+        uint64_t deadline = now_usec() + timeout_sec * UINT64_C(1000000);
         int status;
 
         for (;;) {
@@ -345,7 +339,7 @@ static int bg_wait(struct bg *bg, unsigned timeout_sec) {
                 ASSERT_OK(r);
                 if (r == bg->pid)
                         break;
-                if (mono_usec() > deadline) {
+                if (now_usec() > deadline) {
                         kill(bg->pid, SIGKILL);
                         TEST_FAIL("daxdctl (pid %d) did not exit within %u s", (int) bg->pid, timeout_sec);
                 }

@@ -393,11 +393,11 @@ static void write_full(int fd, const void *buf, size_t n) {
 
 static void read_full(int fd, void *buf, size_t n, unsigned timeout_sec) {
         uint8_t *p = buf;
-        uint64_t deadline = test_now_usec() + (uint64_t) timeout_sec * SEC_USEC;
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * SEC_USEC;
 
         while (n > 0) {
                 struct pollfd pf = { .fd = fd, .events = POLLIN };
-                uint64_t now = test_now_usec();
+                uint64_t now = now_usec();
                 ssize_t k;
 
                 if (now >= deadline)
@@ -756,8 +756,8 @@ TEST(revoke_is_unicast) {
         daxd_acquire_ok(other, "r1", 0, 2 * MiB, 0, &o);
 
         c0_slot = test_teardown_async(admin, "r0", LONG_USEC, 0, &c0);
-        for (uint64_t deadline = test_now_usec() + 30 * SEC_USEC; rv_holder.n < 2;) {
-                if (test_now_usec() > deadline)
+        for (uint64_t deadline = now_usec() + 30 * SEC_USEC; rv_holder.n < 2;) {
+                if (now_usec() > deadline)
                         TEST_FAIL("the holder got %u Revoke(s), expected 2", rv_holder.n);
                 test_pump_for(buses, 3, 20);
         }
@@ -912,7 +912,7 @@ TEST(acquire_race) {
                 pids[i] = test_env_fork_client(env, (uid_t) -1, 0, NULL, 0, race_client_main, &args[i]);
         }
         /* Every client is in its loop and has been granted leases. */
-        deadline = test_now_usec() + 60 * SEC_USEC;
+        deadline = now_usec() + 60 * SEC_USEC;
         for (;;) {
                 bool all = true;
 
@@ -923,7 +923,7 @@ TEST(acquire_race) {
                 }
                 if (all)
                         break;
-                if (test_now_usec() > deadline)
+                if (now_usec() > deadline)
                         TEST_FAIL("the race clients did not get going within 60 s");
                 test_pump_for(&watcher, 1, 10);
         }

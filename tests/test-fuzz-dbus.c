@@ -981,7 +981,7 @@ static void check_alive(struct fuzzer *f, pid_t daxd_pid) {
 }
 
 static void fuzz_loop(struct fuzzer *f, uint64_t iterations, uint64_t deadline, pid_t daxd_pid) {
-        for (uint64_t i = 0; i < iterations && test_now_usec() < deadline; i++) {
+        for (uint64_t i = 0; i < iterations && now_usec() < deadline; i++) {
                 do_one_call(f, &f->conns[test_rnd_below(f->n_conns)]);
                 process_all(f);
                 if ((i + 1) % BATCH == 0)
@@ -991,8 +991,8 @@ static void fuzz_loop(struct fuzzer *f, uint64_t iterations, uint64_t deadline, 
 
         /* Teardowns answer within their (short) timeout, or when the
          * region drained. */
-        for (uint64_t end = test_now_usec() + 20 * UINT64_C(1000000); f->pending_teardowns > 0;) {
-                if (test_now_usec() > end)
+        for (uint64_t end = now_usec() + 20 * UINT64_C(1000000); f->pending_teardowns > 0;) {
+                if (now_usec() > end)
                         TEST_FAIL("%u Teardown calls still unanswered after 20 s", f->pending_teardowns);
                 process_all(f);
                 (void) sd_bus_wait(f->conns[0].bus, 10000);
@@ -1025,8 +1025,8 @@ static void nobody_fn(struct test_env *env, sd_bus *bus, void *userdata) {
         struct fuzzer f;
 
         alarm(0);
-        if (p->deadline > test_now_usec())
-                alarm((unsigned) ((p->deadline - test_now_usec()) / 1000000 + 60));
+        if (p->deadline > now_usec())
+                alarm((unsigned) ((p->deadline - now_usec()) / 1000000 + 60));
         test_rng_seed(p->seed);
         fuzzer_init(&f, env, false);
         conn_init(&f, &f.conns[0], bus);
@@ -1080,7 +1080,7 @@ TEST(fuzz) {
 
         seed = test_env_u64("FUZZ_DBUS_SEED", 0);
         if (seed == 0)
-                seed = (test_now_usec() ^ ((uint64_t) getpid() << 32)) | 1;
+                seed = (now_usec() ^ ((uint64_t) getpid() << 32)) | 1;
         iterations = test_env_u64("FUZZ_DBUS_ITERATIONS", DEFAULT_ITERATIONS);
         seconds = test_env_u64("FUZZ_DBUS_SECONDS", 0);
         verbose = test_env_u64("FUZZ_DBUS_VERBOSE", 0) != 0;
@@ -1093,7 +1093,7 @@ TEST(fuzz) {
                 alarm((unsigned) seconds + 300);
         else
                 alarm((unsigned) (iterations / 20) + 300);
-        t0 = test_now_usec();
+        t0 = now_usec();
         deadline = seconds > 0 ? t0 + seconds * UINT64_C(1000000) : UINT64_MAX;
 
         flip = strstr(config_a, "[region flip]");
@@ -1187,7 +1187,7 @@ TEST(fuzz) {
                         drop_held(&f, &f.conns[c], f.conns[c].n_held - 1);
 
         fprintf(stderr, "test-fuzz-dbus: seed 0x%" PRIx64 ": %u calls in %.1f s, daxd alive throughout\n", seed,
-                f.st.calls, (double) (test_now_usec() - t0) / 1e6);
+                f.st.calls, (double) (now_usec() - t0) / 1e6);
         for (unsigned c = 0; c < f.n_conns; c++)
                 sd_bus_flush_close_unref(f.conns[c].bus);
         fuzzer_done(&f);

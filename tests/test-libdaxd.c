@@ -206,12 +206,10 @@ TEST(revoke_callback_release_completes_teardown) {
         struct daxd_client *holder = connect_client(env, &ev), *admin = connect_client(env, &admin_ev);
         struct teardown_result t = {};
         struct daxd_lease *l = NULL;
-        struct timespec ts;
         uint64_t before;
 
         ASSERT_OK(daxd_lease_acquire(holder, "lib", 0, 0, DAXD_LEASE_WRITE, &l));
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        before = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        before = now_usec();
         ASSERT_OK(daxd_client_teardown_async(admin, "lib", 20 * 1000000, 0, on_teardown_done, &t));
 
         /* The holder's callback releases; that alone lets the teardown end. */

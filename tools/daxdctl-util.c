@@ -55,12 +55,6 @@ int ctl_fail(struct daxd_client *client, int r, const char *what_fmt, ...) {
         return EXIT_FAILURE;
 }
 
-uint64_t ctl_now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 int ctl_connect(const struct ctl *ctl, const struct daxd_listener *listener, void *userdata,
                 struct daxd_client **ret) {

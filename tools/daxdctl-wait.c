@@ -26,7 +26,7 @@
  * max_wait_usec (UINT64_MAX: until the bus's own timeout). Returns 1 when
  * extra_fd is readable, 0 otherwise, or a negative errno. */
 static int wait_for(struct daxd_client *c, int extra_fd, uint64_t max_wait_usec) {
-        uint64_t now = ctl_now_usec(), until = UINT64_MAX, t;
+        uint64_t now = now_usec(), until = UINT64_MAX, t;
         struct pollfd p[2];
         int events, timeout_ms, r;
 
@@ -132,7 +132,7 @@ static char *describe_region(const struct daxd_region_info *info, bool detailed)
 }
 
 static void describe_deadline(char *buf, size_t size, uint64_t deadline, bool force) {
-        uint64_t now = ctl_now_usec();
+        uint64_t now = now_usec();
 
         if (deadline == 0)
                 snprintf(buf, size, "waiting for daxd's teardown-timeout");
@@ -226,7 +226,7 @@ int verb_teardown(struct ctl *ctl) {
         if (shown_timeout == 0 && daxd_client_get_teardown_timeout(c, &shown_timeout) < 0)
                 shown_timeout = 0;
         if (shown_timeout > 0)
-                p.deadline = ctl_now_usec() + shown_timeout;
+                p.deadline = now_usec() + shown_timeout;
 
         r = daxd_client_teardown_async(c, region, timeout, ctl->force ? DAXD_TEARDOWN_FLAG_FORCE : 0,
                                        on_teardown_done, &w);
@@ -247,7 +247,7 @@ int verb_teardown(struct ctl *ctl) {
                 if (w.done)
                         break;
 
-                now = ctl_now_usec();
+                now = now_usec();
                 if (!ctl->json && now >= next_poll) {
                         next_poll = now + PROGRESS_INTERVAL_USEC;
                         /* The region may be gone by now (removed on reload);

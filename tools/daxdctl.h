@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "libdaxd.h"
+#include "time-util.h"
 
 #define CTL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -51,9 +52,6 @@ void ctl_oom(void) __attribute__((noreturn));
 char *ctl_strdup(const char *s);
 /* Prints "daxdctl: MESSAGE" on stderr; returns EXIT_FAILURE. */
 int ctl_error(const char *fmt, ...) CTL_PRINTF(1, 2);
-
-/* CLOCK_MONOTONIC in microseconds, as libdaxd's deadlines. */
-uint64_t ctl_now_usec(void);
 
 /* "read", "write", "read,exclusive", "write,exclusive" */
 const char *lease_flags_string(uint64_t flags);

@@ -39,12 +39,6 @@ static void setup(void) {
                 TEST_SKIP("%s does not exist", devpath);
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 /* The driver dev is bound to: "device_dax", "kmem" or "" (disabled). */
 static char *driver(void) {
