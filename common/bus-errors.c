@@ -1,5 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* bus-errors.c: the one table between daxd's D-Bus error names and errno. */
+/* bus-errors.c: the one table between daxd's D-Bus error names and errno.
+ *
+ * It is read both ways. A client registers it (sd_bus_error_add_map) and
+ * sd_bus_error_get_errno() takes the first entry with a reply's name; the
+ * daemon names an errno of its core with daxd_error_name_from_errno(),
+ * which takes the first entry with that errno. So a standard name's first
+ * entry is the errno sd-bus itself gives that name (a client that registers
+ * this map reads what it would read without it, for replies of any
+ * service), and the entries after it only name errnos the daemon returns.
+ * test-bus-errors checks both directions.
+ */
 #include <errno.h>
 #include <stddef.h>
 
@@ -17,6 +27,19 @@ const sd_bus_error_map daxd_error_map[] = {
         SD_BUS_ERROR_MAP(DAXD_ERROR_BUSY, EBUSY),
         SD_BUS_ERROR_MAP(DAXD_ERROR_BACKEND, EIO),
         SD_BUS_ERROR_MAP(DAXD_ERROR_BACKING_CHANGED, ESTALE),
+
+        /* Standard names, first for the errnos sd-bus gives them too, so
+         * that the daemon's EACCES and EINVAL never reach the entries
+         * below them. */
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_ACCESS_DENIED, EACCES),
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_INVALID_ARGS, EINVAL),
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, ENOBUFS),
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, EDQUOT),   /* lease-limit-per-client */
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, ENOSPC),   /* lease-limit, teardown-limit */
+        SD_BUS_ERROR_MAP(DAXD_ERROR_INVALID_FILE_CONTENT, EINVAL),
+        SD_BUS_ERROR_MAP(DAXD_ERROR_INVALID_FILE_CONTENT, EBADMSG), /* Reload: the config has errors */
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_FAILED, EACCES),
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_FAILED, ECANCELED),         /* daxd stopped before a teardown ended */
         SD_BUS_ERROR_MAP_END,
 };
 

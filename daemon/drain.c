@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "drain.h"
+#include "event.h"
 #include "log.h"
 
 #define RESCAN_FIRST_USEC (10 * UINT64_C(1000))
@@ -21,7 +22,7 @@
 
 struct pid_watch {
         pid_t pid;
-        sd_event_source *source; /* owns the pidfd */
+        struct event_source *source; /* owns the pidfd */
 };
 
 struct drain {
@@ -29,35 +30,32 @@ struct drain {
         uint64_t deadline;
         struct drain_callbacks cb;
         void *userdata;
-        sd_event_source *deadline_source;
-        sd_event_source *rescan_source;
+        struct event_source *deadline_source;
+        struct event_source *rescan_source;
         uint64_t backoff;
         struct pid_watch *watches;
         size_t n_watches;
 };
 
-static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_deadline(struct event_source *s, void *userdata) {
         struct drain *d = userdata;
 
         d->cb.deadline(d, d->userdata);
-        return 0;
 }
 
-static int on_rescan(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_rescan(struct event_source *s, void *userdata) {
         struct drain *d = userdata;
 
         d->cb.recheck(d, d->userdata);
-        return 0;
 }
 
-static int on_pid_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_pid_exit(struct event_source *s, int fd, uint32_t revents, void *userdata) {
         struct drain *d = userdata;
 
         /* One exit is enough to look again; the watch stays until the
          * drain ends so a reused pid never confuses it. */
-        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        (void) event_source_disable(s);
         d->cb.recheck(d, d->userdata);
-        return 0;
 }
 
 int drain_new(sd_event *event, uint64_t deadline_usec, const struct drain_callbacks *cb, void *userdata,
@@ -68,18 +66,17 @@ int drain_new(sd_event *event, uint64_t deadline_usec, const struct drain_callba
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
-        d->event = sd_event_ref(event);
+        d->event = event_ref(event);
         d->deadline = deadline_usec;
         d->cb = *cb;
         d->userdata = userdata;
         d->backoff = RESCAN_FIRST_USEC;
 
-        r = sd_event_add_time(event, &d->deadline_source, CLOCK_MONOTONIC, deadline_usec, 0, on_deadline, d);
+        r = event_add_timer(event, deadline_usec, on_deadline, d, "drain-deadline", &d->deadline_source);
         if (r < 0) {
                 drain_free(d);
                 return r;
         }
-        (void) sd_event_source_set_description(d->deadline_source, "drain-deadline");
         *ret = d;
         return 0;
 }
@@ -88,11 +85,11 @@ struct drain *drain_free(struct drain *d) {
         if (!d)
                 return NULL;
         for (size_t i = 0; i < d->n_watches; i++)
-                sd_event_source_disable_unref(d->watches[i].source);
+                event_source_free(d->watches[i].source);
         free(d->watches);
-        sd_event_source_disable_unref(d->deadline_source);
-        sd_event_source_disable_unref(d->rescan_source);
-        sd_event_unref(d->event);
+        event_source_free(d->deadline_source);
+        event_source_free(d->rescan_source);
+        event_unref(d->event);
         free(d);
         return NULL;
 }
@@ -121,12 +118,9 @@ static int drain_watch_pid(struct drain *d, pid_t pid) {
                 return -ENOMEM;
         d->watches = w;
         w = &d->watches[d->n_watches];
-        r = sd_event_add_io(d->event, &w->source, fd, EPOLLIN, on_pid_exit, d);
+        r = event_add_io(d->event, TAKE_FD(fd), EPOLLIN, on_pid_exit, d, "drain-pidfd", &w->source);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_io_fd_own(w->source, true);
-        TAKE_FD(fd);
-        (void) sd_event_source_set_description(w->source, "drain-pidfd");
         w->pid = pid;
         d->n_watches++;
         return 0;
@@ -143,18 +137,13 @@ int drain_wait_for(struct drain *d, const struct user_list *users) {
                                         (int) users->users[i].pid);
         }
 
-        r = sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+        r = event_now(d->event, &now);
         if (r < 0)
                 return r;
-        if (d->rescan_source) {
-                r = sd_event_source_set_time(d->rescan_source, now + d->backoff);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(d->rescan_source, SD_EVENT_ONESHOT);
-        } else {
-                r = sd_event_add_time(d->event, &d->rescan_source, CLOCK_MONOTONIC, now + d->backoff, 0, on_rescan, d);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(d->rescan_source, "drain-rescan");
-        }
+        if (d->rescan_source)
+                r = event_timer_set(d->rescan_source, now + d->backoff);
+        else
+                r = event_add_timer(d->event, now + d->backoff, on_rescan, d, "drain-rescan", &d->rescan_source);
         if (r < 0)
                 return r;
 
@@ -171,7 +160,7 @@ uint64_t drain_deadline(const struct drain *d) {
 uint64_t drain_time_left(const struct drain *d) {
         uint64_t now;
 
-        if (sd_event_now(d->event, CLOCK_MONOTONIC, &now) < 0)
+        if (event_now(d->event, &now) < 0)
                 return 0;
         return now >= d->deadline ? 0 : d->deadline - now;
 }

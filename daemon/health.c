@@ -18,12 +18,13 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "event.h"
 #include "health.h"
 #include "log.h"
 
 struct health_watch {
         struct backend *backend;
-        sd_event_source *source;
+        struct event_source *source;
         char *path;
         struct health_snapshot last;
         health_changed_fn changed;
@@ -69,7 +70,7 @@ static int rearm(int fd) {
         return 0;
 }
 
-static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_notify(struct event_source *s, int fd, uint32_t revents, void *userdata) {
         struct health_watch *w = userdata;
         struct health_snapshot now = {};
         unsigned what;
@@ -83,20 +84,19 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
                  * rather than spin. (6.1 does not wake us for the removal
                  * itself; a later kernel may.) */
                 log_warning_errno(r, "cannot read %s, no longer watching it for health changes: %m", w->path);
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
-                return 0;
+                (void) event_source_disable(s);
+                return;
         }
         r = health_snapshot_read(w->backend, &now);
         if (r < 0) {
                 log_warning_errno(r, "%s changed, but the health of %s cannot be read: %m", w->path, w->backend->path);
-                return 0;
+                return;
         }
         what = health_snapshot_diff(&w->last, &now);
         health_snapshot_done(&w->last);
         w->last = now;
         if (what)
-                w->changed(what, &w->last, w->userdata);
-        return 0;
+                w->changed(w, what, &w->last, w->userdata);
 }
 
 int health_watch_new(sd_event *event, struct backend *b, health_changed_fn changed, void *userdata,
@@ -127,12 +127,9 @@ int health_watch_new(sd_event *event, struct backend *b, health_changed_fn chang
         r = health_snapshot_read(b, &w->last);
         if (r < 0)
                 goto fail;
-        r = sd_event_add_io(event, &w->source, fd, EPOLLPRI, on_notify, w);
+        r = event_add_io(event, TAKE_FD(fd), EPOLLPRI, on_notify, w, "health", &w->source);
         if (r < 0)
                 goto fail;
-        (void) sd_event_source_set_io_fd_own(w->source, true);
-        TAKE_FD(fd);
-        (void) sd_event_source_set_description(w->source, "health");
         w->path = TAKE_PTR(path);
         *ret = w;
         return 0;
@@ -145,9 +142,13 @@ fail:
 struct health_watch *health_watch_free(struct health_watch *w) {
         if (!w)
                 return NULL;
-        sd_event_source_disable_unref(w->source);
+        event_source_free(w->source);
         health_snapshot_done(&w->last);
         free(w->path);
         free(w);
         return NULL;
+}
+
+const struct health_snapshot *health_watch_snapshot(const struct health_watch *w) {
+        return &w->last;
 }

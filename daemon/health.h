@@ -4,9 +4,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <systemd/sd-event.h>
-
 #include "backend.h"
+#include "event.h"
 
 enum {
         HEALTH_CHANGED_DOMAIN = 1 << 0,
@@ -29,7 +28,8 @@ struct health_watch;
 
 /* Called with the HEALTH_CHANGED_* bits and the health now, after the
  * kernel said it may have changed and it did. */
-typedef void (*health_changed_fn)(unsigned what, const struct health_snapshot *now, void *userdata);
+typedef void (*health_changed_fn)(struct health_watch *w, unsigned what, const struct health_snapshot *now,
+                                  void *userdata);
 
 /* Watches what backend->ops->health_watch_path names; -EOPNOTSUPP when the
  * backend has nothing the kernel notifies (files). The backend must
@@ -37,3 +37,5 @@ typedef void (*health_changed_fn)(unsigned what, const struct health_snapshot *n
 int health_watch_new(sd_event *event, struct backend *b, health_changed_fn changed, void *userdata,
                      struct health_watch **ret);
 struct health_watch *health_watch_free(struct health_watch *w);
+/* The health as last read (when the watch began, or at the last change). */
+const struct health_snapshot *health_watch_snapshot(const struct health_watch *w);

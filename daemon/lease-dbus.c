@@ -95,28 +95,28 @@ static int property_get_state(sd_bus *bus, const char *path, const char *interfa
 
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         struct lease *l = userdata;
-        struct manager *m = ((struct region *) l->region)->owner;
 
-        return lease_release_checked(m, msg, l, error);
+        return lease_release_checked(l->client->manager, msg, l, error);
 }
 
 int lease_release_checked(struct manager *m, sd_bus_message *msg, struct lease *l, sd_bus_error *error) {
         const char *sender = sd_bus_message_get_sender(msg);
         int r;
 
+        /* Invariant 3: only the holder. */
         if (!sender || strcmp(sender, l->holder) != 0)
-                return sd_bus_error_setf(error, DAXD_ERROR_NOT_HOLDER,
-                                         "lease %" PRIu64 " is held by %s, not by %s; only its holder may release it",
-                                         l->id, l->holder, sender ? sender : "(unknown)");
+                return bus_error_setf(error, -EPERM,
+                                      "lease %" PRIu64 " is held by %s, not by %s; only its holder may release it",
+                                      l->id, l->holder, sender ? sender : "(unknown)");
 
         /* Reply first, then the signals of the lease's end; nothing else
          * runs in between. */
         r = sd_bus_reply_method_return(msg, NULL);
-        manager_end_lease(m, l, NULL);
+        manager_end_lease(m, l, LEASE_END_RELEASED);
         return r < 0 ? r : 1;
 }
 
-const sd_bus_vtable lease_vtable[] = {
+static const sd_bus_vtable lease_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Region", "o", property_get_region, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Holder", "s", NULL, offsetof(struct lease, holder), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -130,64 +130,64 @@ const sd_bus_vtable lease_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int lease_bus_setup(struct manager *m) {
+int lease_bus_setup(struct bus_server *s) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, DAXD_LEASE_PATH_PREFIX, DAXD_LEASE_INTERFACE, lease_vtable,
-                                       lease_object_find, m);
+        r = sd_bus_add_fallback_vtable(s->bus, NULL, DAXD_LEASE_PATH_PREFIX, DAXD_LEASE_INTERFACE, lease_vtable,
+                                       lease_object_find, s->manager);
         if (r < 0)
                 return r;
-        return sd_bus_add_node_enumerator(m->bus, NULL, DAXD_LEASE_PATH_PREFIX, lease_node_enumerator, m);
+        return sd_bus_add_node_enumerator(s->bus, NULL, DAXD_LEASE_PATH_PREFIX, lease_node_enumerator, s->manager);
 }
 
-void lease_emit_added(struct manager *m, struct lease *l) {
+void lease_emit_added(struct bus_server *s, struct lease *l) {
         _cleanup_free_ char *p = lease_object_path(l);
         int r;
 
-        if (!m->bus || !p)
+        if (!p)
                 return;
-        r = sd_bus_emit_interfaces_added(m->bus, p, DAXD_LEASE_INTERFACE, NULL);
+        r = sd_bus_emit_interfaces_added(s->bus, p, DAXD_LEASE_INTERFACE, NULL);
         if (r < 0)
                 log_debug_errno(r, "cannot announce lease %" PRIu64 ": %m", l->id);
 }
 
-void lease_emit_removed(struct manager *m, struct lease *l) {
+void lease_emit_removed(struct bus_server *s, struct lease *l) {
         _cleanup_free_ char *p = lease_object_path(l);
         int r;
 
-        if (!m->bus || !p)
+        if (!p)
                 return;
-        r = sd_bus_emit_interfaces_removed(m->bus, p, DAXD_LEASE_INTERFACE, NULL);
+        r = sd_bus_emit_interfaces_removed(s->bus, p, DAXD_LEASE_INTERFACE, NULL);
         if (r < 0)
                 log_debug_errno(r, "cannot announce the end of lease %" PRIu64 ": %m", l->id);
 }
 
-void lease_emit_changed(struct manager *m, struct lease *l, const char *property) {
+void lease_emit_changed(struct bus_server *s, struct lease *l, unsigned mask) {
         _cleanup_free_ char *p = lease_object_path(l);
         int r;
 
-        if (!m->bus || !p)
+        if (!p || !(mask & LEASE_PROP_STATE))
                 return;
-        r = sd_bus_emit_properties_changed(m->bus, p, DAXD_LEASE_INTERFACE, property, NULL);
+        r = sd_bus_emit_properties_changed(s->bus, p, DAXD_LEASE_INTERFACE, "State", NULL);
         if (r < 0)
                 log_debug_errno(r, "cannot announce a change of lease %" PRIu64 ": %m", l->id);
 }
 
-void manager_send_revoke(struct manager *m, struct lease *l, const char *reason, uint64_t timeout_usec) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
+void lease_send_revoke(struct bus_server *s, struct lease *l, const char *reason, uint64_t timeout_usec) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *sig = NULL;
         _cleanup_free_ char *p = lease_object_path(l);
         int r;
 
-        if (!m->bus || !p)
+        if (!p)
                 return;
         /* Unicast: only the holder learns of its own lease's revocation. */
-        r = sd_bus_message_new_signal(m->bus, &s, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke");
+        r = sd_bus_message_new_signal(s->bus, &sig, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke");
         if (r >= 0)
-                r = sd_bus_message_set_destination(s, l->holder);
+                r = sd_bus_message_set_destination(sig, l->holder);
         if (r >= 0)
-                r = sd_bus_message_append(s, "ost", p, reason, timeout_usec);
+                r = sd_bus_message_append(sig, "ost", p, reason, timeout_usec);
         if (r >= 0)
-                r = sd_bus_send(m->bus, s, NULL);
+                r = sd_bus_send(s->bus, sig, NULL);
         if (r < 0)
                 log_warning_errno(r, "cannot send Revoke(%s) for lease %" PRIu64 " to %s: %m", reason, l->id,
                                   l->holder);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "daxd-protocol.h"
 #include "log.h"
+#include "manager-dbus.h"
 #include "manager.h"
 
 static const char *arg_config = NULL;
@@ -121,12 +122,10 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         _cleanup_free_ char *why = NULL;
         struct manager *m = userdata;
-        int r;
 
         (void) sd_notify(false, "RELOADING=1");
-        r = manager_reload(m, &why);
-        if (r < 0)
-                log_error("reload refused, keeping the running configuration: %s", why ? why : strerror(-r));
+        /* A refusal is logged by the manager, and changed nothing. */
+        (void) manager_reload(m, &why);
         (void) sd_notify(false, "READY=1");
         return 0;
 }
@@ -158,6 +157,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(manager_freep) struct manager *m = NULL;
+        /* Declared after m, so freed before it: the bus layer lets go of
+         * the manager's clients first. */
+        _cleanup_(bus_server_freep) struct bus_server *server = NULL;
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *why = NULL;
         sigset_t mask;
         int r;
@@ -197,24 +200,24 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 log_warning_errno(r, "cannot enable the watchdog: %m");
 
-        r = daxd_bus_open(arg_bus, arg_bus_address, "daxd", &m->bus);
+        r = daxd_bus_open(arg_bus, arg_bus_address, "daxd", &bus);
         if (r < 0) {
                 log_error_errno(r, "cannot connect to the %s bus: %m",
                                 arg_bus == DAXD_BUS_KIND_SYSTEM ? "system" : arg_bus == DAXD_BUS_KIND_USER ? "user" : "given");
                 return 1;
         }
 
-        r = sd_bus_attach_event(m->bus, event, SD_EVENT_PRIORITY_NORMAL);
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "cannot attach the bus: %m"), 1;
-        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        r = sd_bus_set_exit_on_disconnect(bus, true);
         if (r < 0)
                 return log_error_errno(r, "cannot watch the bus connection: %m"), 1;
-        r = manager_bus_setup(m);
+        r = bus_server_new(m, bus, &server);
         if (r < 0)
                 return 1;
 
-        r = sd_bus_request_name_async(m->bus, NULL, DAXD_BUS_NAME, 0, on_name_acquired, m);
+        r = sd_bus_request_name_async(bus, NULL, DAXD_BUS_NAME, 0, on_name_acquired, m);
         if (r < 0)
                 return log_error_errno(r, "cannot request %s: %m", DAXD_BUS_NAME), 1;
 

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "daxd-protocol.h"
 #include "log.h"
+#include "manager-dbus.h"
 #include "manager.h"
 
 static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -81,7 +82,7 @@ static int method_get_region(sd_bus_message *msg, void *userdata, sd_bus_error *
                 return e;
         r = manager_find_region(m, name);
         if (!r)
-                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
+                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
         p = region_object_path(r);
         if (!p)
                 return -ENOMEM;
@@ -112,8 +113,8 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (lease_id_from_path(path, &id) >= 0)
                 l = manager_find_lease(m, id);
         if (!l)
-                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_LEASE,
-                                         "no lease %s (released already, or its holder left the bus)", path);
+                return bus_error_setf(error, -ESRCH, "no lease %s (released already, or its holder left the bus)",
+                                      path);
         return lease_release_checked(m, msg, l, error);
 }
 
@@ -138,16 +139,12 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (e < 0)
                 return e;
         if (caller.uid != 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "only root may reload the configuration (caller uid %u)",
-                                         (unsigned) caller.uid);
+                return bus_error_setf(error, -EACCES, "only root may reload the configuration (caller uid %u)",
+                                      (unsigned) caller.uid);
 
         e = manager_reload(m, &why);
-        if (e < 0) {
-                log_error("reload refused, keeping the running configuration: %s", why ? why : strerror(-e));
-                return sd_bus_error_setf(error, "org.freedesktop.DBus.Error.InvalidFileContent",
-                                         "%s; the running configuration is kept", why ? why : strerror(-e));
-        }
+        if (e < 0)
+                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -166,30 +163,17 @@ static int method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *er
         if (e < 0)
                 return e;
         if (caller.uid != 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "only root may activate a region (caller uid %u)", (unsigned) caller.uid);
+                return bus_error_setf(error, -EACCES, "only root may activate a region (caller uid %u)",
+                                      (unsigned) caller.uid);
         r = manager_find_region(m, name);
         if (!r)
-                return sd_bus_error_setf(error, DAXD_ERROR_NO_SUCH_REGION, "no region named \"%s\"", name);
+                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
 
         log_info("region %s: activate requested by %s (pid %d)", r->name, caller.name, (int) caller.pid);
         e = manager_activate(m, r, &why);
-        switch (e) {
-        case 0:
-        case -EALREADY: /* live already: nothing to do */
-                return sd_bus_reply_method_return(msg, NULL);
-        case -ESHUTDOWN:
-                return sd_bus_error_setf(error, DAXD_ERROR_REGION_DRAINING,
-                                         "region %s is draining; activate it once the teardown ended", r->name);
-        case -EOPNOTSUPP:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
-                                         "region %s: the %s backend cannot be activated again", r->name,
-                                         backend_type_to_string(r->config->backend));
-        case -EBUSY:
-                return sd_bus_error_setf(error, DAXD_ERROR_BUSY, "%s", why ? why : "still in use");
-        default:
-                return sd_bus_error_setf(error, DAXD_ERROR_BACKEND, "%s", why ? why : strerror(-e));
-        }
+        if (e < 0)
+                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
+        return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -243,20 +227,111 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int manager_bus_setup(struct manager *m) {
+/* ---- the core's callbacks ---- */
+
+static void on_lease_added(struct manager *m, struct lease *l, void *userdata) {
+        lease_emit_added(userdata, l);
+}
+
+static void on_lease_removed(struct manager *m, struct lease *l, void *userdata) {
+        lease_emit_removed(userdata, l);
+}
+
+static void on_lease_changed(struct manager *m, struct lease *l, unsigned mask, void *userdata) {
+        lease_emit_changed(userdata, l, mask);
+}
+
+static void on_region_added(struct manager *m, struct region *r, void *userdata) {
+        region_emit_added(userdata, r);
+}
+
+static void on_region_removed(struct manager *m, struct region *r, void *userdata) {
+        region_emit_removed(userdata, r);
+}
+
+static void on_region_changed(struct manager *m, struct region *r, unsigned mask, void *userdata) {
+        region_emit_changed(userdata, r, mask);
+}
+
+static void on_revoke(struct manager *m, struct lease *l, const char *reason, uint64_t timeout_usec,
+                      void *userdata) {
+        lease_send_revoke(userdata, l, reason, timeout_usec);
+}
+
+/* The token is the Teardown call, referenced when it came. */
+static void on_teardown_done(struct manager *m, struct region *r, void *token, int error, const char *message,
+                             void *userdata) {
+        sd_bus_message *call = token;
+        int e;
+
+        if (error == 0)
+                e = sd_bus_reply_method_return(call, NULL);
+        else
+                e = bus_reply_error(call, error, message);
+        if (e < 0)
+                log_debug_errno(e, "cannot reply to a Teardown call for region %s: %m", r->name);
+        sd_bus_message_unref(call);
+}
+
+static const struct manager_callbacks bus_callbacks = {
+        .lease_added = on_lease_added,
+        .lease_removed = on_lease_removed,
+        .lease_changed = on_lease_changed,
+        .region_added = on_region_added,
+        .region_removed = on_region_removed,
+        .region_changed = on_region_changed,
+        .revoke = on_revoke,
+        .teardown_done = on_teardown_done,
+};
+
+int bus_server_new(struct manager *m, sd_bus *bus, struct bus_server **ret) {
+        struct bus_server *s;
         int r;
 
-        r = sd_bus_add_object_vtable(m->bus, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, manager_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "cannot register %s: %m", DAXD_MANAGER_PATH);
-        r = region_bus_setup(m);
-        if (r < 0)
-                return log_error_errno(r, "cannot register region objects: %m");
-        r = lease_bus_setup(m);
-        if (r < 0)
-                return log_error_errno(r, "cannot register lease objects: %m");
-        r = sd_bus_add_object_manager(m->bus, NULL, DAXD_MANAGER_PATH);
-        if (r < 0)
-                return log_error_errno(r, "cannot register the object manager: %m");
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return log_oom();
+        s->manager = m;
+        s->bus = sd_bus_ref(bus);
+
+        r = sd_bus_add_object_vtable(s->bus, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0) {
+                log_error_errno(r, "cannot register %s: %m", DAXD_MANAGER_PATH);
+                goto fail;
+        }
+        r = region_bus_setup(s);
+        if (r < 0) {
+                log_error_errno(r, "cannot register region objects: %m");
+                goto fail;
+        }
+        r = lease_bus_setup(s);
+        if (r < 0) {
+                log_error_errno(r, "cannot register lease objects: %m");
+                goto fail;
+        }
+        r = sd_bus_add_object_manager(s->bus, NULL, DAXD_MANAGER_PATH);
+        if (r < 0) {
+                log_error_errno(r, "cannot register the object manager: %m");
+                goto fail;
+        }
+        manager_set_callbacks(m, &bus_callbacks, s);
+        *ret = s;
         return 0;
+
+fail:
+        sd_bus_unref(s->bus);
+        free(s);
+        return r;
+}
+
+struct bus_server *bus_server_free(struct bus_server *s) {
+        if (!s)
+                return NULL;
+        /* What still waits is answered while the connection is there. */
+        manager_stop(s->manager);
+        manager_set_callbacks(s->manager, NULL, NULL);
+        clients_untrack(s->manager);
+        sd_bus_flush_close_unref(s->bus);
+        free(s);
+        return NULL;
 }

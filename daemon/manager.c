@@ -1,27 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* manager.c: leases, clients and the teardown that drains (lifecycle.md). */
+/* manager.c: regions, clients and leases; reload, activation, regions gone
+ * (lifecycle.md). Teardowns are teardown.c's. */
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/netlink.h>
 #include <search.h>
-#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "daxd-protocol.h"
-#include "drain.h"
 #include "health.h"
 #include "log.h"
 #include "manager.h"
-
-static void manager_drain_check(struct manager *m, struct region *r);
-static int manager_watch_devices(struct manager *m);
-static void reply_waiters(struct manager *m, struct region *r, int error, const char *message);
+#include "teardown.h"
+#include "uevent.h"
 
 static int lease_compare(const void *a, const void *b) {
         const struct lease *x = a, *y = b;
@@ -33,18 +28,58 @@ static int client_compare(const void *a, const void *b) {
         return strcmp(x->name, y->name);
 }
 
+/* A refusal: e, and *ret_error saying why in words. */
+static int refuse(char **ret_error, int e, const char *fmt, ...) _printf_(3, 4);
+static int refuse(char **ret_error, int e, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return e;
+}
+
+/* ---- the callbacks, each called from here only ---- */
+
+#define CALLBACK(m, name, ...)                                                             \
+        do {                                                                               \
+                if ((m)->callbacks && (m)->callbacks->name)                                \
+                        (m)->callbacks->name((m), __VA_ARGS__, (m)->callbacks_userdata);   \
+        } while (0)
+
+void manager_region_changed(struct manager *m, struct region *r, unsigned mask) {
+        CALLBACK(m, region_changed, r, mask);
+}
+
+void manager_lease_changed(struct manager *m, struct lease *l, unsigned mask) {
+        CALLBACK(m, lease_changed, l, mask);
+}
+
+void manager_revoke(struct manager *m, struct lease *l, const char *reason, uint64_t timeout_usec) {
+        CALLBACK(m, revoke, l, reason, timeout_usec);
+}
+
+void manager_teardown_done(struct manager *m, struct region *r, void *token, int error, const char *message) {
+        CALLBACK(m, teardown_done, r, token, error, message);
+}
+
+void manager_set_callbacks(struct manager *m, const struct manager_callbacks *cb, void *userdata) {
+        m->callbacks = cb;
+        m->callbacks_userdata = userdata;
+}
+
 int manager_new(sd_event *event, struct manager **ret) {
         struct manager *m = calloc(1, sizeof(*m));
 
         if (!m)
                 return -ENOMEM;
-        m->event = sd_event_ref(event);
+        m->event = event_ref(event);
         m->lease_limit_per_client = CONFIG_DEFAULT_LEASE_LIMIT;
         m->lease_limit = CONFIG_DEFAULT_GLOBAL_LEASE_LIMIT;
         m->teardown_limit = CONFIG_DEFAULT_TEARDOWN_LIMIT;
         m->teardown_timeout_usec = CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC;
         m->next_lease_id = 1;
-        m->self = getpid();
         *ret = m;
         return 0;
 }
@@ -52,15 +87,12 @@ int manager_new(sd_event *event, struct manager **ret) {
 static void noop_free(void *p) {
 }
 
-static struct client *client_free(struct manager *m, struct client *c) {
-        if (!c)
-                return NULL;
+static void client_free(struct manager *m, struct client *c) {
         tdelete(c, &m->client_index, client_compare);
-        sd_bus_track_unref(c->track);
+        LIST_REMOVE(clients, m->clients, c);
         free(c->gids);
         free(c->name);
         free(c);
-        return NULL;
 }
 
 static int holder_attach(struct client *c, struct lease *l) {
@@ -116,11 +148,34 @@ static int lease_unlink(struct manager *m, struct lease *l) {
         return 0;
 }
 
-static void region_destroy(struct manager *m, struct region *r);
+static void region_destroy(struct manager *m, struct region *r) {
+        LIST_REMOVE(regions, m->regions, r);
+        r->health = health_watch_free(r->health);
+        region_free(r);
+}
+
+void manager_remove_region(struct manager *m, struct region *r) {
+        CALLBACK(m, region_removed, r);
+        region_destroy(m, r);
+}
+
+void manager_stop(struct manager *m) {
+        struct region *r, *n;
+
+        /* Answer waiting Teardown calls rather than leave them to their bus
+         * timeout; the next daxd starts with every region live. This runs
+         * before the loop exits: the bus closes the connection on exit. */
+        LIST_FOREACH_SAFE(regions, r, n, m->regions)
+                if (r->teardown)
+                        teardown_stop(r->teardown);
+}
 
 struct manager *manager_free(struct manager *m) {
         if (!m)
                 return NULL;
+
+        manager_stop(m);
+        m->callbacks = NULL;
 
         /* Shutting down: the leases end with the daemon, but their holders'
          * mappings stay valid (the kernel holds them), and the next daxd
@@ -131,50 +186,18 @@ struct manager *manager_free(struct manager *m) {
                 (void) lease_unlink(m, l);
                 lease_free(l);
         }
-        /* Clients stay until they leave the bus; at exit, all go. */
-        while (m->client_index)
-                client_free(m, *(struct client **) m->client_index);
-        while (m->waiters) {
-                struct teardown_waiter *w = m->waiters;
-
-                LIST_REMOVE(waiters, m->waiters, w);
-                sd_bus_message_unref(w->call);
-                free(w);
-        }
+        /* Clients stay until they leave; at exit, all go. */
+        while (m->clients)
+                client_free(m, m->clients);
         while (m->regions)
                 region_destroy(m, m->regions);
-        sd_event_source_disable_unref(m->uevent_source);
+        uevent_watch_free(m->uevents);
         tdestroy(m->lease_index, noop_free);
         tdestroy(m->client_index, noop_free);
-        sd_bus_flush_close_unref(m->bus);
-        sd_event_unref(m->event);
+        event_unref(m->event);
         free(m->config_path);
         free(m);
         return NULL;
-}
-
-void manager_stop(struct manager *m) {
-        struct teardown_waiter *w;
-
-        /* Answer waiting Teardown calls rather than leave them to their bus
-         * timeout; the next daxd starts with every region live. This runs
-         * before the loop exits: sd-bus closes the connection on exit. */
-        LIST_FOREACH(waiters, w, m->waiters)
-                if (w->call) {
-                        (void) sd_bus_reply_method_errorf(w->call, SD_BUS_ERROR_FAILED,
-                                                          "daxd is stopping: the teardown of region %s did not "
-                                                          "complete; the region is live when daxd starts again",
-                                                          w->region->name);
-                        w->call = sd_bus_message_unref(w->call);
-                        m->n_teardown_calls--;
-                }
-}
-
-static void region_destroy(struct manager *m, struct region *r) {
-        LIST_REMOVE(regions, m->regions, r);
-        r->drain = drain_free(r->drain);
-        r->health = health_watch_free(r->health);
-        region_free(r);
 }
 
 struct region *manager_find_region(struct manager *m, const char *name) {
@@ -200,6 +223,54 @@ struct client *manager_find_client(struct manager *m, const char *name) {
         return found ? *(struct client **) found : NULL;
 }
 
+const struct health_snapshot *manager_region_health(const struct region *r) {
+        return r->health ? health_watch_snapshot(r->health) : NULL;
+}
+
+/* ---- devices removed underneath (hot-removal, namespace disabled) ---- */
+
+void manager_region_gone(struct manager *m, struct region *r) {
+        struct lease *l, *n;
+        int e;
+
+        if (r->state == REGION_RETIRED) {
+                log_info("region %s: %s was removed; the region was retired already", r->name,
+                         r->backend ? r->backend->path : r->config->path);
+                return;
+        }
+        log_warning("region %s: %s was removed underneath it; revoking %" PRIu64 " lease(s) (gone)", r->name,
+                    r->backend ? r->backend->path : r->config->path, r->n_refs);
+        if (r->teardown) {
+                teardown_region_gone(r->teardown);
+                return;
+        }
+        LIST_FOREACH_SAFE(by_region, l, n, r->leases)
+                manager_end_lease(m, l, LEASE_END_GONE);
+        e = region_mark_gone(r);
+        if (e < 0) {
+                log_error_errno(e, "region %s: cannot retire it: %m", r->name);
+                return;
+        }
+        manager_region_changed(m, r, REGION_PROP_STATE);
+}
+
+static void on_uevent(const char *action, const char *subsystem, const char *devname, void *userdata) {
+        struct manager *m = userdata;
+        struct region *r, *next;
+
+        if (strcmp(action, "remove") != 0 || strcmp(subsystem, "dax") != 0)
+                return;
+        LIST_FOREACH_SAFE(regions, r, next, m->regions) {
+                const char *p;
+
+                if (r->config->backend != BACKEND_DEVDAX || !r->backend)
+                        continue;
+                p = r->backend->path;
+                if (strncmp(p, "/dev/", 5) == 0 && strcmp(p + 5, devname) == 0)
+                        manager_region_gone(m, r);
+        }
+}
+
 /* ---- configuration ---- */
 
 static void manager_apply_settings(struct manager *m, const struct daxd_config *cfg) {
@@ -209,7 +280,8 @@ static void manager_apply_settings(struct manager *m, const struct daxd_config *
         m->teardown_timeout_usec = cfg->teardown_timeout_usec;
 }
 
-/* Opens every region of cfg that `keep` doesn't already have; all or none. */
+/* Opens every region of cfg that the manager doesn't already have; all or
+ * none. */
 static int open_new_regions(struct manager *m, const struct daxd_config *cfg, struct region **ret_list,
                             char **ret_error) {
         struct region *list = NULL, *r, *n;
@@ -230,7 +302,6 @@ static int open_new_regions(struct manager *m, const struct daxd_config *cfg, st
                                 *ret_error = NULL;
                         goto fail;
                 }
-                r->owner = m;
                 LIST_PREPEND(regions, list, r);
         }
         *ret_list = list;
@@ -244,9 +315,17 @@ fail:
         return e;
 }
 
-static void on_health_changed(unsigned what, const struct health_snapshot *now, void *userdata) {
-        struct region *r = userdata;
-        struct manager *m = r->owner;
+static void on_health_changed(struct health_watch *w, unsigned what, const struct health_snapshot *now,
+                              void *userdata) {
+        struct manager *m = userdata;
+        unsigned mask = 0;
+        struct region *r;
+
+        LIST_FOREACH(regions, r, m->regions)
+                if (r->health == w)
+                        break;
+        if (!r)
+                return;
 
         if (what & HEALTH_CHANGED_BAD_BLOCKS) {
                 if (now->n_bad == 0)
@@ -258,15 +337,13 @@ static void on_health_changed(unsigned what, const struct health_snapshot *now, 
                 if (now->n_bad > 8)
                         log_warning("region %s: %zu more bad block ranges; BadBlocks lists them all", r->name,
                                     now->n_bad - 8);
+                mask |= REGION_PROP_BAD_BLOCKS;
         }
-        if (what & HEALTH_CHANGED_DOMAIN)
+        if (what & HEALTH_CHANGED_DOMAIN) {
                 log_notice("region %s: persistence domain is now %s", r->name, now->domain);
-        if (what == (HEALTH_CHANGED_DOMAIN | HEALTH_CHANGED_BAD_BLOCKS))
-                region_emit_changed(m, r, "PersistenceDomain", "BadBlocks", NULL);
-        else if (what & HEALTH_CHANGED_DOMAIN)
-                region_emit_changed(m, r, "PersistenceDomain", NULL);
-        else
-                region_emit_changed(m, r, "BadBlocks", NULL);
+                mask |= REGION_PROP_PERSISTENCE_DOMAIN;
+        }
+        manager_region_changed(m, r, mask);
 }
 
 /* A region's health is announced where the kernel tells of changes (an
@@ -277,7 +354,7 @@ static void region_watch_health(struct manager *m, struct region *r) {
         r->health = health_watch_free(r->health);
         if (!r->backend)
                 return;
-        e = health_watch_new(m->event, r->backend, on_health_changed, r, &r->health);
+        e = health_watch_new(m->event, r->backend, on_health_changed, m, &r->health);
         if (e == -EOPNOTSUPP)
                 return;
         if (e < 0)
@@ -285,22 +362,27 @@ static void region_watch_health(struct manager *m, struct region *r) {
                                   "announced: %m", r->name, r->backend->path);
 }
 
+/* The one way a region comes in. */
+static void manager_add_region(struct manager *m, struct region *r, bool announce) {
+        LIST_PREPEND(regions, m->regions, r);
+        log_info("region %s: %s backend, %s, %" PRIu64 " bytes, align %" PRIu64, r->name, r->backend->ops->name,
+                 r->backend->path, r->size, r->align);
+        if (r->config->backend == BACKEND_DEVDAX && !m->uevents) {
+                int e = uevent_watch_new(m->event, on_uevent, m, &m->uevents);
+                if (e < 0)
+                        log_warning_errno(e, "cannot watch for devices removed underneath regions: %m");
+        }
+        region_watch_health(m, r);
+        if (announce)
+                CALLBACK(m, region_added, r);
+}
+
 static void adopt_regions(struct manager *m, struct region *list, bool announce) {
         struct region *r, *n;
 
         LIST_FOREACH_SAFE(regions, r, n, list) {
                 r->regions_next = r->regions_prev = NULL;
-                LIST_PREPEND(regions, m->regions, r);
-                log_info("region %s: %s backend, %s, %" PRIu64 " bytes, align %" PRIu64, r->name,
-                         r->backend->ops->name, r->backend->path, r->size, r->align);
-                if (r->config->backend == BACKEND_DEVDAX && !m->uevent_source) {
-                        int e = manager_watch_devices(m);
-                        if (e < 0)
-                                log_warning_errno(e, "cannot watch for devices removed underneath regions: %m");
-                }
-                region_watch_health(m, r);
-                if (announce)
-                        region_emit_added(m, r);
+                manager_add_region(m, r, announce);
         }
 }
 
@@ -331,39 +413,61 @@ int manager_load_config(struct manager *m, const char *path, bool missing_ok, ch
         return 0;
 }
 
+static int teardown_request(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove,
+                            void *token) {
+        if (r->state == REGION_RETIRED) {
+                manager_teardown_done(m, r, token, 0, NULL);
+                /* Removed from the configuration after it was retired: it
+                 * disappears now, as it would have once retired. */
+                if (remove)
+                        manager_remove_region(m, r);
+                return 0;
+        }
+        if (r->teardown)
+                return teardown_join(r->teardown, force, remove, token);
+        return teardown_start(m, r, timeout_usec ? timeout_usec : m->teardown_timeout_usec, force, remove, token);
+}
+
+static int reload_refused(char **ret_error, int e, char *why) {
+        _cleanup_free_ char *w = why;
+
+        log_error("reload refused, keeping the running configuration: %s", w ? w : strerror(-e));
+        return refuse(ret_error, -EBADMSG, "%s; the running configuration is kept", w ? w : strerror(-e));
+}
+
 int manager_reload(struct manager *m, char **ret_error) {
-        struct daxd_config *cfg = NULL;
+        _cleanup_(config_freep) struct daxd_config *cfg = NULL;
         struct region *list = NULL, *r, *n;
+        char *why = NULL;
         int e;
 
-        e = config_load(m->config_path, m->config_missing_ok, &cfg, ret_error);
+        e = config_load(m->config_path, m->config_missing_ok, &cfg, &why);
         if (e < 0)
-                return e;
-
-        e = open_new_regions(m, cfg, &list, ret_error);
-        if (e < 0) {
-                config_free(cfg);
-                return e;
-        }
+                return reload_refused(ret_error, e, why);
+        e = open_new_regions(m, cfg, &list, &why);
+        if (e < 0)
+                return reload_refused(ret_error, e, why);
 
         manager_apply_settings(m, cfg);
 
         LIST_FOREACH_SAFE(regions, r, n, m->regions) {
                 const struct region_config *rc = config_find_region(cfg, r->name);
+                bool removing = r->teardown && teardown_removes(r->teardown);
 
-                if (rc && r->removing) {
+                if (rc && removing) {
                         /* Back in the file before its teardown ended: it
                          * stays (retired, if the teardown completes). */
                         log_info("region %s: back in the configuration, kept", r->name);
-                        r->removing = false;
+                        teardown_keep_region(r->teardown);
                 }
                 if (!rc) {
-                        if (r->removing)
+                        if (removing)
                                 continue;
                         log_info("region %s: removed from the configuration, tearing it down", r->name);
-                        r->removing = true;
                         /* May free r at once when nothing uses it. */
-                        (void) manager_teardown(m, r, 0, 0, NULL);
+                        e = teardown_request(m, r, 0, false, true, NULL);
+                        if (e < 0)
+                                log_error_errno(e, "region %s: cannot start its teardown, keeping it: %m", r->name);
                 } else if (!region_config_equal(rc, r->config))
                         log_warning("region %s: changed in %s:%u, but a configured region is never changed "
                                     "in place; it is kept as it is (tear it down, or remove it and reload, "
@@ -371,109 +475,130 @@ int manager_reload(struct manager *m, char **ret_error) {
         }
 
         adopt_regions(m, list, true);
-        config_free(cfg);
         log_info("configuration reloaded from %s", m->config_path);
         return 0;
 }
 
-/* ---- leases ---- */
+/* ---- clients and leases ---- */
 
-static int on_client_gone(sd_bus_track *track, void *userdata) {
-        struct client *c = userdata;
-        struct manager *m = c->manager;
-
-        log_debug("client %s left the bus, ending its %" PRIu64 " lease(s)", c->name, c->n_leases);
-        while (c->leases)
-                manager_end_lease(m, c->leases, NULL);
-        client_free(m, c);
-        return 0;
-}
-
-int manager_get_client(struct manager *m, const char *name, struct client **ret) {
+int manager_add_client(struct manager *m, const struct client_identity *id, struct client **ret) {
         struct client *c;
-        void *slot;
-        int e;
 
-        c = manager_find_client(m, name);
-        if (c) {
-                *ret = c;
-                return 0;
-        }
+        if (manager_find_client(m, id->name))
+                return -EEXIST;
 
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->manager = m;
-        c->name = strdup(name);
-        if (!c->name) {
+        c->name = strdup(id->name);
+        if (id->n_gids > 0) {
+                c->gids = malloc(id->n_gids * sizeof(gid_t));
+                if (c->gids)
+                        memcpy(c->gids, id->gids, id->n_gids * sizeof(gid_t));
+        }
+        if (!c->name || (id->n_gids > 0 && !c->gids) || !tsearch(c, &m->client_index, client_compare)) {
+                free(c->gids);
+                free(c->name);
                 free(c);
                 return -ENOMEM;
         }
-        e = sd_bus_track_new(m->bus, &c->track, on_client_gone, c);
-        /* Fails when the peer already left: then it gets no lease at all. */
-        if (e >= 0)
-                e = sd_bus_track_add_name(c->track, name);
-        if (e >= 0) {
-                slot = tsearch(c, &m->client_index, client_compare);
-                if (!slot)
-                        e = -ENOMEM;
-        }
-        if (e < 0) {
-                sd_bus_track_unref(c->track);
-                free(c->name);
-                free(c);
-                return e;
-        }
+        c->uid = id->uid;
+        c->gid = id->gid;
+        c->pid = id->pid;
+        c->n_gids = id->n_gids;
+        LIST_PREPEND(clients, m->clients, c);
         *ret = c;
         return 0;
 }
 
-int manager_acquire(struct manager *m, struct region *r, const struct acquire_request *req, struct lease **ret_lease,
-                    int *ret_fd, struct lease **ret_conflict) {
+void manager_remove_client(struct manager *m, struct client *c) {
+        log_debug("client %s left, ending its %" PRIu64 " lease(s)", c->name, c->n_leases);
+        while (c->leases)
+                manager_end_lease(m, c->leases, LEASE_END_CLIENT_GONE);
+        client_free(m, c);
+}
+
+int manager_acquire(struct manager *m, struct client *c, struct region *r, uint64_t offset, uint64_t length,
+                    uint64_t flags, struct lease **ret_lease, int *ret_fd, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
-        struct client *c;
         struct lease *l, *conflict;
-        uint64_t length;
+        uint64_t resolved;
         int e;
 
-        e = region_check_acquire(r, req->offset, req->length, req->flags, &length);
-        if (e < 0)
-                return e;
-
-        if (!region_may_access(r, req->uid, req->gid, req->gids, req->n_gids, req->flags & DAXD_ACQUIRE_WRITE))
-                return -EACCES;
-
-        c = manager_find_client(m, req->holder);
-        if (c && c->n_leases >= m->lease_limit_per_client)
-                return -EDQUOT;
-        if (m->n_leases >= m->lease_limit)
-                return -ENOSPC;
-
-        conflict = region_find_conflict(r, req->offset, length, req->flags);
-        if (conflict) {
-                *ret_conflict = conflict;
-                return -EADDRINUSE;
+        e = region_check_acquire(r, offset, length, flags, &resolved);
+        switch (e) {
+        case 0:
+                break;
+        case -ESHUTDOWN:
+                return refuse(ret_error, e,
+                                       "region %s is draining: a teardown is under way and no new lease is granted",
+                                       r->name);
+        case -ENODEV:
+                return refuse(ret_error, e, "region %s is retired (torn down)", r->name);
+        case -EINVAL:
+                return refuse(ret_error, e, "unknown flags 0x%" PRIx64 " (known: WRITE 0x1, EXCLUSIVE 0x2)",
+                                       flags & ~DAXD_ACQUIRE_KNOWN_FLAGS);
+        case -ERANGE:
+                if (offset >= r->size)
+                        return refuse(ret_error, e,
+                                               "offset 0x%" PRIx64 " is not inside region %s (size 0x%" PRIx64 ")",
+                                               offset, r->name, r->size);
+                return refuse(ret_error, e,
+                                       "range 0x%" PRIx64 "+0x%" PRIx64 " ends past the end of region %s (0x%" PRIx64
+                                       ")%s",
+                                       offset, length, r->name, r->size,
+                                       offset + length < offset ? " and overflows 64 bits" : "");
+        case -EDOM:
+                return refuse(ret_error, e,
+                                       "offset 0x%" PRIx64 " and length 0x%" PRIx64
+                                       "%s must be multiples of region %s's align 0x%" PRIx64,
+                                       offset, length ? length : r->size - offset, length ? "" : " (to the end)",
+                                       r->name, r->align);
+        default:
+                return refuse(ret_error, e, "region %s: cannot grant a lease: %s", r->name, strerror(-e));
         }
 
-        fd = r->backend->ops->open_lease_fd(r->backend, req->flags & DAXD_ACQUIRE_WRITE);
+        if (!region_may_access(r, c->uid, c->gid, c->gids, c->n_gids, flags & DAXD_ACQUIRE_WRITE))
+                return refuse(ret_error, -EACCES, "uid %u may not %s region %s (owner %u, group %u, mode %04o)",
+                                       (unsigned) c->uid, flags & DAXD_ACQUIRE_WRITE ? "write" : "read", r->name,
+                                       (unsigned) r->config->owner, (unsigned) r->config->group,
+                                       (unsigned) r->config->mode);
+
+        if (c->n_leases >= m->lease_limit_per_client)
+                return refuse(ret_error, -EDQUOT,
+                                       "%s already holds %" PRIu64 " leases, the limit per client "
+                                       "(lease-limit-per-client)",
+                                       c->name, m->lease_limit_per_client);
+        if (m->n_leases >= m->lease_limit)
+                return refuse(ret_error, -ENOSPC,
+                                       "daxd holds %" PRIu64 " leases, its limit (lease-limit); try again later",
+                                       m->lease_limit);
+
+        conflict = region_find_conflict(r, offset, resolved, flags);
+        if (conflict)
+                return refuse(ret_error, -EADDRINUSE,
+                                       "range 0x%" PRIx64 "+0x%" PRIx64 " overlaps lease %" PRIu64 " (0x%" PRIx64
+                                       "+0x%" PRIx64 "%s) held by %s on region %s",
+                                       offset, resolved, conflict->id, conflict->offset, conflict->length,
+                                       conflict->flags & DAXD_ACQUIRE_EXCLUSIVE ? ", exclusive" : "",
+                                       conflict->holder, r->name);
+
+        fd = r->backend->ops->open_lease_fd(r->backend, flags & DAXD_ACQUIRE_WRITE);
         if (fd < 0) {
                 /* Whatever the errno, this is the backing's failure, not
                  * one of the caller's (ENODEV is not "retired" here). */
                 log_error_errno(fd, "region %s: cannot open %s for a lease: %m", r->name, r->backend->path);
-                *ret_fd = fd;
-                return -EIO;
+                return refuse(ret_error, -EIO, "region %s: cannot open %s for a lease: %s", r->name,
+                                       r->backend->path, strerror(-fd));
         }
 
-        e = manager_get_client(m, req->holder, &c);
-        if (e < 0)
-                return e;
-
-        l = lease_new(m->next_lease_id, req->holder, req->pid, req->uid, req->offset, length, req->flags);
+        l = lease_new(m->next_lease_id, c->name, c->pid, c->uid, offset, resolved, flags);
         if (!l)
-                goto oom;
+                return -ENOMEM;
         if (!tsearch(l, &m->lease_index, lease_compare)) {
                 lease_free(l);
-                goto oom;
+                return -ENOMEM;
         }
         e = region_add_lease(r, l);
         if (e >= 0) {
@@ -499,46 +624,65 @@ int manager_acquire(struct manager *m, struct region *r, const struct acquire_re
         *ret_lease = l;
         *ret_fd = TAKE_FD(fd);
         return 0;
-
-oom:
-        return -ENOMEM;
 }
 
 void manager_announce_lease(struct manager *m, struct lease *l) {
-        lease_emit_added(m, l);
-        region_emit_changed(m, l->region, "References", "Holders", NULL);
+        l->announced = true;
+        CALLBACK(m, lease_added, l);
+        manager_region_changed(m, l->region, REGION_PROP_REFERENCES | REGION_PROP_HOLDERS);
 }
 
-void manager_end_lease(struct manager *m, struct lease *l, const char *revoke_reason) {
+static const char *lease_end_to_string(enum lease_end why) {
+        static const char *const names[_LEASE_END_MAX] = {
+                [LEASE_END_RELEASED] = "released",
+                [LEASE_END_CLIENT_GONE] = "its holder left",
+                [LEASE_END_UNDELIVERED] = "never delivered",
+                [LEASE_END_FORCED] = "revoked: " DAXD_REVOKE_FORCED,
+                [LEASE_END_GONE] = "revoked: " DAXD_REVOKE_GONE,
+        };
+
+        return why < _LEASE_END_MAX ? names[why] : "ended";
+}
+
+void manager_end_lease(struct manager *m, struct lease *l, enum lease_end why) {
         struct region *r = l->region;
 
-        if (revoke_reason)
-                manager_send_revoke(m, l, revoke_reason, 0);
-        lease_emit_removed(m, l);
-
-        if (!r || lease_unlink(m, l) < 0) {
+        if (!r) {
                 /* Invariant 3: never twice. Reaching this is a bug. */
                 log_error("lease %" PRIu64 ": reference already dropped; not dropping it again", l->id);
                 return;
         }
-        log_debug("lease %" PRIu64 " of %s on %s ended%s%s", l->id, l->holder, r->name,
-                  revoke_reason ? ", revoked: " : "", revoke_reason ? revoke_reason : "");
+        if (why == LEASE_END_FORCED)
+                manager_revoke(m, l, DAXD_REVOKE_FORCED, 0);
+        else if (why == LEASE_END_GONE)
+                manager_revoke(m, l, DAXD_REVOKE_GONE, 0);
+        if (l->announced)
+                CALLBACK(m, lease_removed, l);
+
+        if (lease_unlink(m, l) < 0) {
+                log_error("lease %" PRIu64 ": reference already dropped; not dropping it again", l->id);
+                return;
+        }
+        log_debug("lease %" PRIu64 " of %s on %s ended (%s)", l->id, l->holder, r->name, lease_end_to_string(why));
         lease_free(l);
 
-        region_emit_changed(m, r, "References", "Holders", NULL);
-        manager_drain_check(m, r);
+        manager_region_changed(m, r, REGION_PROP_REFERENCES | REGION_PROP_HOLDERS);
+        if (r->teardown)
+                teardown_check(r->teardown);
 }
 
-/* ---- teardown ---- */
+/* ---- teardown and activation ---- */
 
-int manager_scan_users(struct manager *m, struct region *r, struct user_list *ret) {
-        /* Also once retired: who kept a mapping through FORCE is worth
-         * seeing, and the identity stays valid after the fd is closed. */
-        if (!r->backend) {
-                *ret = (struct user_list) {};
-                return 0;
-        }
-        return users_scan("/proc", &r->backend->id, m->self, ret);
+int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, void *token,
+                     char **ret_error) {
+        if (flags & ~DAXD_TEARDOWN_KNOWN_FLAGS)
+                return refuse(ret_error, -EINVAL, "unknown teardown flags 0x%" PRIx64 " (known: FORCE 0x1)",
+                              flags & ~DAXD_TEARDOWN_KNOWN_FLAGS);
+        if (token && r->state != REGION_RETIRED && m->n_teardown_tokens >= m->teardown_limit)
+                return refuse(ret_error, -ENOSPC,
+                              "%" PRIu64 " Teardown calls are waiting already, the limit (teardown-limit)",
+                              m->teardown_limit);
+        return teardown_request(m, r, timeout_usec, flags & DAXD_TEARDOWN_FORCE, false, token);
 }
 
 int manager_describe_users(struct manager *m, struct region *r, char **ret) {
@@ -571,232 +715,39 @@ int manager_describe_users(struct manager *m, struct region *r, char **ret) {
                 first = false;
         }
 
-        if (manager_scan_users(m, r, &users) >= 0) {
-                for (size_t i = 0; i < users.n; i++)
-                        fprintf(f, "%s pid %d (%s) %s", i == 0 ? "; processes using the backing:" : ",",
-                                (int) users.users[i].pid, users.users[i].comm,
-                                users.users[i].kind == USER_MAP ? "maps it" : "holds an fd");
-                user_list_clear(&users);
+        if (region_scan_users(r, &users) >= 0 && users.n > 0) {
+                fputs("; processes using the backing:", f);
+                user_list_fprint(f, &users);
         }
+        user_list_clear(&users);
         if (fclose(f) != 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(buf);
         return 0;
 }
 
-static void reply_waiters(struct manager *m, struct region *r, int error, const char *message) {
-        struct teardown_waiter *w, *n;
-
-        LIST_FOREACH_SAFE(waiters, w, n, m->waiters) {
-                if (w->region != r)
-                        continue;
-                LIST_REMOVE(waiters, m->waiters, w);
-                if (w->call) {
-                        teardown_reply(m, w->call, error, message);
-                        m->n_teardown_calls--;
-                }
-                sd_bus_message_unref(w->call);
-                free(w);
-        }
-}
-
-static void teardown_finish(struct manager *m, struct region *r) {
-        _cleanup_free_ char *why = NULL;
-        int e;
-
-        r->drain = drain_free(r->drain);
-        e = region_retire_full(r, &why);
-        if (e < 0) {
-                _cleanup_free_ char *msg = NULL;
-                struct lease *l;
-
-                /* Invariant 5: a failed teardown leaves the region usable. */
-                region_abort_teardown(r);
-                LIST_FOREACH(by_region, l, r->leases) {
-                        l->revoking = false;
-                        lease_emit_changed(m, l, "State");
-                }
-                if (asprintf(&msg, "region %s: teardown action %s failed: %s; the region is live again", r->name,
-                             teardown_action_to_string(r->config->teardown), why ? why : strerror(-e)) < 0)
-                        msg = NULL;
-                log_error("%s", msg ? msg : "teardown action failed");
-                r->removing = false;
-                region_emit_changed(m, r, "State", NULL);
-                reply_waiters(m, r, -EIO, msg);
-                return;
-        }
-
-        log_info("region %s retired (%s)", r->name, teardown_action_to_string(r->config->teardown));
-        region_emit_changed(m, r, "State", NULL);
-        reply_waiters(m, r, 0, NULL);
-        if (r->removing) {
-                region_emit_removed(m, r);
-                region_destroy(m, r);
-        }
-}
-
-static void manager_drain_check(struct manager *m, struct region *r) {
-        struct user_list users = {};
-        int e;
-
-        if (r->state != REGION_DRAINING || !r->drain)
-                return;
-        /* Leases ending are events of their own; no need to look at /proc
-         * while any is held. */
-        if (r->n_refs > 0)
-                return;
-
-        /* Invariant 4: the kernel's view decides, not our lease count. */
-        e = manager_scan_users(m, r, &users);
-        if (e < 0) {
-                log_warning_errno(e, "region %s: cannot scan /proc, trying again: %m", r->name);
-                (void) drain_wait_for(r->drain, &users);
-                return;
-        }
-        if (users.n == 0) {
-                teardown_finish(m, r);
-                return;
-        }
-        log_debug("region %s: %zu process use(s) left, first pid %d (%s)", r->name, users.n,
-                  (int) users.users[0].pid, users.users[0].comm);
-        e = drain_wait_for(r->drain, &users);
-        if (e < 0)
-                log_error_errno(e, "region %s: cannot wait for its users: %m", r->name);
-        user_list_clear(&users);
-}
-
-static void on_drain_recheck(struct drain *d, void *userdata) {
-        struct region *r = userdata;
-
-        manager_drain_check(r->owner, r);
-}
-
-static void on_drain_deadline(struct drain *d, void *userdata) {
-        struct region *r = userdata;
-        struct manager *m = r->owner;
-        struct lease *l, *n;
-
-        if (r->teardown_force) {
-                log_notice("region %s: deadline passed, revoking %" PRIu64 " lease(s) by force", r->name, r->n_refs);
-                /* Detach the drain first so the leases ending below don't
-                 * finish the teardown half way through the loop. */
-                struct drain *keep = TAKE_PTR(r->drain);
-                LIST_FOREACH_SAFE(by_region, l, n, r->leases)
-                        manager_end_lease(m, l, DAXD_REVOKE_FORCED);
-                r->drain = keep;
-                teardown_finish(m, r);
-                return;
-        }
-
-        _cleanup_free_ char *msg = NULL;
-        if (manager_describe_users(m, r, &msg) < 0)
-                msg = NULL;
-        log_notice("region %s: teardown deadline passed: %s", r->name, msg ? msg : "still in use");
-        r->drain = drain_free(r->drain);
-        region_abort_teardown(r);
-        r->removing = false;
-        LIST_FOREACH(by_region, l, r->leases) {
-                l->revoking = false;
-                lease_emit_changed(m, l, "State");
-        }
-        region_emit_changed(m, r, "State", NULL);
-        reply_waiters(m, r, -EBUSY, msg);
-}
-
-int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, sd_bus_message *call) {
-        static const struct drain_callbacks callbacks = {
-                .recheck = on_drain_recheck,
-                .deadline = on_drain_deadline,
-        };
-        struct teardown_waiter *w;
-        struct lease *l;
-        uint64_t now;
-        int e;
-
-        if (r->state == REGION_RETIRED) {
-                if (call)
-                        teardown_reply(m, call, 0, NULL);
-                /* Removed from the configuration after it was retired: it
-                 * disappears now, as it would have once retired. */
-                if (r->removing) {
-                        region_emit_removed(m, r);
-                        region_destroy(m, r);
-                }
-                return 0;
-        }
-
-        if (call && m->n_teardown_calls >= m->teardown_limit)
-                return -ENOSPC;
-
-        w = calloc(1, sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        w->region = r;
-        w->call = sd_bus_message_ref(call);
-        if (call)
-                m->n_teardown_calls++;
-
-        if (r->state == REGION_DRAINING) {
-                /* Join the teardown under way; FORCE upgrades it. */
-                LIST_PREPEND(waiters, m->waiters, w);
-                if (flags & DAXD_TEARDOWN_FORCE)
-                        r->teardown_force = true;
-                return 0;
-        }
-
-        if (timeout_usec == 0)
-                timeout_usec = m->teardown_timeout_usec;
-        e = sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-        if (e >= 0)
-                e = drain_new(m->event, now > UINT64_MAX - timeout_usec ? UINT64_MAX : now + timeout_usec, &callbacks,
-                              r, &r->drain);
-        if (e < 0) {
-                if (w->call)
-                        m->n_teardown_calls--;
-                sd_bus_message_unref(w->call);
-                free(w);
-                return e;
-        }
-        LIST_PREPEND(waiters, m->waiters, w);
-
-        /* percpu_ref_kill(): from here on no new reference. */
-        region_begin_teardown(r);
-        r->teardown_force = flags & DAXD_TEARDOWN_FORCE;
-        log_info("region %s: teardown started, %" PRIu64 " lease(s) to drain, deadline in %" PRIu64 " ms%s", r->name,
-                 r->n_refs, timeout_usec / 1000, r->teardown_force ? ", FORCE" : "");
-        region_emit_changed(m, r, "State", NULL);
-
-        LIST_FOREACH(by_region, l, r->leases) {
-                l->revoking = true;
-                manager_send_revoke(m, l, DAXD_REVOKE_TEARDOWN, timeout_usec);
-                lease_emit_changed(m, l, "State");
-        }
-
-        manager_drain_check(m, r);
-        return 0;
-}
-
-int manager_activate(struct manager *m, struct region *r, char **ret_message) {
+int manager_activate(struct manager *m, struct region *r, char **ret_error) {
         _cleanup_free_ char *why = NULL;
         struct user_list users = {};
         uint64_t old_size = r->size, old_align = r->align;
         int e;
 
-        if (r->state != REGION_RETIRED)
-                return region_activate(r, NULL); /* -EALREADY, -ESHUTDOWN */
+        if (r->state == REGION_LIVE)
+                return 0;
+        if (r->state == REGION_DRAINING)
+                return refuse(ret_error, -ESHUTDOWN,
+                                        "region %s is draining; activate it once the teardown ended", r->name);
         if (!r->backend || !r->backend->ops->activate)
-                return -EOPNOTSUPP;
+                return refuse(ret_error, -EOPNOTSUPP, "region %s: the %s backend cannot be activated again",
+                                        r->name, backend_type_to_string(r->config->backend));
 
         /* Re-enabling a device that any process still holds from before
          * the disable corrupts the 6.1 kernel (REPORT.md, bug 2): the
          * kernel's view decides, matched by device number. */
-        e = manager_scan_users(m, r, &users);
-        if (e < 0) {
-                if (asprintf(ret_message, "region %s: cannot scan /proc for users of %s: %s", r->name,
-                             r->backend->path, strerror(-e)) < 0)
-                        *ret_message = NULL;
-                return e;
-        }
+        e = region_scan_users(r, &users);
+        if (e < 0)
+                return refuse(ret_error, -EIO, "region %s: cannot scan /proc for users of %s: %s", r->name,
+                                        r->backend->path, strerror(-e));
         if (users.n > 0) {
                 _cleanup_free_ char *buf = NULL;
                 size_t size = 0;
@@ -807,25 +758,21 @@ int manager_activate(struct manager *m, struct region *r, char **ret_message) {
                         return -ENOMEM;
                 }
                 fprintf(f, "region %s: %s is still held from before it was retired:", r->name, r->backend->path);
-                for (size_t i = 0; i < users.n; i++)
-                        fprintf(f, "%s pid %d (%s) %s", i == 0 ? "" : ",", (int) users.users[i].pid,
-                                users.users[i].comm, users.users[i].kind == USER_MAP ? "maps it" : "holds an fd");
+                user_list_fprint(f, &users);
                 fprintf(f, "; not re-enabling it until they are gone");
                 user_list_clear(&users);
                 if (fclose(f) != 0)
                         return -ENOMEM;
                 log_notice("%s", buf);
-                *ret_message = TAKE_PTR(buf);
+                *ret_error = TAKE_PTR(buf);
                 return -EBUSY;
         }
 
         e = region_activate(r, &why);
         if (e < 0) {
-                if (asprintf(ret_message, "region %s: activate failed: %s; the region stays retired", r->name,
-                             why ? why : strerror(-e)) < 0)
-                        *ret_message = NULL;
                 log_error("region %s: activate failed: %s", r->name, why ? why : strerror(-e));
-                return e;
+                return refuse(ret_error, -EIO, "region %s: activate failed: %s; the region stays retired",
+                                        r->name, why ? why : strerror(-e));
         }
         log_info("region %s: live again, %s, %" PRIu64 " bytes, align %" PRIu64, r->name, r->backend->path, r->size,
                  r->align);
@@ -834,104 +781,10 @@ int manager_activate(struct manager *m, struct region *r, char **ret_message) {
          * a new one, and the old fd never hears of it. Watch what exists
          * now. */
         region_watch_health(m, r);
-        if (r->size != old_size || r->align != old_align)
-                region_emit_changed(m, r, "State", "Size", "Align", NULL);
-        else
-                region_emit_changed(m, r, "State", NULL);
-        return 0;
-}
-
-/* ---- devices removed underneath (hot-removal, namespace disabled) ---- */
-
-static void manager_region_gone(struct manager *m, struct region *r) {
-        struct lease *l, *n;
-        int e;
-
-        if (r->state == REGION_RETIRED) {
-                log_info("region %s: %s was removed; the region was retired already", r->name, r->backend->path);
-                return;
-        }
-        log_warning("region %s: %s was removed underneath it; revoking %" PRIu64 " lease(s) (gone)", r->name,
-                    r->backend->path, r->n_refs);
-        /* The kernel has zapped every mapping already: nothing to drain,
-         * no action to run. */
-        r->drain = drain_free(r->drain);
-        LIST_FOREACH_SAFE(by_region, l, n, r->leases)
-                manager_end_lease(m, l, DAXD_REVOKE_GONE);
-        e = region_mark_gone(r);
-        if (e < 0) {
-                log_error_errno(e, "region %s: cannot retire it: %m", r->name);
-                return;
-        }
-        region_emit_changed(m, r, "State", NULL);
-        reply_waiters(m, r, 0, NULL);
-        if (r->removing) {
-                region_emit_removed(m, r);
-                region_destroy(m, r);
-        }
-}
-
-static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct manager *m = userdata;
-        char buf[8192];
-        struct sockaddr_nl sa = {};
-        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-        struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
-        const char *action = NULL, *subsystem = NULL, *devname = NULL;
-        struct region *r, *next;
-        ssize_t n;
-
-        n = recvmsg(fd, &mh, MSG_DONTWAIT);
-        if (n <= 0)
-                return 0;
-        /* Only the kernel speaks on this group; ignore anything else. */
-        if (sa.nl_pid != 0)
-                return 0;
-        buf[n] = '\0';
-        for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
-                if (strncmp(p, "ACTION=", 7) == 0)
-                        action = p + 7;
-                else if (strncmp(p, "SUBSYSTEM=", 10) == 0)
-                        subsystem = p + 10;
-                else if (strncmp(p, "DEVNAME=", 8) == 0)
-                        devname = p + 8;
-        }
-        if (!action || !subsystem || !devname || strcmp(action, "remove") != 0 || strcmp(subsystem, "dax") != 0)
-                return 0;
-        log_debug("uevent: remove of dax device %s", devname);
-
-        LIST_FOREACH_SAFE(regions, r, next, m->regions) {
-                const char *p;
-
-                if (r->config->backend != BACKEND_DEVDAX || !r->backend)
-                        continue;
-                p = r->backend->path;
-                if (strncmp(p, "/dev/", 5) == 0 && strcmp(p + 5, devname) == 0)
-                        manager_region_gone(m, r);
-        }
-        return 0;
-}
-
-/* Kernel uevents, not udev's: no udevd is needed, and the kernel's remove
- * is the moment the device (and every mapping of it) is gone. */
-static int manager_watch_devices(struct manager *m) {
-        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
-        int fd, r;
-
-        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
-        if (fd < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                r = -errno;
-                safe_close(fd);
-                return r;
-        }
-        r = sd_event_add_io(m->event, &m->uevent_source, fd, EPOLLIN, on_uevent, m);
-        if (r < 0) {
-                safe_close(fd);
-                return r;
-        }
-        (void) sd_event_source_set_io_fd_own(m->uevent_source, true);
-        (void) sd_event_source_set_description(m->uevent_source, "uevent");
+        manager_region_changed(m, r,
+                               REGION_PROP_STATE |
+                                       (r->size != old_size || r->align != old_align
+                                                ? REGION_PROP_SIZE | REGION_PROP_ALIGN
+                                                : 0));
         return 0;
 }

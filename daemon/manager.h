@@ -1,35 +1,122 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* manager.h: the daemon's state: regions, leases, clients, teardowns. */
+/* manager.h: the lifecycle core: regions, leases, clients, teardowns.
+ *
+ * No D-Bus here. The core takes calls (acquire, end a lease, tear down,
+ * reload, activate, a client gone) and publishes what happened through the
+ * table of callbacks its user registers: the bus layer (*-dbus.c) turns
+ * them into signals and deferred replies, a unit test records them. Errors
+ * are a negative errno and, where a person needs to know more, a message in
+ * words; the bus layer picks the D-Bus error name from the errno
+ * (common/bus-errors.c).
+ *
+ * Every lease ends in manager_end_lease(), every teardown in teardown.c's
+ * one end: the places a counter of either belongs.
+ */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
+#include <sys/types.h>
 
 #include "config.h"
+#include "event.h"
 #include "list.h"
 #include "region.h"
 #include "users.h"
 
 struct manager;
+struct uevent_watch;
 
-/* One per bus peer holding leases: the sd_bus_track that ends its leases
- * when it leaves the bus, whatever the reason. */
+/* What region_changed reports, as a mask. */
+enum {
+        REGION_PROP_STATE = 1 << 0,
+        REGION_PROP_SIZE = 1 << 1,
+        REGION_PROP_ALIGN = 1 << 2,
+        REGION_PROP_REFERENCES = 1 << 3,
+        REGION_PROP_HOLDERS = 1 << 4,
+        /* A drain's look at /proc found another set of users than its last
+         * look did (the kernel's view is only ever read, never watched). */
+        REGION_PROP_USERS = 1 << 5,
+        /* The kernel notified a change; health_watch_snapshot() of
+         * region->health has the values. */
+        REGION_PROP_BAD_BLOCKS = 1 << 6,
+        REGION_PROP_PERSISTENCE_DOMAIN = 1 << 7,
+};
+
+/* What lease_changed reports, as a mask. */
+enum {
+        LEASE_PROP_STATE = 1 << 0, /* revoking, or active again */
+};
+
+/* Why a lease ended. */
+enum lease_end {
+        LEASE_END_RELEASED,    /* its holder released it */
+        LEASE_END_CLIENT_GONE, /* its holder went away (manager_remove_client) */
+        LEASE_END_UNDELIVERED, /* the holder never learnt of it (the reply failed) */
+        LEASE_END_FORCED,      /* revoked at a FORCE teardown's deadline */
+        LEASE_END_GONE,        /* the backing vanished underneath */
+        _LEASE_END_MAX,
+};
+
+/* How a teardown ended, and the error its waiters get. */
+enum teardown_outcome {
+        TEARDOWN_RETIRED, /* drained, the action ran: 0 */
+        TEARDOWN_GONE,    /* the backing vanished meanwhile; retired: 0 */
+        TEARDOWN_BUSY,    /* the deadline, without FORCE: -EBUSY, live again */
+        TEARDOWN_FAILED,  /* the action failed: -EIO, live again */
+        TEARDOWN_STOPPED, /* the daemon stops first: -ECANCELED, live again */
+        _TEARDOWN_OUTCOME_MAX,
+};
+
+/* What the core tells its user. Any entry may be NULL. A callback must not
+ * call back into the manager, except to read. */
+struct manager_callbacks {
+        /* A lease the holder knows of (after manager_announce_lease). */
+        void (*lease_added)(struct manager *m, struct lease *l, void *userdata);
+        /* Once per announced lease, right before it is freed. */
+        void (*lease_removed)(struct manager *m, struct lease *l, void *userdata);
+        void (*lease_changed)(struct manager *m, struct lease *l, unsigned mask, void *userdata);
+        /* A region added by a reload (none for those of the first config). */
+        void (*region_added)(struct manager *m, struct region *r, void *userdata);
+        /* Right before the region is freed (a reload removed it). */
+        void (*region_removed)(struct manager *m, struct region *r, void *userdata);
+        void (*region_changed)(struct manager *m, struct region *r, unsigned mask, void *userdata);
+        /* Tell the lease's holder, and no one else: reason is DAXD_REVOKE_*;
+         * timeout_usec is the time left until the deadline (0 for a lease
+         * that ended already). */
+        void (*revoke)(struct manager *m, struct lease *l, const char *reason, uint64_t timeout_usec,
+                       void *userdata);
+        /* The answer to a token given to manager_teardown(), exactly once:
+         * 0 (retired), -EBUSY (deadline, no FORCE), -EIO (the action
+         * failed) or -ECANCELED (the daemon stops), with message (NULL on
+         * success) naming holders, pids or the failed step. */
+        void (*teardown_done)(struct manager *m, struct region *r, void *token, int error, const char *message,
+                              void *userdata);
+};
+
+/* One peer holding leases, as its bus layer identified it once; the core
+ * keeps its identity and what it holds, never how it is tracked. */
 struct client {
         struct manager *manager;
-        char *name;
-        sd_bus_track *track;
-        uint64_t n_leases;
-        struct lease *leases;
-        struct holder *holders;   /* one per region it holds leases on */
-        /* What the bus reported when the peer connected; fixed for the
-         * life of its connection, so asked once (see region-dbus.c). */
-        bool has_creds;
+        char *name;               /* unique bus name */
         uid_t uid;
         gid_t gid;
         pid_t pid;
         gid_t *gids;
+        size_t n_gids;
+        uint64_t n_leases;
+        struct lease *leases;
+        struct holder *holders;   /* one per region it holds leases on */
+        void *userdata;           /* the bus layer's own (its sd_bus_track) */
+        LIST_FIELDS(struct client, clients);
+};
+
+struct client_identity {
+        const char *name;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        const gid_t *gids;
         size_t n_gids;
 };
 
@@ -44,108 +131,107 @@ struct holder {
         LIST_FIELDS(struct holder, by_client);
 };
 
-/* A Teardown() call waiting for its region (deferred reply), or a reload's
- * own teardown of a removed region (call == NULL). */
-struct teardown_waiter {
-        struct region *region;
-        sd_bus_message *call;
-        LIST_FIELDS(struct teardown_waiter, waiters);
-};
-
 struct manager {
         sd_event *event;
-        sd_bus *bus;
+        const struct manager_callbacks *callbacks;
+        void *callbacks_userdata;
         char *config_path;
         bool config_missing_ok;
         uint64_t lease_limit_per_client;
         uint64_t lease_limit;
         uint64_t teardown_limit;
-        uint64_t n_teardown_calls;   /* Teardown calls waiting for a reply */
+        uint64_t n_teardown_tokens;  /* teardown_done answers still owed */
         uint64_t teardown_timeout_usec;
         struct region *regions;
         struct lease *leases;
+        struct client *clients;
         void *lease_index;   /* tsearch() tree by id */
         void *client_index;  /* tsearch() tree by unique name */
         uint64_t n_leases;
         uint64_t next_lease_id;
-        struct teardown_waiter *waiters;
-        pid_t self;
-        sd_event_source *uevent_source; /* kernel uevents, once a devdax region exists */
+        struct uevent_watch *uevents; /* once a devdax region exists */
 };
 
 int manager_new(sd_event *event, struct manager **ret);
+/* Answers what still waits (as manager_stop), then frees everything
+ * without a callback: the bus layer has let go of its clients first. */
 struct manager *manager_free(struct manager *m);
-/* Answers what still waits (Teardown calls) before the daemon exits. */
+/* Registers (or, with NULL, drops) the callback table; cb must outlive it. */
+void manager_set_callbacks(struct manager *m, const struct manager_callbacks *cb, void *userdata);
+/* Ends every teardown under way (TEARDOWN_STOPPED): each token is answered
+ * with -ECANCELED, each region is live again, as it is when daxd starts. */
 void manager_stop(struct manager *m);
 
 /* Loads the config and opens every region, or nothing: on failure no region
- * is kept and files this attempt created are removed again. */
+ * is kept and files this attempt created are removed again. *ret_error is
+ * "FILE:LINE: what is wrong". */
 int manager_load_config(struct manager *m, const char *path, bool missing_ok, char **ret_error);
-/* Re-reads the config file: adds new regions, tears removed ones down,
- * keeps changed ones as they are. A config with errors changes nothing. */
+/* Re-reads the config file: adds new regions, tears removed ones down (a
+ * region is freed once retired), keeps changed ones as they are. A config
+ * with errors changes nothing: -EBADMSG, and *ret_error says what is wrong
+ * and that the running configuration is kept. */
 int manager_reload(struct manager *m, char **ret_error);
 
 struct region *manager_find_region(struct manager *m, const char *name);
 struct lease *manager_find_lease(struct manager *m, uint64_t id);
 struct client *manager_find_client(struct manager *m, const char *name);
-/* The client for a unique name, made (and tracked on the bus) if new;
- * fails when the peer already left the bus. */
-int manager_get_client(struct manager *m, const char *name, struct client **ret);
 
-struct acquire_request {
-        const char *holder;
-        pid_t pid;
-        uid_t uid;
-        gid_t gid;
-        const gid_t *gids;
-        size_t n_gids;
-        uint64_t offset;
-        uint64_t length;
-        uint64_t flags;
-};
+/* A new client with that identity (copied); -EEXIST for a known name. */
+int manager_add_client(struct manager *m, const struct client_identity *id, struct client **ret);
+/* The client went away: its leases end (LEASE_END_CLIENT_GONE), and it is
+ * freed. */
+void manager_remove_client(struct manager *m, struct client *c);
 
 /* Every check of Acquire in the documented order, then one reference and a
- * fresh fd. The caller announces the lease (manager_announce_lease) once
- * it has replied. Errors: -ENOENT no region, -ESHUTDOWN draining, -ENODEV
- * retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES, -EDQUOT (the client's
- * lease limit), -ENOSPC (the daemon's lease limit),
- * -EADDRINUSE (*ret_conflict names the lease in the way), -EIO (the backing
- * could not be opened; *ret_fd holds that open's negative errno). */
-int manager_acquire(struct manager *m, struct region *r, const struct acquire_request *req, struct lease **ret_lease,
-                    int *ret_fd, struct lease **ret_conflict);
+ * fresh fd in *ret_fd. The caller hands the lease to its holder, then
+ * announces it (manager_announce_lease), or ends it (LEASE_END_UNDELIVERED).
+ * Errors, each with *ret_error in words (NULL for -ENOMEM): -ESHUTDOWN
+ * draining, -ENODEV retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES,
+ * -EDQUOT (lease-limit-per-client), -ENOSPC (lease-limit), -EADDRINUSE (a
+ * conflicting EXCLUSIVE lease), -EIO (the backing could not be opened). */
+int manager_acquire(struct manager *m, struct client *c, struct region *r, uint64_t offset, uint64_t length,
+                    uint64_t flags, struct lease **ret_lease, int *ret_fd, char **ret_error);
 
-/* InterfacesAdded for the lease, PropertiesChanged for its region. */
+/* lease_added for the lease, region_changed (references, holders) for its
+ * region. */
 void manager_announce_lease(struct manager *m, struct lease *l);
 
-/* Ends a lease and drops its reference exactly once; reason non-NULL sends
- * the holder a Revoke with it first. */
-void manager_end_lease(struct manager *m, struct lease *l, const char *revoke_reason);
+/* The one way a lease ends: FORCED and GONE tell the holder (revoke) first,
+ * then lease_removed, the reference dropped exactly once, and the region's
+ * teardown (if any) looks again. */
+void manager_end_lease(struct manager *m, struct lease *l, enum lease_end why);
 
-/* Starts or joins the teardown of r; call (may be NULL) gets the reply. */
-/* Starts or joins the teardown of r; call (may be NULL) gets the reply.
- * -ENOSPC when teardown-limit calls wait already. */
-int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, sd_bus_message *call);
+/* Starts or joins the teardown of r. flags: DAXD_TEARDOWN_FORCE (which
+ * upgrades a teardown under way). A timeout_usec of 0 means the configured
+ * one. token (NULL: none) is answered by teardown_done exactly once; for a
+ * retired region at once. -EINVAL unknown flags, -ENOSPC when teardown-limit
+ * tokens wait already (*ret_error says so); no token is kept then. */
+int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, void *token,
+                     char **ret_error);
 
-/* Brings a retired region back (devdax: re-enable the device). -EBUSY while
- * /proc shows any process holding the backing; *ret_message explains a
- * failure. -EALREADY when live, -ESHUTDOWN when draining, -EOPNOTSUPP for
- * a backend without activate. */
-int manager_activate(struct manager *m, struct region *r, char **ret_message);
+/* Brings a retired region back (devdax: re-enable the device); 0 at once
+ * for a live one. -ESHUTDOWN draining, -EOPNOTSUPP for a backend without
+ * activate, -EBUSY while /proc shows any process holding the backing, -EIO
+ * when the backend fails (the region stays retired); *ret_error says which. */
+int manager_activate(struct manager *m, struct region *r, char **ret_error);
 
-/* The Busy message: holders and the pids /proc shows. */
+/* The backing of r vanished (a device removed underneath): every lease ends
+ * (LEASE_END_GONE), a teardown under way ends (TEARDOWN_GONE), and the
+ * region is retired without any action. */
+void manager_region_gone(struct manager *m, struct region *r);
+
+/* "region NAME is still in use; holders: ...; processes using the backing:
+ * ...": the Busy message. */
 int manager_describe_users(struct manager *m, struct region *r, char **ret);
 
-int manager_scan_users(struct manager *m, struct region *r, struct user_list *ret);
+/* The region's health as the kernel last told it, or NULL where nothing is
+ * watched. */
+const struct health_snapshot *manager_region_health(const struct region *r);
 
-/* Bus side, in *-dbus.c */
-int manager_bus_setup(struct manager *m);
-char *region_object_path(const struct region *r);
-char *lease_object_path(const struct lease *l);
-void lease_emit_added(struct manager *m, struct lease *l);
-void lease_emit_removed(struct manager *m, struct lease *l);
-void lease_emit_changed(struct manager *m, struct lease *l, const char *property);
-void region_emit_added(struct manager *m, struct region *r);
-void region_emit_removed(struct manager *m, struct region *r);
-void region_emit_changed(struct manager *m, struct region *r, const char *property, ...);
-void manager_send_revoke(struct manager *m, struct lease *l, const char *reason, uint64_t timeout_usec);
-void teardown_reply(struct manager *m, sd_bus_message *call, int error, const char *message);
+/* For teardown.c: the core's own events, through the callbacks. */
+void manager_region_changed(struct manager *m, struct region *r, unsigned mask);
+void manager_lease_changed(struct manager *m, struct lease *l, unsigned mask);
+void manager_revoke(struct manager *m, struct lease *l, const char *reason, uint64_t timeout_usec);
+void manager_teardown_done(struct manager *m, struct region *r, void *token, int error, const char *message);
+/* Takes a region out (region_removed) and frees it; it holds nothing. */
+void manager_remove_region(struct manager *m, struct region *r);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "daxd-protocol.h"
@@ -227,6 +228,14 @@ int region_activate(struct region *r, char **ret_error) {
         r->align = r->backend->align;
         r->state = REGION_LIVE;
         return 0;
+}
+
+int region_scan_users(const struct region *r, struct user_list *ret) {
+        if (!r->backend) {
+                *ret = (struct user_list) {};
+                return 0;
+        }
+        return users_scan("/proc", &r->backend->id, getpid(), ret);
 }
 
 struct lease *lease_new(uint64_t id, const char *holder, pid_t pid, uid_t uid, uint64_t offset, uint64_t length,

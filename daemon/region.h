@@ -11,9 +11,10 @@
 #include "backend.h"
 #include "config.h"
 #include "list.h"
+#include "users.h"
 
 struct client;
-struct drain;
+struct teardown;
 
 enum region_state {
         REGION_LIVE,
@@ -33,6 +34,7 @@ struct lease {
         uint64_t length;
         uint64_t flags;
         bool revoking;
+        bool announced;        /* lease_added told of it */
         LIST_FIELDS(struct lease, by_region);
         LIST_FIELDS(struct lease, by_client);
         LIST_FIELDS(struct lease, all);
@@ -49,11 +51,8 @@ struct region {
         uint64_t n_exclusive;          /* EXCLUSIVE leases among them */
         struct lease *leases;
         struct holder *holders;        /* the manager's, for Holders */
-        struct drain *drain;           /* while draining */
+        struct teardown *teardown;     /* while draining, and only then */
         struct health_watch *health;   /* the manager's, where the kernel notifies */
-        bool removing;                 /* reload dropped it: free once retired */
-        bool teardown_force;           /* the running teardown has FORCE */
-        void *owner;                   /* the manager, for drain callbacks */
         LIST_FIELDS(struct region, regions);
 };
 
@@ -100,6 +99,12 @@ int region_retire_full(struct region *r, char **ret_error);
  * when live, -ESHUTDOWN when draining. The caller checks the kernel's view
  * first: nothing may hold the backing. */
 int region_activate(struct region *r, char **ret_error);
+
+/* The kernel's view: every process but daxd that maps the backing or holds
+ * an fd to it. Also once retired: who kept a mapping through FORCE is worth
+ * seeing, and the identity stays valid after the fd is closed. None for a
+ * region without a backend (a unit test's bare region). */
+int region_scan_users(const struct region *r, struct user_list *ret);
 
 struct lease *lease_new(uint64_t id, const char *holder, pid_t pid, uid_t uid, uint64_t offset, uint64_t length,
                         uint64_t flags);

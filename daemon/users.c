@@ -19,10 +19,55 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "daxd-protocol.h"
 #include "users.h"
 
 const char *user_kind_to_string(enum user_kind k) {
-        return k == USER_MAP ? "map" : "fd";
+        return k == USER_MAP ? DAXD_USER_MAP : DAXD_USER_FD;
+}
+
+void user_list_fprint(FILE *f, const struct user_list *l) {
+        for (size_t i = 0; i < l->n; i++)
+                fprintf(f, "%s pid %d (%s) %s", i == 0 ? "" : ",", (int) l->users[i].pid, l->users[i].comm,
+                        l->users[i].kind == USER_MAP ? "maps it" : "holds an fd");
+}
+
+static int user_compare(const void *a, const void *b) {
+        const struct backing_user *x = a, *y = b;
+
+        if (x->pid != y->pid)
+                return x->pid < y->pid ? -1 : 1;
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
+        return strcmp(x->comm, y->comm);
+}
+
+bool user_list_equal(const struct user_list *a, const struct user_list *b) {
+        struct backing_user *x, *y;
+        bool equal;
+
+        if (a->n != b->n)
+                return false;
+        if (a->n == 0)
+                return true;
+        /* Sorted copies: /proc lists pids in whatever order readdir gives. */
+        x = malloc(a->n * sizeof(*x));
+        y = malloc(b->n * sizeof(*y));
+        if (!x || !y) {
+                free(x);
+                free(y);
+                return false; /* "changed": at worst one announcement too many */
+        }
+        memcpy(x, a->users, a->n * sizeof(*x));
+        memcpy(y, b->users, b->n * sizeof(*y));
+        qsort(x, a->n, sizeof(*x), user_compare);
+        qsort(y, b->n, sizeof(*y), user_compare);
+        equal = true;
+        for (size_t i = 0; equal && i < a->n; i++)
+                equal = user_compare(&x[i], &y[i]) == 0;
+        free(x);
+        free(y);
+        return equal;
 }
 
 void user_list_clear(struct user_list *l) {

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "backend.h"
@@ -33,3 +34,10 @@ void user_list_clear(struct user_list *l);
 int users_pid_uses(const char *proc, pid_t pid, const struct backing_id *id, bool *ret);
 
 const char *user_kind_to_string(enum user_kind k);
+
+/* " pid 12 (cat) maps it, pid 13 (sh) holds an fd": the list as the Busy
+ * messages name it. Nothing for an empty list. */
+void user_list_fprint(FILE *f, const struct user_list *l);
+
+/* Whether a and b list the same uses (in any order). */
+bool user_list_equal(const struct user_list *a, const struct user_list *b);

@@ -39,6 +39,7 @@
 #include "daxd-protocol.h"
 #include "fuzz.h"
 #include "log.h"
+#include "manager-dbus.h"
 #include "manager.h"
 #include "private-bus.h"
 #include "time-util.h"
@@ -94,6 +95,7 @@ static struct {
         pid_t dbus_pid;
         sd_event *event;
         struct manager *m;
+        struct bus_server *server;
         sd_bus *client;
         bool config_changed;
         unsigned pending;
@@ -171,6 +173,7 @@ static sd_bus *connect_bus(void) {
 /* daxd, as main.c sets it up, minus signals and sd_notify. */
 static void daemon_start(void) {
         char *why = NULL;
+        sd_bus *bus;
         int r;
 
         write_config(good_config);
@@ -180,16 +183,17 @@ static void daemon_start(void) {
         r = manager_load_config(F.m, F.config_path, false, &why);
         if (r < 0)
                 die("the fuzzer's own config: %s", why ? why : strerror(-r));
-        F.m->bus = connect_bus();
-        if (sd_bus_attach_event(F.m->bus, F.event, SD_EVENT_PRIORITY_NORMAL) < 0 || manager_bus_setup(F.m) < 0)
+        bus = connect_bus();
+        if (sd_bus_attach_event(bus, F.event, SD_EVENT_PRIORITY_NORMAL) < 0 || bus_server_new(F.m, bus, &F.server) < 0)
                 die("cannot set up daxd's bus objects");
-        r = sd_bus_request_name(F.m->bus, DAXD_BUS_NAME, 0);
+        r = sd_bus_request_name(bus, DAXD_BUS_NAME, 0);
         if (r < 0)
                 die("cannot own %s: %s", DAXD_BUS_NAME, strerror(-r));
+        sd_bus_unref(bus); /* the server's now */
 }
 
 static void daemon_stop(void) {
-        manager_stop(F.m);
+        F.server = bus_server_free(F.server);
         F.m = manager_free(F.m);
 }
 

@@ -42,6 +42,10 @@
 #define DAXD_LEASE_ACTIVE "active"
 #define DAXD_LEASE_REVOKING "revoking"
 
+/* How a process uses a backing, in a region's Users */
+#define DAXD_USER_MAP "map"
+#define DAXD_USER_FD "fd"
+
 /* Error names. The errno next to each is what sd_bus_error_get_errno()
  * gives a client once daxd_error_map is registered; names stay the way to
  * tell them apart. */
@@ -56,6 +60,9 @@
 #define DAXD_ERROR_BUSY "org.daxd1.Error.Busy"                       /* EBUSY */
 #define DAXD_ERROR_BACKEND "org.daxd1.Error.Backend"                 /* EIO */
 
+/* A standard name that sd-bus 252 has no macro for: Reload's refusal. */
+#define DAXD_ERROR_INVALID_FILE_CONTENT "org.freedesktop.DBus.Error.InvalidFileContent" /* EINVAL */
+
 /* Never sent by daxd: libdaxd reports it (daxd_client_get_error_name())
  * when a restarted daxd hands out a fd that names another backing than the
  * one a lease maps, and fences that mapping. In the daemon's namespace so
@@ -64,6 +71,7 @@
 
 extern const sd_bus_error_map daxd_error_map[];
 
-/* The D-Bus error name for a negative errno returned by the lifecycle core,
- * or NULL where sd-bus's own mapping (InvalidArgs, AccessDenied, ...) fits. */
+/* The D-Bus error name for a negative errno returned by the lifecycle core
+ * (the first entry of daxd_error_map with it), or NULL where sd-bus's own
+ * mapping (NotSupported, NoMemory, ...) fits. */
 const char *daxd_error_name_from_errno(int error);

@@ -880,6 +880,17 @@ _public_ int daxd_client_get_region(struct daxd_client *c, const char *name, str
                 return -ENOMEM;
         info->object_path = strdup(path);
         r = info->object_path ? read_region_properties(props, info) : -ENOMEM;
+        if (r >= 0) {
+                /* Users is EXPLICIT (a /proc scan): never in GetAll. */
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *users = NULL;
+
+                r = sd_bus_call_method(c->bus, DAXD_BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get", &e,
+                                       &users, "ss", DAXD_REGION_INTERFACE, "Users");
+                if (r < 0)
+                        r = client_set_error(c, &e, r);
+                else
+                        r = read_users(users, info);
+        }
         if (r < 0) {
                 daxd_region_info_free(info);
                 return r;

@@ -352,7 +352,7 @@ TEST(region_properties) {
         static const struct prop_type types[] = {
                 { "Name", "s" },       { "Backend", "s" },   { "Path", "s" },       { "Size", "t" },
                 { "Align", "t" },      { "NumaNode", "i" },  { "State", "s" },      { "References", "t" },
-                { "Holders", "a(sut)" }, { "Users", "a(uss)" }, { "Owner", "u" },  { "Group", "u" },
+                { "Holders", "a(sut)" }, { "Owner", "u" },  { "Group", "u" },
                 { "Mode", "u" },       { "TeardownAction", "s" },
         };
         struct ctx c;
