@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -272,6 +273,8 @@ static pid_t fork_user(const struct lease *l, int *ret_cmd) {
         pid = fork();
         ASSERT_OK(pid);
         if (pid == 0) {
+                /* Never outlives a test that failed half way. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 void *a = mmap(NULL, l->length, PROT_READ, MAP_SHARED, l->fd, (off_t) l->offset);
 
                 close(l->fd);

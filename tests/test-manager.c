@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -377,6 +378,8 @@ static pid_t fork_mapper(int fd) {
         pid = fork();
         ASSERT_OK(pid);
         if (pid == 0) {
+                /* Never outlives a test that failed half way. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 void *a = mmap(NULL, 2 * MiB, PROT_READ, MAP_SHARED, fd, 0);
 
                 close(fd); /* only the mapping keeps it */
