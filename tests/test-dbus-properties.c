@@ -126,7 +126,7 @@ TEST(scans_only_when_asked) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
         sd_bus_slot *slot = NULL;
-        char *p = region_path("r0"), *domain, *xml;
+        char *p = region_path("r0"), *domain, *xml, *more;
         struct added added = {};
         struct lease l;
         void *map;
@@ -174,9 +174,10 @@ TEST(scans_only_when_asked) {
         ASSERT_BUS_OK(r, &error);
         ASSERT_OK(sd_bus_message_read(reply, "s", &xml));
         for (size_t i = 0; i < TEST_N(explicit_props); i++) {
-                char *at = strstr(xml, test_asprintf("<property name=\"%s\"", explicit_props[i]));
-                char *end;
+                char *tag = test_asprintf("<property name=\"%s\"", explicit_props[i]);
+                char *at = strstr(xml, tag), *end;
 
+                free(tag);
                 ASSERT_TRUE(at);
                 end = strstr(at, "</property>");
                 ASSERT_TRUE(end);
@@ -203,8 +204,9 @@ TEST(scans_only_when_asked) {
         ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
                                       "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_interfaces_added,
                                       &added));
-        test_env_write_config(env, test_asprintf("%s[region r1]\nbackend = file\npath = @DIR@/r1.pool\nsize = 2M\n",
-                                                 config));
+        more = test_asprintf("%s[region r1]\nbackend = file\npath = @DIR@/r1.pool\nsize = 2M\n", config);
+        test_env_write_config(env, more);
+        free(more);
         r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error, NULL,
                                NULL);
         ASSERT_BUS_OK(r, &error);
