@@ -569,8 +569,9 @@ TEST(deadline_with_force) {
         id1 = l1->id;
         id2 = l2->id;
         ASSERT_OK(teardown(&c, "r0", 100 * USEC_PER_MSEC, DAXD_TEARDOWN_FORCE, &tok1));
-        run_for(&c, 30 * USEC_PER_MSEC);
+        /* Held: nothing before the deadline. */
         ASSERT_FALSE(answered(&tok1));
+        ASSERT_EQ_U64(count_revokes(id1, DAXD_REVOKE_FORCED), 0);
         run_until(&c, "the forced end", token_answered, &tok1, 5 * USEC_PER_SEC);
 
         ASSERT_EQ_INT(answer(&tok1)->error, 0);
