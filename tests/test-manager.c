@@ -754,6 +754,15 @@ TEST(reload_adds_removes_keeps) {
         ASSERT_STRSTR(why, "the running configuration is kept");
         free(why);
         ASSERT_TRUE(region(&c, "r0") == r0);
+
+        /* Retired first, then removed: it disappears at once. */
+        ASSERT_OK(teardown(&c, "r0", 0, 0, &tok1));
+        ASSERT_EQ_INT(answer(&tok1)->error, 0);
+        ASSERT_EQ_INT(r0->state, REGION_RETIRED);
+        write_config(&c, "[daxd]\n");
+        ASSERT_OK(manager_reload(c.m, &why));
+        ASSERT_TRUE(manager_find_region(c.m, "r0") == NULL);
+        ASSERT_EQ_U64(count_region(REC_REGION_REMOVED, "r0", 0), 1);
         ctx_done(&c);
 }
 
