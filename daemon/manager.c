@@ -416,7 +416,8 @@ int manager_load_config(struct manager *m, const char *path, bool missing_ok, ch
 static int teardown_request(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove,
                             void *token) {
         if (r->state == REGION_RETIRED) {
-                manager_teardown_done(m, r, token, 0, NULL);
+                if (token)
+                        manager_teardown_done(m, r, token, 0, NULL);
                 /* Removed from the configuration after it was retired: it
                  * disappears now, as it would have once retired. */
                 if (remove)

@@ -703,6 +703,9 @@ TEST(teardown_limit) {
         ASSERT_EQ_INT(region(&c, "r1")->state, REGION_RETIRED);
         ASSERT_OK(teardown(&c, "r1", 0, 0, &toks[2]));
         ASSERT_EQ_INT(answer(&toks[2])->error, 0);
+        /* No token, no answer: nobody to give it to. */
+        ASSERT_OK(teardown(&c, "r1", 0, 0, NULL));
+        ASSERT_TRUE(answer(NULL) == NULL);
         ctx_done(&c);
 }
 
