@@ -237,9 +237,11 @@ static int property_get_users(sd_bus *bus, const char *path, const char *interfa
         struct user_list users = {};
         int e;
 
+        /* A failure to read the kernel's view, whatever its errno, is not
+         * one of the core's refusals: Backend, with the system's text. */
         e = region_scan_users(r, &users);
         if (e < 0)
-                return bus_error_setf(error, e, "cannot scan /proc: %s", strerror(-e));
+                return bus_error_setf(error, -EIO, "cannot scan /proc: %s", strerror(-e));
         e = sd_bus_message_open_container(reply, 'a', "(uss)");
         for (size_t i = 0; e >= 0 && i < users.n; i++)
                 e = sd_bus_message_append(reply, "(uss)", (uint32_t) users.users[i].pid, users.users[i].comm,
@@ -263,7 +265,8 @@ static int property_get_persistence_domain(sd_bus *bus, const char *path, const 
                 return sd_bus_message_append(reply, "s", "");
         e = r->backend->ops->health(r->backend, &domain, &bad, &n);
         if (e < 0)
-                return bus_error_setf(error, e, "cannot read the health of %s: %s", r->backend->path, strerror(-e));
+                return bus_error_setf(error, -EIO, "cannot read the health of %s: %s", r->backend->path,
+                                      strerror(-e));
         return sd_bus_message_append(reply, "s", domain);
 }
 
@@ -278,8 +281,8 @@ static int property_get_bad_blocks(sd_bus *bus, const char *path, const char *in
         if (r->backend && r->backend->ops->health) {
                 e = r->backend->ops->health(r->backend, &domain, &bad, &n);
                 if (e < 0)
-                        return bus_error_setf(error, e, "cannot read the health of %s: %s", r->backend->path,
-                                              strerror(-e));
+                        return bus_error_setf(error, -EIO, "cannot read the health of %s: %s",
+                                              r->backend->path, strerror(-e));
         }
         e = sd_bus_message_open_container(reply, 'a', "(tt)");
         for (size_t i = 0; e >= 0 && i < n; i++)
