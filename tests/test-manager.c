@@ -148,7 +148,8 @@ static unsigned count_revokes(uint64_t lease, const char *reason) {
         unsigned n = 0;
 
         for (size_t i = 0; i < n_records; i++)
-                if (records[i].kind == REC_REVOKE && records[i].lease == lease && strcmp(records[i].reason, reason) == 0)
+                if (records[i].kind == REC_REVOKE && records[i].lease == lease &&
+                    strcmp(records[i].reason, reason) == 0)
                         n++;
         return n;
 }
