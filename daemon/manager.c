@@ -572,7 +572,7 @@ int manager_acquire(struct manager *m, struct client *c, struct region *r, uint6
                                        "(lease-limit-per-client)",
                                        c->name, m->lease_limit_per_client);
         if (m->n_leases >= m->lease_limit)
-                return refuse(ret_error, -ENOSPC,
+                return refuse(ret_error, -ENOBUFS,
                                        "daxd holds %" PRIu64 " leases, its limit (lease-limit); try again later",
                                        m->lease_limit);
 
@@ -680,7 +680,7 @@ int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec,
                 return refuse(ret_error, -EINVAL, "unknown teardown flags 0x%" PRIx64 " (known: FORCE 0x1)",
                               flags & ~DAXD_TEARDOWN_KNOWN_FLAGS);
         if (token && r->state != REGION_RETIRED && m->n_teardown_tokens >= m->teardown_limit)
-                return refuse(ret_error, -ENOSPC,
+                return refuse(ret_error, -ENOBUFS,
                               "%" PRIu64 " Teardown calls are waiting already, the limit (teardown-limit)",
                               m->teardown_limit);
         return teardown_request(m, r, timeout_usec, flags & DAXD_TEARDOWN_FORCE, false, token);

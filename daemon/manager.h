@@ -187,7 +187,7 @@ void manager_remove_client(struct manager *m, struct client *c);
  * announces it (manager_announce_lease), or ends it (LEASE_END_UNDELIVERED).
  * Errors, each with *ret_error in words (NULL for -ENOMEM): -ESHUTDOWN
  * draining, -ENODEV retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES,
- * -EDQUOT (lease-limit-per-client), -ENOSPC (lease-limit), -EADDRINUSE (a
+ * -EDQUOT (lease-limit-per-client), -ENOBUFS (lease-limit), -EADDRINUSE (a
  * conflicting EXCLUSIVE lease), -EIO (the backing could not be opened). */
 int manager_acquire(struct manager *m, struct client *c, struct region *r, uint64_t offset, uint64_t length,
                     uint64_t flags, struct lease **ret_lease, int *ret_fd, char **ret_error);
@@ -204,7 +204,7 @@ void manager_end_lease(struct manager *m, struct lease *l, enum lease_end why);
 /* Starts or joins the teardown of r. flags: DAXD_TEARDOWN_FORCE (which
  * upgrades a teardown under way). A timeout_usec of 0 means the configured
  * one. token (NULL: none) is answered by teardown_done exactly once; for a
- * retired region at once. -EINVAL unknown flags, -ENOSPC when teardown-limit
+ * retired region at once. -EINVAL unknown flags, -ENOBUFS when teardown-limit
  * tokens wait already (*ret_error says so); no token is kept then. */
 int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, void *token,
                      char **ret_error);
