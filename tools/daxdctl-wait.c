@@ -103,31 +103,38 @@ static int terminal_width(void) {
 
 /* What changed in a region while it drains, as one line: state, the
  * holders by name and pid, references, the processes still using it. */
-static char *describe_region(const struct daxd_region_info *info, bool detailed) {
+static char *describe_region(const struct daxd_region *r, bool detailed) {
+        size_t n_holders = daxd_region_get_holder_count(r), n_users = daxd_region_get_user_count(r);
+        uint64_t refs = daxd_region_get_references(r);
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
 
-        if (!f) {
-                fputs("daxdctl: out of memory\n", stderr);
-                exit(EXIT_FAILURE);
-        }
-        fprintf(f, "%s, %zu holder%s", info->state, info->n_holders, info->n_holders == 1 ? "" : "s");
+        if (!f)
+                ctl_oom();
+        fprintf(f, "%s, %zu holder%s", daxd_region_get_state(r), n_holders, n_holders == 1 ? "" : "s");
         if (detailed)
-                for (size_t i = 0; i < info->n_holders; i++)
-                        fprintf(f, "%s%s (pid %" PRIu32 ")", i == 0 ? " (" : ", ", info->holders[i].name,
-                                info->holders[i].pid);
-        if (detailed && info->n_holders > 0)
+                for (size_t i = 0; i < n_holders; i++) {
+                        const struct daxd_holder *h = daxd_region_get_holder(r, i);
+
+                        fprintf(f, "%s%s (pid %" PRIu32 ")", i == 0 ? " (" : ", ", daxd_holder_get_name(h),
+                                daxd_holder_get_pid(h));
+                }
+        if (detailed && n_holders > 0)
                 fputc(')', f);
-        fprintf(f, ", %" PRIu64 " reference%s, %zu user%s", info->references, info->references == 1 ? "" : "s",
-                info->n_users, info->n_users == 1 ? "" : "s");
+        fprintf(f, ", %" PRIu64 " reference%s, %zu user%s", refs, refs == 1 ? "" : "s", n_users,
+                n_users == 1 ? "" : "s");
         if (detailed)
-                for (size_t i = 0; i < info->n_users; i++)
-                        fprintf(f, "%s%s[%" PRIu32 "] %s", i == 0 ? " (" : ", ", info->users[i].command,
-                                info->users[i].pid, info->users[i].kind);
-        if (detailed && info->n_users > 0)
+                for (size_t i = 0; i < n_users; i++) {
+                        const struct daxd_user *u = daxd_region_get_user(r, i);
+
+                        fprintf(f, "%s%s[%" PRIu32 "] %s", i == 0 ? " (" : ", ", daxd_user_get_command(u),
+                                daxd_user_get_pid(u), daxd_user_get_kind(u));
+                }
+        if (detailed && n_users > 0)
                 fputc(')', f);
-        fclose(f);
+        if (fclose(f) != 0 || !buf)
+                ctl_oom();
         return buf;
 }
 
@@ -152,7 +159,7 @@ struct progress {
         bool line_drawn;
 };
 
-static void progress_show(struct progress *p, const struct daxd_region_info *info) {
+static void progress_show(struct progress *p, const struct daxd_region *info) {
         char deadline[128], *d;
 
         describe_deadline(deadline, sizeof(deadline), p->deadline, p->force);
@@ -175,7 +182,7 @@ static void progress_show(struct progress *p, const struct daxd_region_info *inf
 
         /* Not a terminal: a line whenever something changed. Retired is
          * said by the result line that follows. */
-        if (strcmp(info->state, "retired") == 0)
+        if (strcmp(daxd_region_get_state(info), DAXD_STATE_RETIRED) == 0)
                 return;
         d = describe_region(info, true);
 
@@ -201,7 +208,7 @@ static void progress_clear(struct progress *p) {
 int verb_teardown(struct ctl *ctl) {
         const char *region = ctl->args[0];
         struct teardown_wait w = {};
-        struct daxd_region_info *info = NULL;
+        struct daxd_region *info = NULL;
         struct daxd_client *c = NULL;
         struct progress p = {
                 .region = region,
@@ -215,13 +222,12 @@ int verb_teardown(struct ctl *ctl) {
                 return EXIT_FAILURE;
 
         /* An unknown region fails here, before anything starts. */
-        r = daxd_client_get_region(c, region, &info);
+        r = daxd_client_get_region(c, region, 0, &info);
         if (r < 0) {
                 ret = ctl_fail(c, r, "teardown of %s", region);
                 goto finish;
         }
-        daxd_region_info_free(info);
-        info = NULL;
+        info = daxd_region_free(info);
 
         if (shown_timeout == 0 && daxd_client_get_teardown_timeout(c, &shown_timeout) < 0)
                 shown_timeout = 0;
@@ -252,10 +258,9 @@ int verb_teardown(struct ctl *ctl) {
                         next_poll = now + PROGRESS_INTERVAL_USEC;
                         /* The region may be gone by now (removed on reload);
                          * then there is nothing to show. */
-                        if (daxd_client_get_region(c, region, &info) >= 0) {
+                        if (daxd_client_get_region(c, region, DAXD_REGION_PROPERTY_USERS, &info) >= 0) {
                                 progress_show(&p, info);
-                                daxd_region_info_free(info);
-                                info = NULL;
+                                info = daxd_region_free(info);
                         }
                         /* The call may have read the Teardown reply. */
                         continue;
@@ -291,20 +296,20 @@ int verb_teardown(struct ctl *ctl) {
         }
 
         /* Retired; or gone, when a reload removed it meanwhile. */
-        r = daxd_client_get_region(c, region, &info);
+        r = daxd_client_get_region(c, region, 0, &info);
         if (ctl->json) {
                 struct json_object *o = json_object_new_object();
 
                 json_object_object_add(o, "region", json_object_new_string(region));
                 json_object_object_add(o, "result", json_object_new_string("done"));
-                json_object_object_add(o, "state", json_object_new_string(r >= 0 ? info->state : "removed"));
+                json_object_object_add(o, "state", json_object_new_string(r >= 0 ? daxd_region_get_state(info) : "removed"));
                 json_print(o, false);
         } else
-                printf("Region %s torn down: %s.\n", region, r >= 0 ? info->state : "removed");
+                printf("Region %s torn down: %s.\n", region, r >= 0 ? daxd_region_get_state(info) : "removed");
         ret = EXIT_SUCCESS;
 
 finish:
-        daxd_region_info_free(info);
+        daxd_region_free(info);
         free(w.error_name);
         free(w.error_message);
         daxd_client_unref(c);
@@ -324,12 +329,13 @@ struct hold {
 static const char *reason_string(enum daxd_revoke_reason reason) {
         switch (reason) {
         case DAXD_REVOKE_REASON_TEARDOWN:
-                return "teardown";
+                return DAXD_REVOKE_TEARDOWN;
         case DAXD_REVOKE_REASON_FORCED:
-                return "forced";
+                return DAXD_REVOKE_FORCED;
         case DAXD_REVOKE_REASON_GONE:
-                return "gone";
+                return DAXD_REVOKE_GONE;
         case DAXD_REVOKE_REASON_REFUSED:
+                /* Not daxd's: the library's, after a restart. */
                 return "refused";
         }
         return "unknown";
@@ -383,7 +389,11 @@ static int exit_status_of(int status) {
 }
 
 int verb_hold(struct ctl *ctl) {
-        const struct daxd_listener listener = { .revoke = hold_on_revoke, .daemon = hold_on_daemon };
+        const struct daxd_listener listener = {
+                .size = sizeof(struct daxd_listener),
+                .revoke = hold_on_revoke,
+                .daemon = hold_on_daemon,
+        };
         const char *region = ctl->args[0];
         uint64_t flags = (ctl->write ? DAXD_LEASE_WRITE : 0) | (ctl->exclusive ? DAXD_LEASE_EXCLUSIVE : 0);
         struct hold h = { .ctl = ctl };
@@ -407,21 +417,14 @@ int verb_hold(struct ctl *ctl) {
         h.path = strdup_or_null(daxd_lease_get_object_path(h.lease));
 
         if (ctl->json) {
-                struct daxd_lease_info info = {
-                        .object_path = h.path,
-                        .region = (char *) region,
-                        .offset = daxd_lease_get_offset(h.lease),
-                        .length = daxd_lease_get_length(h.lease),
-                        .flags = flags,
-                };
-                struct json_object *o = json_lease_info(&info);
+                struct json_object *o = json_lease(h.path, NULL, region, daxd_lease_get_offset(h.lease),
+                                                   daxd_lease_get_length(h.lease), flags);
                 static const char *const gran[] = {
                         [DAXD_GRANULARITY_BYTE] = "byte",
                         [DAXD_GRANULARITY_CACHE_LINE] = "cache-line",
                         [DAXD_GRANULARITY_PAGE] = "page",
                 };
 
-                json_object_object_del(o, "holder");
                 json_object_object_add(o, "granularity",
                                        json_object_new_string(gran[daxd_lease_get_granularity(h.lease)]));
                 json_print(o, true);
@@ -563,6 +566,7 @@ static void text_event(const char *fmt, ...) {
 
 static void mon_lease_added(struct daxd_client *c, const struct daxd_lease_info *lease, void *userdata) {
         struct monitor *m = userdata;
+        const char *region = daxd_lease_info_get_region(lease), *holder = daxd_lease_info_get_holder(lease);
         char size[32];
 
         if (m->json) {
@@ -576,9 +580,10 @@ static void mon_lease_added(struct daxd_client *c, const struct daxd_lease_info 
                 return;
         }
         text_event("lease %s added: region %s, offset %" PRIu64 ", length %s, %s, holder %s",
-                   lease_id(lease->object_path), lease->region ? lease->region : "?", lease->offset,
-                   format_size(size, sizeof(size), lease->length), lease_flags_string(lease->flags),
-                   lease->holder ? lease->holder : "?");
+                   lease_id(daxd_lease_info_get_object_path(lease)), region ? region : "?",
+                   daxd_lease_info_get_offset(lease),
+                   format_size(size, sizeof(size), daxd_lease_info_get_length(lease)),
+                   lease_flags_string(daxd_lease_info_get_flags(lease)), holder ? holder : "?");
 }
 
 static void mon_lease_removed(struct daxd_client *c, const char *object_path, void *userdata) {
@@ -606,9 +611,35 @@ static void mon_lease_state(struct daxd_client *c, const char *object_path, cons
                 text_event("lease %s %s", lease_id(object_path), state);
 }
 
-static void mon_region_state(struct daxd_client *c, const char *region, const char *state, void *userdata) {
+static void mon_region_added(struct daxd_client *c, const struct daxd_region *region, void *userdata) {
         struct monitor *m = userdata;
+        const char *name = daxd_region_get_name(region);
 
+        if (m->json) {
+                struct json_object *o = event_new("region-added");
+
+                json_object_object_add(o, "region", json_object_new_string(name));
+                json_print(o, true);
+        } else
+                text_event("region %s added", name);
+}
+
+static void mon_region_removed(struct daxd_client *c, const struct daxd_region *region, void *userdata) {
+        struct monitor *m = userdata;
+        const char *name = daxd_region_get_name(region);
+
+        if (m->json) {
+                struct json_object *o = event_new("region-removed");
+
+                json_object_object_add(o, "region", json_object_new_string(name));
+                json_object_object_add(o, "object_path",
+                                       json_object_new_string(daxd_region_get_object_path(region)));
+                json_print(o, true);
+        } else
+                text_event("region %s removed", name);
+}
+
+static void mon_region_state(struct monitor *m, const char *region, const char *state) {
         if (m->json) {
                 struct json_object *o = event_new("region-state");
 
@@ -619,48 +650,23 @@ static void mon_region_state(struct daxd_client *c, const char *region, const ch
                 text_event("region %s %s", region, state);
 }
 
-static void mon_region_added(struct daxd_client *c, const char *region, void *userdata) {
-        struct monitor *m = userdata;
-
-        if (m->json) {
-                struct json_object *o = event_new("region-added");
-
-                json_object_object_add(o, "region", json_object_new_string(region));
-                json_print(o, true);
-        } else
-                text_event("region %s added", region);
-}
-
-static void mon_region_removed(struct daxd_client *c, const char *object_path, void *userdata) {
-        struct monitor *m = userdata;
-        char *name = region_name_from_object_path(object_path);
-
-        if (m->json) {
-                struct json_object *o = event_new("region-removed");
-
-                json_object_object_add(o, "region", json_object_new_string(name ? name : object_path));
-                json_object_object_add(o, "object_path", json_object_new_string(object_path));
-                json_print(o, true);
-        } else
-                text_event("region %s removed", name ? name : object_path);
-        free(name);
-}
-
-static void mon_region_bad_blocks(struct daxd_client *c, const char *region, const struct daxd_bad_block *bad,
-                                  size_t n, void *userdata) {
-        struct monitor *m = userdata;
+/* All of the region's bad blocks now, offsets from the region's start. */
+static void mon_region_bad_blocks(struct monitor *m, const struct daxd_region *region) {
+        const char *name = daxd_region_get_name(region);
+        size_t n = daxd_region_get_bad_block_count(region);
         char size[32];
 
         if (m->json) {
                 struct json_object *o = event_new("region-bad-blocks"), *a = json_object_new_array();
 
-                json_object_object_add(o, "region", json_object_new_string(region));
+                json_object_object_add(o, "region", json_object_new_string(name));
                 json_object_object_add(o, "badblock_count", json_object_new_uint64(n));
                 for (size_t i = 0; i < n; i++) {
+                        const struct daxd_bad_block *b = daxd_region_get_bad_block(region, i);
                         struct json_object *bb = json_object_new_object();
 
-                        json_object_object_add(bb, "offset", json_object_new_uint64(bad[i].offset));
-                        json_object_object_add(bb, "length", json_object_new_uint64(bad[i].length));
+                        json_object_object_add(bb, "offset", json_object_new_uint64(daxd_bad_block_get_offset(b)));
+                        json_object_object_add(bb, "length", json_object_new_uint64(daxd_bad_block_get_length(b)));
                         json_object_array_add(a, bb);
                 }
                 json_object_object_add(o, "badblocks", a);
@@ -668,12 +674,28 @@ static void mon_region_bad_blocks(struct daxd_client *c, const char *region, con
                 return;
         }
         if (n == 0) {
-                text_event("region %s: no bad blocks known any more", region);
+                text_event("region %s: no bad blocks known any more", name);
                 return;
         }
-        for (size_t i = 0; i < n; i++)
-                text_event("region %s: bad block %zu of %zu at offset %" PRIu64 ", %s", region, i + 1, n,
-                           bad[i].offset, format_size(size, sizeof(size), bad[i].length));
+        for (size_t i = 0; i < n; i++) {
+                const struct daxd_bad_block *b = daxd_region_get_bad_block(region, i);
+
+                text_event("region %s: bad block %zu of %zu at offset %" PRIu64 ", %s", name, i + 1, n,
+                           daxd_bad_block_get_offset(b), format_size(size, sizeof(size), daxd_bad_block_get_length(b)));
+        }
+}
+
+/* Of a region's changes, the state and the bad blocks are events; counts
+ * and holders are what status and teardown's progress are for. */
+static void mon_region_changed(struct daxd_client *c, const struct daxd_region *changes, uint64_t invalidated,
+                               void *userdata) {
+        struct monitor *m = userdata;
+        uint64_t has = daxd_region_get_properties(changes);
+
+        if (has & DAXD_REGION_PROPERTY_STATE)
+                mon_region_state(m, daxd_region_get_name(changes), daxd_region_get_state(changes));
+        if (has & DAXD_REGION_PROPERTY_BAD_BLOCKS)
+                mon_region_bad_blocks(m, changes);
 }
 
 static void mon_daemon(struct daxd_client *c, bool present, void *userdata) {
@@ -690,15 +712,15 @@ static void mon_daemon(struct daxd_client *c, bool present, void *userdata) {
 
 int verb_monitor(struct ctl *ctl) {
         static const struct daxd_monitor callbacks = {
+                .size = sizeof(struct daxd_monitor),
                 .lease_added = mon_lease_added,
                 .lease_removed = mon_lease_removed,
                 .lease_state = mon_lease_state,
-                .region_state = mon_region_state,
                 .region_added = mon_region_added,
                 .region_removed = mon_region_removed,
-                .region_bad_blocks = mon_region_bad_blocks,
+                .region_changed = mon_region_changed,
         };
-        const struct daxd_listener listener = { .daemon = mon_daemon };
+        const struct daxd_listener listener = { .size = sizeof(struct daxd_listener), .daemon = mon_daemon };
         struct monitor m = { .json = ctl->json };
         struct daxd_client *c = NULL;
         int sfd, r, ret = EXIT_FAILURE;
