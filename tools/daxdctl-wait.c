@@ -20,8 +20,6 @@
 #include "daxdctl.h"
 #include "parse-util.h"
 
-#define PROGRESS_INTERVAL_USEC (200 * USEC_PER_MSEC)
-
 /* Polls the client's fd, and extra_fd (when >= 0) for input, for at most
  * max_wait_usec (UINT64_MAX: until the bus's own timeout). Returns 1 when
  * extra_fd is readable, 0 otherwise, or a negative errno. */
@@ -76,6 +74,10 @@ static char *strdup_or_null(const char *s) {
 
 /* ---- teardown ---- */
 
+/* How often a terminal's progress line is drawn again for its countdown;
+ * only the clock moves then, nothing is asked of daxd. */
+#define REDRAW_INTERVAL_USEC (200 * USEC_PER_MSEC)
+
 struct teardown_wait {
         bool done;
         int result;
@@ -91,6 +93,35 @@ static void on_teardown_done(struct daxd_client *c, const char *region, int resu
         w->result = result;
         w->error_name = strdup_or_null(error_name);
         w->error_message = strdup_or_null(error_message);
+}
+
+/* The region as daxd's signals tell it while it drains: State, References
+ * and Holders come with their values; Users is read when daxd says it
+ * changed and once the references are gone, since it costs daxd a scan
+ * of /proc. A daxd that does not announce Users changes gets asked only
+ * then, so its list of users may lag until the teardown ends. */
+struct teardown_watch {
+        const char *region;
+        struct daxd_region *snapshot;
+        bool changed;    /* something new to show */
+        bool want_users; /* read Users at the next turn of the loop */
+};
+
+static void watch_region_changed(struct daxd_client *c, const struct daxd_region *changes, uint64_t invalidated,
+                                 void *userdata) {
+        struct teardown_watch *w = userdata;
+        uint64_t before;
+
+        if (!w->snapshot || strcmp(daxd_region_get_name(changes), w->region) != 0)
+                return;
+        before = daxd_region_get_references(w->snapshot);
+        if (daxd_region_merge(w->snapshot, changes) < 0)
+                ctl_oom();
+        if (invalidated & DAXD_REGION_PROPERTY_USERS)
+                w->want_users = true;
+        if (before > 0 && daxd_region_get_references(w->snapshot) == 0)
+                w->want_users = true;
+        w->changed = true;
 }
 
 static int terminal_width(void) {
@@ -122,17 +153,20 @@ static char *describe_region(const struct daxd_region *r, bool detailed) {
                 }
         if (detailed && n_holders > 0)
                 fputc(')', f);
-        fprintf(f, ", %" PRIu64 " reference%s, %zu user%s", refs, refs == 1 ? "" : "s", n_users,
-                n_users == 1 ? "" : "s");
-        if (detailed)
-                for (size_t i = 0; i < n_users; i++) {
-                        const struct daxd_user *u = daxd_region_get_user(r, i);
+        fprintf(f, ", %" PRIu64 " reference%s", refs, refs == 1 ? "" : "s");
+        /* Not known until read: nothing is better than a guess. */
+        if (daxd_region_get_properties(r) & DAXD_REGION_PROPERTY_USERS) {
+                fprintf(f, ", %zu user%s", n_users, n_users == 1 ? "" : "s");
+                if (detailed)
+                        for (size_t i = 0; i < n_users; i++) {
+                                const struct daxd_user *u = daxd_region_get_user(r, i);
 
-                        fprintf(f, "%s%s[%" PRIu32 "] %s", i == 0 ? " (" : ", ", daxd_user_get_command(u),
-                                daxd_user_get_pid(u), daxd_user_get_kind(u));
-                }
-        if (detailed && n_users > 0)
-                fputc(')', f);
+                                fprintf(f, "%s%s[%" PRIu32 "] %s", i == 0 ? " (" : ", ", daxd_user_get_command(u),
+                                        daxd_user_get_pid(u), daxd_user_get_kind(u));
+                        }
+                if (detailed && n_users > 0)
+                        fputc(')', f);
+        }
         if (fclose(f) != 0 || !buf)
                 ctl_oom();
         return buf;
@@ -159,7 +193,7 @@ struct progress {
         bool line_drawn;
 };
 
-static void progress_show(struct progress *p, const struct daxd_region *info) {
+static void progress_show(struct progress *p, const struct daxd_region *r) {
         char deadline[128], *d;
 
         describe_deadline(deadline, sizeof(deadline), p->deadline, p->force);
@@ -167,7 +201,7 @@ static void progress_show(struct progress *p, const struct daxd_region *info) {
                 char *line = NULL;
                 int width = terminal_width();
 
-                d = describe_region(info, false);
+                d = describe_region(r, false);
                 if (asprintf(&line, "Tearing down %s: %s; %s", p->region, d, deadline) >= 0) {
                         if ((int) strlen(line) >= width)
                                 line[width - 1] = 0;
@@ -182,9 +216,9 @@ static void progress_show(struct progress *p, const struct daxd_region *info) {
 
         /* Not a terminal: a line whenever something changed. Retired is
          * said by the result line that follows. */
-        if (strcmp(daxd_region_get_state(info), DAXD_STATE_RETIRED) == 0)
+        if (strcmp(daxd_region_get_state(r), DAXD_STATE_RETIRED) == 0)
                 return;
-        d = describe_region(info, true);
+        d = describe_region(r, true);
 
         if (p->last && strcmp(p->last, d) == 0) {
                 free(d);
@@ -207,6 +241,11 @@ static void progress_clear(struct progress *p) {
 
 int verb_teardown(struct ctl *ctl) {
         const char *region = ctl->args[0];
+        const struct daxd_monitor watcher = {
+                .size = sizeof(struct daxd_monitor),
+                .region_changed = watch_region_changed,
+        };
+        struct teardown_watch watch = { .region = region };
         struct teardown_wait w = {};
         struct daxd_region *info = NULL;
         struct daxd_client *c = NULL;
@@ -215,19 +254,35 @@ int verb_teardown(struct ctl *ctl) {
                 .tty = !ctl->json && isatty(STDOUT_FILENO),
                 .force = ctl->force,
         };
-        uint64_t timeout = ctl->timeout_set ? ctl->timeout_usec : 0, shown_timeout = timeout, next_poll = 0;
+        uint64_t timeout = ctl->timeout_set ? ctl->timeout_usec : 0, shown_timeout = timeout, next_redraw = 0;
         int r, ret = EXIT_FAILURE;
 
         if (ctl_connect(ctl, NULL, NULL, &c) < 0)
                 return EXIT_FAILURE;
 
+        /* Subscribed before the snapshot is read, so no change falls in
+         * between: a signal queued ahead of the reply is older than it,
+         * and merged after it, which ends where the newest one says. */
+        if (!ctl->json) {
+                r = daxd_client_monitor(c, &watcher, &watch);
+                if (r < 0) {
+                        ret = ctl_fail(c, r, "following the teardown of %s", region);
+                        goto finish;
+                }
+        }
+
         /* An unknown region fails here, before anything starts. */
-        r = daxd_client_get_region(c, region, 0, &info);
+        r = daxd_client_get_region(c, region, 0, &watch.snapshot);
         if (r < 0) {
                 ret = ctl_fail(c, r, "teardown of %s", region);
                 goto finish;
         }
-        info = daxd_region_free(info);
+        /* Nothing holds it: then only processes can keep it. */
+        if (!ctl->json && daxd_region_get_references(watch.snapshot) == 0)
+                (void) daxd_client_update_region(c, watch.snapshot, DAXD_REGION_PROPERTY_USERS);
+        /* A terminal's line shows at once; a plain line waits for the
+         * first change (draining comes at once), not to say "live". */
+        watch.changed = p.tty;
 
         if (shown_timeout == 0 && daxd_client_get_teardown_timeout(c, &shown_timeout) < 0)
                 shown_timeout = 0;
@@ -253,19 +308,23 @@ int verb_teardown(struct ctl *ctl) {
                 if (w.done)
                         break;
 
-                now = now_usec();
-                if (!ctl->json && now >= next_poll) {
-                        next_poll = now + PROGRESS_INTERVAL_USEC;
-                        /* The region may be gone by now (removed on reload);
-                         * then there is nothing to show. */
-                        if (daxd_client_get_region(c, region, DAXD_REGION_PROPERTY_USERS, &info) >= 0) {
-                                progress_show(&p, info);
-                                info = daxd_region_free(info);
-                        }
+                if (watch.want_users) {
+                        watch.want_users = false;
+                        /* The region may be gone by now (removed on
+                         * reload); then there is nothing to show. */
+                        if (daxd_client_update_region(c, watch.snapshot, DAXD_REGION_PROPERTY_USERS) >= 0)
+                                watch.changed = true;
                         /* The call may have read the Teardown reply. */
                         continue;
                 }
-                r = wait_for(c, -1, ctl->json ? UINT64_MAX : next_poll - now);
+
+                now = now_usec();
+                if (!ctl->json && (watch.changed || (p.tty && now >= next_redraw))) {
+                        progress_show(&p, watch.snapshot);
+                        watch.changed = false;
+                        next_redraw = now + REDRAW_INTERVAL_USEC;
+                }
+                r = wait_for(c, -1, p.tty ? next_redraw - now : UINT64_MAX);
                 if (r < 0) {
                         progress_clear(&p);
                         ret = ctl_fail(NULL, r, "teardown of %s", region);
@@ -302,7 +361,8 @@ int verb_teardown(struct ctl *ctl) {
 
                 json_object_object_add(o, "region", json_object_new_string(region));
                 json_object_object_add(o, "result", json_object_new_string("done"));
-                json_object_object_add(o, "state", json_object_new_string(r >= 0 ? daxd_region_get_state(info) : "removed"));
+                json_object_object_add(o, "state",
+                                       json_object_new_string(r >= 0 ? daxd_region_get_state(info) : "removed"));
                 json_print(o, false);
         } else
                 printf("Region %s torn down: %s.\n", region, r >= 0 ? daxd_region_get_state(info) : "removed");
@@ -310,6 +370,7 @@ int verb_teardown(struct ctl *ctl) {
 
 finish:
         daxd_region_free(info);
+        daxd_region_free(watch.snapshot);
         free(w.error_name);
         free(w.error_message);
         daxd_client_unref(c);
