@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libdaxd-harness.c: the recording listener, waits and fault probes the
  * libdaxd tests share. */
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "libdaxd-harness.h"
@@ -91,6 +94,16 @@ void touch_write(volatile char *p) {
 
 void touch_read(volatile char *p) {
         (void) p[0];
+}
+
+void assert_fd_fenced(int fd) {
+        struct stat st;
+
+        ASSERT_TRUE(fcntl(fd, F_GETFD) >= 0);
+        ASSERT_TRUE(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
+        ASSERT_EQ_INT(errno, EBADF);
+        ASSERT_OK(fstat(fd, &st));
+        ASSERT_TRUE(S_ISDIR(st.st_mode));
 }
 
 uint64_t region_references(sd_bus *bus, const char *region) {

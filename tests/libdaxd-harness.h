@@ -49,5 +49,10 @@ int touch_in_child(void (*fn)(volatile char *), volatile char *addr);
 void touch_write(volatile char *p);
 void touch_read(volatile char *p);
 
+/* Asserts fd is a fenced lease's: still open, but on nothing of the
+ * backing (the O_PATH descriptor of "/" the library puts there), so that
+ * mmap fails with EBADF. */
+void assert_fd_fenced(int fd);
+
 /* The region's References, read with a Get of its own. */
 uint64_t region_references(sd_bus *bus, const char *region);

@@ -71,14 +71,12 @@ static const struct daxd_region *find_region(const struct daxd_region_list *list
 
 /* A fenced fd refers to nothing: the number is still the lease's, but no
  * read, and no mapping, reaches the backing through it. */
-static void assert_fd_fenced(int fd, ino_t backing) {
+static void assert_fd_fenced_file(int fd, ino_t backing) {
         struct stat st;
         char c;
 
-        ASSERT_TRUE(fcntl(fd, F_GETFD) >= 0);
+        assert_fd_fenced(fd);
         ASSERT_ERRNO(read(fd, &c, 1), EBADF);
-        ASSERT_TRUE(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
-        ASSERT_EQ_INT(errno, EBADF);
         ASSERT_OK(fstat(fd, &st));
         ASSERT_TRUE(st.st_ino != backing);
 }
@@ -392,7 +390,7 @@ TEST(no_map_let_go_leaves_own_mapping) {
         ASSERT_TRUE(daxd_lease_is_fenced(l));
         ASSERT_EQ_INT(daxd_lease_get_fd(l), fd);
         ASSERT_TRUE(daxd_lease_get_object_path(l) == NULL);
-        assert_fd_fenced(fd, inode_of(env, "spare.pool"));
+        assert_fd_fenced_file(fd, inode_of(env, "spare.pool"));
         ASSERT_EQ_U64(region_references(bus, "spare"), 0);
         /* ... but the mapping made from it is ours, and still works. */
         ASSERT_EQ_INT(own[0], 'm');
@@ -440,7 +438,7 @@ TEST(no_map_forced_revoke_fences_fd) {
         ASSERT_TRUE(ev.was_fenced_in_callback);
         ASSERT_TRUE(daxd_lease_is_fenced(l));
         ASSERT_EQ_INT(daxd_lease_get_fd(l), fd);
-        assert_fd_fenced(fd, inode_of(env, "lib.pool"));
+        assert_fd_fenced_file(fd, inode_of(env, "lib.pool"));
         ASSERT_REGION_STATE(bus, "lib", DAXD_STATE_RETIRED);
         ASSERT_OK(daxd_lease_release(l));
         ASSERT_ERRNO(fcntl(fd, F_GETFD), EBADF);
@@ -634,7 +632,7 @@ TEST(backing_changed_fences) {
         ASSERT_EQ_INT(touch_in_child(touch_read, daxd_lease_get_address(mapped)), SIGSEGV);
         ASSERT_TRUE(daxd_lease_is_fenced(fdl));
         ASSERT_EQ_INT(daxd_lease_get_fd(fdl), fd);
-        assert_fd_fenced(fd, old_ino);
+        assert_fd_fenced_file(fd, old_ino);
         ASSERT_TRUE(daxd_lease_get_object_path(mapped) == NULL);
         ASSERT_TRUE(daxd_lease_get_object_path(fdl) == NULL);
         /* What the new daxd granted, the library gave back. */
