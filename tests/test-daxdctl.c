@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -968,6 +969,93 @@ TEST(teardown_reads_users_once_free) {
         test_env_free(env);
 }
 
+/* Maps r1's file itself (root may), behind daxd's back, until killed;
+ * returns once the mapping is in place. */
+static pid_t start_foreign_mapper(struct test_env *env) {
+        char *path = test_env_path(env, "r1.pool");
+        int ready[2];
+        pid_t pid;
+        char c;
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        fflush(NULL);
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                int fd;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+                        _exit(1);
+                close(fd);
+                (void) write(ready[1], "r", 1);
+                for (;;)
+                        pause();
+        }
+        close(ready[1]);
+        ASSERT_EQ_INT(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        free(path);
+        return pid;
+}
+
+static void releasing_holder(struct test_env *env, sd_bus *bus, void *userdata) {
+        struct fd_keeper k = {};
+
+        ASSERT_OK(sd_bus_match_signal(bus, NULL, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
+                                      fd_keeper_on_revoke, &k));
+        daxd_acquire_ok(bus, "r1", 0, 0, 0, &k.l);
+        for (;;) {
+                ASSERT_OK(sd_bus_process(bus, NULL));
+                ASSERT_OK(sd_bus_wait(bus, UINT64_MAX));
+        }
+}
+
+/* daxd invalidates Users whenever a drain's look at /proc finds another
+ * set: daxdctl reads them again then, and its line follows the processes
+ * as they go, two, then one, then the teardown ends. */
+TEST(teardown_follows_users) {
+        test_require_root();
+        struct test_env *env = test_env_new_with_daxd(config);
+        sd_bus *bus = test_env_connect(env);
+        char *two, *one;
+        struct bg ctl;
+        pid_t holder, a, b;
+        int status;
+
+        a = start_foreign_mapper(env);
+        b = start_foreign_mapper(env);
+        holder = test_env_fork_client(env, (uid_t) -1, 0, NULL, 0, releasing_holder, NULL);
+        wait_references(bus, "r1", 1);
+
+        bg_start(env, &ctl, "teardown", "r1", "--timeout=30s", NULL);
+        bg_wait_for(&ctl, false, "0 references, 2 users (", 30);
+        two = test_asprintf("%s[%d] map", own_comm(), (int) a);
+        ASSERT_STRSTR(strstr(ctl.out_text, "0 references, 2 users ("), two);
+        ASSERT_OK(kill(a, SIGKILL));
+        ASSERT_EQ_INT(waitpid(a, NULL, 0), a);
+        bg_wait_for(&ctl, false, "0 references, 1 user (", 30);
+        one = test_asprintf("1 user (%s[%d] map)", own_comm(), (int) b);
+        ASSERT_STRSTR(ctl.out_text, one);
+        ASSERT_OK(kill(b, SIGKILL));
+        ASSERT_EQ_INT(waitpid(b, NULL, 0), b);
+
+        status = bg_wait(&ctl, 60);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+        ASSERT_STRSTR(ctl.out_text, "Region r1 torn down: retired.");
+
+        ASSERT_OK(kill(holder, SIGKILL));
+        ASSERT_EQ_INT(waitpid(holder, NULL, 0), holder);
+        free(two);
+        free(one);
+        bg_done(&ctl);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 TEST(hold_command) {
         struct test_env *env = test_env_new_with_daxd(config);
         sd_bus *bus = test_env_connect(env);
@@ -1279,7 +1367,7 @@ TEST(errors) {
 static const struct test_case tests[] = {
         TEST_ENTRY(help),         TEST_ENTRY(list_json),     TEST_ENTRY(leases_json),  TEST_ENTRY(status_json),
         TEST_ENTRY(teardown_idle), TEST_ENTRY(teardown_busy), TEST_ENTRY(teardown_follows_signals),
-        TEST_ENTRY(teardown_reads_users_once_free), TEST_ENTRY(hold_command), TEST_ENTRY(hold_signal),
+        TEST_ENTRY(teardown_reads_users_once_free), TEST_ENTRY(teardown_follows_users), TEST_ENTRY(hold_command), TEST_ENTRY(hold_signal),
         TEST_ENTRY(hold_revoked), TEST_ENTRY(monitor_json),  TEST_ENTRY(monitor_text), TEST_ENTRY(reload),
         TEST_ENTRY(errors),
 };

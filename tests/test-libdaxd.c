@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -930,6 +931,111 @@ TEST(monitor_events) {
         test_env_free(env);
 }
 
+/* A process that maps the region's file itself, behind daxd's back, until
+ * it is killed; returns its pid once the mapping is in place. */
+static pid_t start_foreign_mapper(struct test_env *env, const char *file) {
+        char *path = test_env_path(env, file);
+        int ready[2];
+        pid_t pid;
+        char c;
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                int fd;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+                        _exit(1);
+                close(fd); /* the mapping alone: one kind of use */
+                (void) write(ready[1], "r", 1);
+                for (;;)
+                        pause();
+        }
+        close(ready[1]);
+        ASSERT_EQ_INT(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        free(path);
+        return pid;
+}
+
+struct users_seen {
+        unsigned invalidations;
+};
+
+static void note_invalidated(struct daxd_client *c, const struct daxd_region *changes, uint64_t invalidated,
+                             void *userdata) {
+        struct users_seen *u = userdata;
+
+        if (strcmp(daxd_region_get_name(changes), "spare") == 0 && (invalidated & DAXD_REGION_PROPERTY_USERS))
+                u->invalidations++;
+        /* Invalidated properties come without a value. */
+        ASSERT_FALSE(daxd_region_get_properties(changes) & invalidated);
+}
+
+static bool has_user(const struct daxd_region *r, pid_t pid) {
+        for (size_t i = 0; i < daxd_region_get_user_count(r); i++)
+                if (daxd_user_get_pid(daxd_region_get_user(r, i)) == (uint32_t) pid)
+                        return true;
+        return false;
+}
+
+/* Once no lease is left, a drain waits on the processes /proc shows, and
+ * daxd invalidates Users each time its look finds another set: the monitor
+ * passes the invalidation on, and update_region reads the set now. */
+TEST(users_invalidated_during_drain) {
+        struct test_env *env = test_env_new_with_daxd(config);
+        struct revoke_log ev = { .release_in_callback = true }, mon_ev = {};
+        struct daxd_client *holder = libdaxd_connect(env, &ev), *mon = libdaxd_connect(env, &mon_ev);
+        const struct daxd_monitor cb = { .size = sizeof(struct daxd_monitor), .region_changed = note_invalidated };
+        struct teardown_result t = {};
+        struct users_seen seen = {};
+        struct daxd_region *spare = NULL;
+        struct daxd_lease *l = NULL;
+        pid_t a, b;
+        unsigned before;
+
+        a = start_foreign_mapper(env, "spare.pool");
+        b = start_foreign_mapper(env, "spare.pool");
+        ASSERT_OK(daxd_lease_acquire(holder, "spare", 0, 0, 0, &l));
+        ASSERT_OK(daxd_client_monitor(mon, &cb, &seen));
+        ASSERT_OK(daxd_client_get_region(mon, "spare", 0, &spare));
+
+        ASSERT_OK(daxd_client_teardown_async(mon, "spare", 30 * USEC_PER_SEC, 0, on_teardown_done, &t));
+        /* The lease goes in the holder's callback; then the two mappers
+         * alone keep the region, which daxd's first look announces. */
+        LIBDAXD_WAIT(ev.revokes == 1 && seen.invalidations >= 1, holder, mon);
+        ASSERT_OK(daxd_client_update_region(mon, spare, DAXD_REGION_PROPERTY_USERS));
+        ASSERT_TRUE(has_user(spare, a));
+        ASSERT_TRUE(has_user(spare, b));
+        ASSERT_FALSE(t.done);
+
+        /* One of them goes: another set, another invalidation. */
+        before = seen.invalidations;
+        ASSERT_OK(kill(a, SIGKILL));
+        ASSERT_EQ_INT(waitpid(a, NULL, 0), a);
+        LIBDAXD_WAIT(seen.invalidations > before, mon);
+        ASSERT_OK(daxd_client_update_region(mon, spare, DAXD_REGION_PROPERTY_USERS));
+        ASSERT_FALSE(has_user(spare, a));
+        ASSERT_TRUE(has_user(spare, b));
+        ASSERT_FALSE(t.done);
+
+        ASSERT_OK(kill(b, SIGKILL));
+        ASSERT_EQ_INT(waitpid(b, NULL, 0), b);
+        LIBDAXD_WAIT(t.done, mon);
+        ASSERT_OK(t.result);
+
+        daxd_region_free(spare);
+        teardown_result_done(&t);
+        revoke_log_done(&ev);
+        daxd_client_unref(holder);
+        daxd_client_unref(mon);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static void count_changes(struct daxd_client *c, const struct daxd_region *changes, uint64_t invalidated,
                           void *userdata) {
         (*(unsigned *) userdata)++;
@@ -1081,6 +1187,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(backing_changed_fences),
         TEST_ENTRY(admin_calls),
         TEST_ENTRY(monitor_events),
+        TEST_ENTRY(users_invalidated_during_drain),
         TEST_ENTRY(callback_tables_sized),
         TEST_ENTRY(unref_releases_everything),
         TEST_ENTRY(client_before_daemon),
