@@ -91,7 +91,7 @@ struct cmd {
 };
 
 static _Noreturn void holder_main(struct bench_env *env, int ctl, unsigned n) {
-        const struct daxd_listener listener = { .revoke = on_revoke };
+        const struct daxd_listener listener = { .size = sizeof(struct daxd_listener), .revoke = on_revoke };
         struct conn *conns = bench_malloc(2 * n * sizeof(*conns));
         int ep = epoll_create1(EPOLL_CLOEXEC);
         struct epoll_event e;

@@ -137,7 +137,11 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const struct daxd_listener listener = { .revoke = on_revoke, .daemon = on_daemon };
+        const struct daxd_listener listener = {
+                .size = sizeof(struct daxd_listener),
+                .revoke = on_revoke,
+                .daemon = on_daemon,
+        };
         struct state s = { .exit_status = EXIT_SUCCESS };
         const char *address = NULL, *region;
         struct daxd_client *client = NULL;

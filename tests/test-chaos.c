@@ -459,7 +459,7 @@ static enum daxd_revoke_action lib_on_revoke(struct daxd_client *client, struct 
 }
 
 static void lib_client_main(const char *address, unsigned n_ops) {
-        static const struct daxd_listener listener = { .revoke = lib_on_revoke };
+        static const struct daxd_listener listener = { .size = sizeof(struct daxd_listener), .revoke = lib_on_revoke };
         struct lib_client c = { .cooperative = test_chance(60) };
 
         if (daxd_client_new(DAXD_BUS_ADDRESS, address, &listener, &c, &c.client) < 0)

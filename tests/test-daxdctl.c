@@ -13,8 +13,11 @@
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 
+#include "cleanup.h"
 #include "harness.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -685,6 +688,374 @@ TEST(teardown_busy) {
         test_env_free(env);
 }
 
+/* ---- what daxdctl asks of daxd: a bus monitor ---- */
+
+/* Counts the Properties calls to daxd of everyone but `ignore`, through
+ * the bus's Monitoring interface (the private bus lets root become a
+ * monitor). */
+struct call_census {
+        sd_bus *bus;
+        const char *ignore; /* the test's own connection */
+        unsigned get_all;
+        unsigned get_users;
+        unsigned get_other;
+        bool sentinel_seen;
+};
+
+static void census_start(struct test_env *env, struct call_census *c, const char *ignore) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        *c = (struct call_census) { .ignore = ignore };
+        ASSERT_OK(sd_bus_new(&c->bus));
+        ASSERT_OK(sd_bus_set_address(c->bus, env->bus_address));
+        ASSERT_OK(sd_bus_set_bus_client(c->bus, true));
+        ASSERT_OK(sd_bus_set_monitor(c->bus, true));
+        ASSERT_OK(sd_bus_start(c->bus));
+        ASSERT_OK(sd_bus_message_new_method_call(c->bus, &m, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                 "org.freedesktop.DBus.Monitoring", "BecomeMonitor"));
+        ASSERT_OK(sd_bus_message_append(m, "as", 1, "type='method_call',destination='" DAXD_BUS_NAME "'"));
+        ASSERT_OK(sd_bus_message_append(m, "u", 0));
+        r = sd_bus_call(c->bus, m, 0, &e, NULL);
+        ASSERT_BUS_OK(r, &e);
+        sd_bus_error_free(&e);
+}
+
+/* Takes in what the monitor saw, until the sentinel (a GetRegion of
+ * "census-sentinel" from the test's connection, sent after everything
+ * counted) comes by. */
+static void census_finish(struct call_census *c, sd_bus *bus) {
+        uint64_t deadline = now_usec() + 30 * USEC_PER_SEC;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        ASSERT_TRUE(sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion",
+                                       &e, NULL, "s", "census-sentinel") < 0);
+        sd_bus_error_free(&e);
+        while (!c->sentinel_seen) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                const char *sender, *iface, *name;
+                int r;
+
+                ASSERT_TRUE(now_usec() < deadline);
+                r = sd_bus_process(c->bus, &m);
+                ASSERT_OK(r);
+                if (r == 0) {
+                        ASSERT_OK(sd_bus_wait(c->bus, 100 * USEC_PER_MSEC));
+                        continue;
+                }
+                if (!m || !sd_bus_message_is_method_call(m, NULL, NULL))
+                        continue;
+                sender = sd_bus_message_get_sender(m);
+                if (sd_bus_message_is_method_call(m, DAXD_MANAGER_INTERFACE, "GetRegion") && sender &&
+                    strcmp(sender, c->ignore) == 0) {
+                        if (sd_bus_message_read(m, "s", &name) > 0 && strcmp(name, "census-sentinel") == 0)
+                                c->sentinel_seen = true;
+                        continue;
+                }
+                if (sender && strcmp(sender, c->ignore) == 0)
+                        continue;
+                if (sd_bus_message_is_method_call(m, "org.freedesktop.DBus.Properties", "GetAll"))
+                        c->get_all++;
+                else if (sd_bus_message_is_method_call(m, "org.freedesktop.DBus.Properties", "Get")) {
+                        if (sd_bus_message_read(m, "ss", &iface, &name) > 0 && strcmp(name, "Users") == 0)
+                                c->get_users++;
+                        else
+                                c->get_other++;
+                }
+        }
+        c->bus = sd_bus_flush_close_unref(c->bus);
+}
+
+/* Holds two leases on r0; once the first is revoked and the test says so
+ * (a byte on the pipe), it releases that one and keeps the other. */
+struct two_leases {
+        int go_fd; /* the pipe's read end */
+        bool revoked, go;
+        struct lease first, second;
+};
+
+static int two_leases_on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct two_leases *t = userdata;
+        const char *path;
+
+        ASSERT_OK(sd_bus_message_read(m, "o", &path));
+        if (t->first.path && strcmp(path, t->first.path) == 0)
+                t->revoked = true;
+        return 0;
+}
+
+static void two_leases_holder(struct test_env *env, sd_bus *bus, void *userdata) {
+        struct two_leases t = { .go_fd = *(int *) userdata };
+
+        ASSERT_OK(sd_bus_match_signal(bus, NULL, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
+                                      two_leases_on_revoke, &t));
+        daxd_acquire_ok(bus, "r0", 0, 1 * MiB, 0, &t.first);
+        daxd_acquire_ok(bus, "r0", 1 * MiB, 1 * MiB, 0, &t.second);
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = sd_bus_get_fd(bus), .events = POLLIN },
+                        { .fd = t.go_fd, .events = POLLIN },
+                };
+                char c;
+
+                while (sd_bus_process(bus, NULL) > 0)
+                        ;
+                if (t.revoked && t.go && t.first.path) {
+                        daxd_release_ok(bus, t.first.path);
+                        lease_done(&t.first);
+                }
+                ASSERT_OK(poll(p, t.go ? 1 : 2, -1));
+                if (!t.go && (p[1].revents & POLLIN))
+                        t.go = read(t.go_fd, &c, 1) == 1;
+        }
+}
+
+/* The teardown's progress comes from daxd's signals: a line for each
+ * change (two references, then one), and of the region's properties one
+ * GetAll for the whole wait (the snapshot), however long it lasts; a
+ * daxdctl that polled would read them every 200 ms. */
+TEST(teardown_follows_signals) {
+        test_require_root();
+        struct test_env *env = test_env_new_with_daxd(config);
+        sd_bus *bus = test_env_connect(env);
+        struct call_census census;
+        const char *unique = NULL;
+        char *two, *pid_text;
+        struct bg ctl;
+        pid_t holder;
+        int status, go[2];
+
+        ASSERT_OK(pipe2(go, O_CLOEXEC));
+        holder = test_env_fork_client(env, (uid_t) -1, 0, NULL, 0, two_leases_holder, &go[0]);
+        close(go[0]);
+        wait_references(bus, "r0", 2);
+        ASSERT_OK(sd_bus_get_unique_name(bus, &unique));
+        census_start(env, &census, unique);
+
+        bg_start(env, &ctl, "teardown", "r0", "--timeout=5s", NULL);
+        pid_text = test_asprintf("(pid %d)), 2 references", (int) holder);
+        /* The first line is the drain's: nothing said "live" before it. */
+        bg_wait_for(&ctl, false, "\n", 30);
+        two = ctl.out_text;
+        ASSERT_TRUE(strncmp(two, "r0: draining, 1 holder (", strlen("r0: draining, 1 holder (")) == 0);
+        ASSERT_TRUE(strstr(two, pid_text) && strstr(two, pid_text) < strchr(two, '\n'));
+        /* Now one lease goes: daxdctl hears of it. */
+        ASSERT_EQ_INT(write(go[1], "g", 1), 1);
+        bg_wait_for(&ctl, false, "1 reference", 30);
+        ASSERT_TRUE(strstr(ctl.out_text, "1 reference") > strstr(ctl.out_text, pid_text));
+
+        status = bg_wait(&ctl, 60);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 1);
+        ASSERT_STRSTR(ctl.err_text, DAXD_ERROR_BUSY);
+
+        census_finish(&census, bus);
+        ASSERT_EQ_U64(census.get_all, 1);
+        /* Users only when daxd says they changed (the holder closed one
+         * of its two fds), never on a timer. */
+        ASSERT_TRUE(census.get_users <= 2);
+        ASSERT_EQ_U64(census.get_other, 0);
+
+        ASSERT_OK(kill(holder, SIGKILL));
+        ASSERT_EQ_INT(waitpid(holder, NULL, 0), holder);
+        close(go[1]);
+        free(pid_text);
+        bg_done(&ctl);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* Releases its lease on Revoke, but a child of its keeps the lease's fd:
+ * the drain waits on the kernel's view after the references are gone. */
+struct fd_keeper {
+        struct lease l;
+};
+
+static int fd_keeper_on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct fd_keeper *k = userdata;
+
+        if (k->l.path) {
+                daxd_release_ok(sd_bus_message_get_bus(m), k->l.path);
+                lease_done(&k->l);
+        }
+        return 0;
+}
+
+static void fd_keeper_holder(struct test_env *env, sd_bus *bus, void *userdata) {
+        struct fd_keeper k = {};
+        pid_t child;
+
+        ASSERT_OK(sd_bus_match_signal(bus, NULL, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
+                                      fd_keeper_on_revoke, &k));
+        daxd_acquire_ok(bus, "r1", 0, 0, 0, &k.l);
+        child = fork();
+        ASSERT_OK(child);
+        if (child == 0) {
+                /* Only the lease's fd: not the holder's bus connection. */
+                close(sd_bus_get_fd(bus));
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                alarm(90);
+                for (;;)
+                        pause();
+        }
+        for (;;) {
+                ASSERT_OK(sd_bus_process(bus, NULL));
+                ASSERT_OK(sd_bus_wait(bus, UINT64_MAX));
+        }
+}
+
+/* What /proc calls this process and its children ("test-daxdctl", or
+ * valgrind's name under valgrind), as Users shows it. */
+static const char *own_comm(void) {
+        static char comm[32];
+        FILE *f;
+
+        if (comm[0])
+                return comm;
+        f = fopen("/proc/self/comm", "re");
+        ASSERT_TRUE(f);
+        ASSERT_TRUE(fgets(comm, sizeof(comm), f) != NULL);
+        fclose(f);
+        comm[strcspn(comm, "\n")] = 0;
+        return comm;
+}
+
+/* Once no lease is left, daxdctl reads Users (once, or when daxd says
+ * they changed) and names the process that still keeps the region; when
+ * that one goes, the teardown ends. */
+TEST(teardown_reads_users_once_free) {
+        test_require_root();
+        struct test_env *env = test_env_new_with_daxd(config);
+        sd_bus *bus = test_env_connect(env);
+        struct call_census census;
+        const char *unique = NULL, *line;
+        char *needle;
+        struct bg ctl;
+        pid_t holder;
+        int status, user = 0;
+
+        holder = test_env_fork_client(env, (uid_t) -1, 0, NULL, 0, fd_keeper_holder, NULL);
+        wait_references(bus, "r1", 1);
+        ASSERT_OK(sd_bus_get_unique_name(bus, &unique));
+        census_start(env, &census, unique);
+
+        needle = test_asprintf("0 references, 1 user (%s[", own_comm());
+        bg_start(env, &ctl, "teardown", "r1", "--timeout=30s", NULL);
+        bg_wait_for(&ctl, false, needle, 30);
+        line = strstr(ctl.out_text, needle) + strlen(needle);
+        ASSERT_EQ_INT(sscanf(line, "%d] fd)", &user), 1);
+        ASSERT_TRUE(user > 0 && user != holder);
+        ASSERT_OK(kill(user, SIGKILL));
+
+        status = bg_wait(&ctl, 60);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+        ASSERT_STRSTR(ctl.out_text, "Region r1 torn down: retired.");
+
+        census_finish(&census, bus);
+        /* The snapshot and the final state; Users read at least once. */
+        ASSERT_EQ_U64(census.get_all, 2);
+        ASSERT_TRUE(census.get_users >= 1);
+        ASSERT_EQ_U64(census.get_other, 0);
+
+        ASSERT_OK(kill(holder, SIGKILL));
+        ASSERT_EQ_INT(waitpid(holder, NULL, 0), holder);
+        free(needle);
+        bg_done(&ctl);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* Maps r1's file itself (root may), behind daxd's back, until killed;
+ * returns once the mapping is in place. */
+static pid_t start_foreign_mapper(struct test_env *env) {
+        char *path = test_env_path(env, "r1.pool");
+        int ready[2];
+        pid_t pid;
+        char c;
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        fflush(NULL);
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                int fd;
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+                        _exit(1);
+                close(fd);
+                (void) write(ready[1], "r", 1);
+                for (;;)
+                        pause();
+        }
+        close(ready[1]);
+        ASSERT_EQ_INT(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        free(path);
+        return pid;
+}
+
+static void releasing_holder(struct test_env *env, sd_bus *bus, void *userdata) {
+        struct fd_keeper k = {};
+
+        ASSERT_OK(sd_bus_match_signal(bus, NULL, NULL, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
+                                      fd_keeper_on_revoke, &k));
+        daxd_acquire_ok(bus, "r1", 0, 0, 0, &k.l);
+        for (;;) {
+                ASSERT_OK(sd_bus_process(bus, NULL));
+                ASSERT_OK(sd_bus_wait(bus, UINT64_MAX));
+        }
+}
+
+/* daxd invalidates Users whenever a drain's look at /proc finds another
+ * set: daxdctl reads them again then, and its line follows the processes
+ * as they go, two, then one, then the teardown ends. */
+TEST(teardown_follows_users) {
+        test_require_root();
+        struct test_env *env = test_env_new_with_daxd(config);
+        sd_bus *bus = test_env_connect(env);
+        char *two, *one;
+        struct bg ctl;
+        pid_t holder, a, b;
+        int status;
+
+        a = start_foreign_mapper(env);
+        b = start_foreign_mapper(env);
+        holder = test_env_fork_client(env, (uid_t) -1, 0, NULL, 0, releasing_holder, NULL);
+        wait_references(bus, "r1", 1);
+
+        bg_start(env, &ctl, "teardown", "r1", "--timeout=30s", NULL);
+        bg_wait_for(&ctl, false, "0 references, 2 users (", 30);
+        two = test_asprintf("%s[%d] map", own_comm(), (int) a);
+        ASSERT_STRSTR(strstr(ctl.out_text, "0 references, 2 users ("), two);
+        ASSERT_OK(kill(a, SIGKILL));
+        ASSERT_EQ_INT(waitpid(a, NULL, 0), a);
+        bg_wait_for(&ctl, false, "0 references, 1 user (", 30);
+        one = test_asprintf("1 user (%s[%d] map)", own_comm(), (int) b);
+        ASSERT_STRSTR(ctl.out_text, one);
+        ASSERT_OK(kill(b, SIGKILL));
+        ASSERT_EQ_INT(waitpid(b, NULL, 0), b);
+
+        status = bg_wait(&ctl, 60);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ_INT(WEXITSTATUS(status), 0);
+        ASSERT_STRSTR(ctl.out_text, "Region r1 torn down: retired.");
+
+        ASSERT_OK(kill(holder, SIGKILL));
+        ASSERT_EQ_INT(waitpid(holder, NULL, 0), holder);
+        free(two);
+        free(one);
+        bg_done(&ctl);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 TEST(hold_command) {
         struct test_env *env = test_env_new_with_daxd(config);
         sd_bus *bus = test_env_connect(env);
@@ -995,7 +1366,8 @@ TEST(errors) {
 
 static const struct test_case tests[] = {
         TEST_ENTRY(help),         TEST_ENTRY(list_json),     TEST_ENTRY(leases_json),  TEST_ENTRY(status_json),
-        TEST_ENTRY(teardown_idle), TEST_ENTRY(teardown_busy), TEST_ENTRY(hold_command), TEST_ENTRY(hold_signal),
+        TEST_ENTRY(teardown_idle), TEST_ENTRY(teardown_busy), TEST_ENTRY(teardown_follows_signals),
+        TEST_ENTRY(teardown_reads_users_once_free), TEST_ENTRY(teardown_follows_users), TEST_ENTRY(hold_command), TEST_ENTRY(hold_signal),
         TEST_ENTRY(hold_revoked), TEST_ENTRY(monitor_json),  TEST_ENTRY(monitor_text), TEST_ENTRY(reload),
         TEST_ENTRY(errors),
 };

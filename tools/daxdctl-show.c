@@ -81,25 +81,26 @@ static bool table_empty(const struct table *t) {
 /* ---- list ---- */
 
 int verb_list(struct ctl *ctl) {
-        struct daxd_region_info *regions = NULL;
+        struct daxd_region_list *regions = NULL;
         struct daxd_client *c = NULL;
-        size_t n = 0;
+        size_t n;
         int r;
 
         if (ctl_connect(ctl, NULL, NULL, &c) < 0)
                 return EXIT_FAILURE;
-        r = daxd_client_list_regions(c, &regions, &n);
+        r = daxd_client_list_regions(c, &regions);
         if (r < 0) {
                 r = ctl_fail(c, r, "listing the regions");
                 daxd_client_unref(c);
                 return r;
         }
+        n = daxd_region_list_get_count(regions);
 
         if (ctl->json) {
                 struct json_object *a = json_object_new_array();
 
                 for (size_t i = 0; i < n; i++)
-                        json_object_array_add(a, json_region(&regions[i], false));
+                        json_object_array_add(a, json_region(daxd_region_list_get(regions, i), false));
                 json_print(a, false);
         } else if (n == 0) {
                 puts("No regions.");
@@ -109,27 +110,36 @@ int verb_list(struct ctl *ctl) {
 
                 table_init(&t, 1u << 3 | 1u << 5, headers);
                 for (size_t i = 0; i < n; i++) {
+                        const struct daxd_region *region = daxd_region_list_get(regions, i);
                         char size[32], refs[32];
 
-                        snprintf(refs, sizeof(refs), "%" PRIu64, regions[i].references);
-                        table_add_cell(&t, regions[i].name);
-                        table_add_cell(&t, regions[i].backend);
-                        table_add_cell(&t, regions[i].path);
-                        table_add_cell(&t, size_string(size, regions[i].size));
-                        table_add_cell(&t, regions[i].state);
+                        snprintf(refs, sizeof(refs), "%" PRIu64, daxd_region_get_references(region));
+                        table_add_cell(&t, daxd_region_get_name(region));
+                        table_add_cell(&t, daxd_region_get_backend(region));
+                        table_add_cell(&t, daxd_region_get_path(region));
+                        table_add_cell(&t, size_string(size, daxd_region_get_size(region)));
+                        table_add_cell(&t, daxd_region_get_state(region));
                         table_add_cell(&t, refs);
                 }
                 table_print(&t, "");
                 table_free(&t);
         }
-        daxd_region_info_free_array(regions, n);
+        daxd_region_list_free(regions);
         daxd_client_unref(c);
         return EXIT_SUCCESS;
 }
 
 /* ---- leases ---- */
 
-static void leases_table(const struct daxd_lease_info *leases, size_t n, const char *region, bool with_region,
+/* ListLeases in the order people expect: by region, then lease ID. The
+ * array points into the list. */
+struct sorted_leases {
+        struct daxd_lease_list *list;
+        const struct daxd_lease_info **v;
+        size_t n;
+};
+
+static void leases_table(const struct sorted_leases *leases, const char *region, bool with_region,
                          const char *indent) {
         static const char *const headers[] = { "LEASE", "HOLDER", "REGION", "OFFSET", "LENGTH", "FLAGS", NULL };
         static const char *const headers_no_region[] = { "LEASE", "HOLDER", "OFFSET", "LENGTH", "FLAGS", NULL };
@@ -139,21 +149,22 @@ static void leases_table(const struct daxd_lease_info *leases, size_t n, const c
                 table_init(&t, 1u << 0 | 1u << 3 | 1u << 4, headers);
         else
                 table_init(&t, 1u << 0 | 1u << 2 | 1u << 3, headers_no_region);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < leases->n; i++) {
+                const struct daxd_lease_info *l = leases->v[i];
                 char offset[32], length[32];
 
-                if (region && strcmp(leases[i].region, region) != 0)
+                if (region && strcmp(daxd_lease_info_get_region(l), region) != 0)
                         continue;
-                table_add_cell(&t, lease_id(leases[i].object_path));
-                table_add_cell(&t, leases[i].holder);
+                table_add_cell(&t, lease_id(daxd_lease_info_get_object_path(l)));
+                table_add_cell(&t, daxd_lease_info_get_holder(l));
                 if (with_region)
-                        table_add_cell(&t, leases[i].region);
+                        table_add_cell(&t, daxd_lease_info_get_region(l));
                 /* Offsets in bytes (they are what mmap takes); lengths read
                  * better as sizes. */
-                snprintf(offset, sizeof(offset), "%" PRIu64, leases[i].offset);
+                snprintf(offset, sizeof(offset), "%" PRIu64, daxd_lease_info_get_offset(l));
                 table_add_cell(&t, offset);
-                table_add_cell(&t, size_string(length, leases[i].length));
-                table_add_cell(&t, lease_flags_string(leases[i].flags));
+                table_add_cell(&t, size_string(length, daxd_lease_info_get_length(l)));
+                table_add_cell(&t, lease_flags_string(daxd_lease_info_get_flags(l)));
         }
         if (table_empty(&t))
                 printf("%sNo leases.\n", indent);
@@ -163,85 +174,101 @@ static void leases_table(const struct daxd_lease_info *leases, size_t n, const c
 }
 
 static int lease_compare(const void *a, const void *b) {
-        const struct daxd_lease_info *x = a, *y = b;
+        const struct daxd_lease_info *x = *(const struct daxd_lease_info *const *) a;
+        const struct daxd_lease_info *y = *(const struct daxd_lease_info *const *) b;
         uint64_t ix = 0, iy = 0;
-        int r = strcmp(x->region, y->region);
+        int r = strcmp(daxd_lease_info_get_region(x), daxd_lease_info_get_region(y));
 
         if (r != 0)
                 return r;
-        (void) parse_u64(lease_id(x->object_path), &ix);
-        (void) parse_u64(lease_id(y->object_path), &iy);
+        (void) parse_u64(lease_id(daxd_lease_info_get_object_path(x)), &ix);
+        (void) parse_u64(lease_id(daxd_lease_info_get_object_path(y)), &iy);
         return ix < iy ? -1 : ix > iy;
 }
 
-/* ListLeases in the order people expect: by region, then lease ID. */
-static int list_leases_sorted(struct daxd_client *c, struct daxd_lease_info **ret, size_t *ret_n) {
-        int r = daxd_client_list_leases(c, ret, ret_n);
+static int list_leases_sorted(struct daxd_client *c, struct sorted_leases *ret) {
+        struct sorted_leases s = {};
+        int r;
 
-        if (r >= 0 && *ret_n > 1)
-                qsort(*ret, *ret_n, sizeof(**ret), lease_compare);
-        return r;
+        r = daxd_client_list_leases(c, &s.list);
+        if (r < 0)
+                return r;
+        s.n = daxd_lease_list_get_count(s.list);
+        s.v = calloc(s.n ? s.n : 1, sizeof(*s.v));
+        if (!s.v)
+                ctl_oom();
+        for (size_t i = 0; i < s.n; i++)
+                s.v[i] = daxd_lease_list_get(s.list, i);
+        qsort(s.v, s.n, sizeof(*s.v), lease_compare);
+        *ret = s;
+        return 0;
 }
 
-static struct json_object *json_leases(const struct daxd_lease_info *leases, size_t n, const char *region) {
+static void sorted_leases_done(struct sorted_leases *s) {
+        daxd_lease_list_free(s->list);
+        free(s->v);
+        *s = (struct sorted_leases) {};
+}
+
+static struct json_object *json_leases(const struct sorted_leases *leases, const char *region) {
         struct json_object *a = json_object_new_array();
 
-        for (size_t i = 0; i < n; i++)
-                if (!region || strcmp(leases[i].region, region) == 0)
-                        json_object_array_add(a, json_lease_info(&leases[i]));
+        for (size_t i = 0; i < leases->n; i++)
+                if (!region || strcmp(daxd_lease_info_get_region(leases->v[i]), region) == 0)
+                        json_object_array_add(a, json_lease_info(leases->v[i]));
         return a;
 }
 
 int verb_leases(struct ctl *ctl) {
         const char *region = ctl->n_args > 0 ? ctl->args[0] : NULL;
-        struct daxd_lease_info *leases = NULL;
+        struct sorted_leases leases = {};
         struct daxd_client *c = NULL;
-        size_t n = 0;
         int r;
 
         if (ctl_connect(ctl, NULL, NULL, &c) < 0)
                 return EXIT_FAILURE;
         if (region) {
                 /* An unknown region is an error, not an empty list. */
-                struct daxd_region_info *info = NULL;
+                struct daxd_region *info = NULL;
 
-                r = daxd_client_get_region(c, region, &info);
+                r = daxd_client_get_region(c, region, 0, &info);
                 if (r < 0) {
                         r = ctl_fail(c, r, "listing the leases of %s", region);
                         daxd_client_unref(c);
                         return r;
                 }
-                daxd_region_info_free(info);
+                daxd_region_free(info);
         }
-        r = list_leases_sorted(c, &leases, &n);
+        r = list_leases_sorted(c, &leases);
         if (r < 0) {
                 r = ctl_fail(c, r, "listing the leases");
                 daxd_client_unref(c);
                 return r;
         }
         if (ctl->json)
-                json_print(json_leases(leases, n, region), false);
+                json_print(json_leases(&leases, region), false);
         else
-                leases_table(leases, n, region, !region, "");
-        daxd_lease_info_free_array(leases, n);
+                leases_table(&leases, region, !region, "");
+        sorted_leases_done(&leases);
         daxd_client_unref(c);
         return EXIT_SUCCESS;
 }
 
 /* ---- status ---- */
 
-static char map_cell(const struct daxd_lease_info *leases, size_t n, const char *region, uint64_t start,
-                     uint64_t end) {
+static char map_cell(const struct sorted_leases *leases, const char *region, uint64_t start, uint64_t end) {
         static const char rank[] = ".rwRW";
         unsigned best = 0;
 
-        for (size_t i = 0; i < n; i++) {
-                uint64_t lend = leases[i].offset + leases[i].length;
+        for (size_t i = 0; i < leases->n; i++) {
+                const struct daxd_lease_info *l = leases->v[i];
+                uint64_t loff = daxd_lease_info_get_offset(l), lend = loff + daxd_lease_info_get_length(l);
+                uint64_t flags = daxd_lease_info_get_flags(l);
                 unsigned k;
 
-                if (strcmp(leases[i].region, region) != 0 || leases[i].offset >= end || lend <= start)
+                if (strcmp(daxd_lease_info_get_region(l), region) != 0 || loff >= end || lend <= start)
                         continue;
-                k = 1 + !!(leases[i].flags & DAXD_LEASE_WRITE) + 2 * !!(leases[i].flags & DAXD_LEASE_EXCLUSIVE);
+                k = 1 + !!(flags & DAXD_LEASE_WRITE) + 2 * !!(flags & DAXD_LEASE_EXCLUSIVE);
                 if (k > best)
                         best = k;
         }
@@ -249,24 +276,25 @@ static char map_cell(const struct daxd_lease_info *leases, size_t n, const char 
 }
 
 /* The region's range as MAP_WIDTH cells: which parts are leased, and how. */
-static void print_map(const struct daxd_region_info *info, const struct daxd_lease_info *leases, size_t n) {
+static void print_map(const struct daxd_region *region, const struct sorted_leases *leases) {
+        uint64_t region_size = daxd_region_get_size(region);
         char cells[MAP_WIDTH + 1], cell_size[32], size[32];
         int pad;
 
-        if (info->size == 0)
+        if (region_size == 0)
                 return;
         for (unsigned i = 0; i < MAP_WIDTH; i++) {
-                uint64_t start = (uint64_t) ((unsigned __int128) info->size * i / MAP_WIDTH);
-                uint64_t end = (uint64_t) ((unsigned __int128) info->size * (i + 1) / MAP_WIDTH);
+                uint64_t start = (uint64_t) ((unsigned __int128) region_size * i / MAP_WIDTH);
+                uint64_t end = (uint64_t) ((unsigned __int128) region_size * (i + 1) / MAP_WIDTH);
 
                 if (end <= start)
                         end = start + 1;
-                cells[i] = map_cell(leases, n, info->name, start, end);
+                cells[i] = map_cell(leases, daxd_region_get_name(region), start, end);
         }
         cells[MAP_WIDTH] = 0;
-        size_string(size, info->size);
+        size_string(size, region_size);
         printf("\nMap of the range (%u cells of %s):\n", MAP_WIDTH,
-               size_string(cell_size, info->size / MAP_WIDTH ? info->size / MAP_WIDTH : 1));
+               size_string(cell_size, region_size / MAP_WIDTH ? region_size / MAP_WIDTH : 1));
         printf("  |%s|\n", cells);
         pad = MAP_WIDTH + 1 - (int) strlen(size);
         printf("  0%*s%s\n", pad > 0 ? pad : 1, "", size);
@@ -285,117 +313,132 @@ static const char *group_name(uint32_t gid) {
         return gr ? gr->gr_name : "?";
 }
 
-static void print_health(const struct daxd_region_health *health) {
-        char a[32];
+static bool has_health(const struct daxd_region *region) {
+        const char *domain = daxd_region_get_persistence_domain(region);
 
         /* A file region has none; say nothing rather than "unknown". */
-        if (!health || !health->persistence_domain[0])
-                return;
-        printf("  Persistence: %s\n", health->persistence_domain);
-        if (health->n_bad_blocks == 0)
-                printf("   Bad blocks: none known\n");
-        for (size_t i = 0; i < health->n_bad_blocks; i++)
-                printf("%soffset %" PRIu64 ", %s\n", i == 0 ? "   Bad blocks: " : "               ",
-                       health->bad_blocks[i].offset, size_string(a, health->bad_blocks[i].length));
+        return domain && domain[0];
 }
 
-static void json_add_health(struct json_object *o, const struct daxd_region_health *health) {
+static void print_health(const struct daxd_region *region) {
+        size_t n = daxd_region_get_bad_block_count(region);
+        char a[32];
+
+        if (!has_health(region))
+                return;
+        printf("  Persistence: %s\n", daxd_region_get_persistence_domain(region));
+        if (n == 0)
+                printf("   Bad blocks: none known\n");
+        for (size_t i = 0; i < n; i++) {
+                const struct daxd_bad_block *b = daxd_region_get_bad_block(region, i);
+
+                printf("%soffset %" PRIu64 ", %s\n", i == 0 ? "   Bad blocks: " : "               ",
+                       daxd_bad_block_get_offset(b), size_string(a, daxd_bad_block_get_length(b)));
+        }
+}
+
+static void json_add_health(struct json_object *o, const struct daxd_region *region) {
+        size_t n = daxd_region_get_bad_block_count(region);
         struct json_object *a;
 
-        if (!health || !health->persistence_domain[0])
+        if (!has_health(region))
                 return;
-        json_object_object_add(o, "persistence_domain", json_object_new_string(health->persistence_domain));
+        json_object_object_add(o, "persistence_domain",
+                               json_object_new_string(daxd_region_get_persistence_domain(region)));
         a = json_object_new_array();
-        for (size_t i = 0; i < health->n_bad_blocks; i++) {
+        for (size_t i = 0; i < n; i++) {
+                const struct daxd_bad_block *b = daxd_region_get_bad_block(region, i);
                 struct json_object *bb = json_object_new_object();
 
-                json_object_object_add(bb, "offset", json_object_new_uint64(health->bad_blocks[i].offset));
-                json_object_object_add(bb, "length", json_object_new_uint64(health->bad_blocks[i].length));
+                json_object_object_add(bb, "offset", json_object_new_uint64(daxd_bad_block_get_offset(b)));
+                json_object_object_add(bb, "length", json_object_new_uint64(daxd_bad_block_get_length(b)));
                 json_object_array_add(a, bb);
         }
-        json_object_object_add(o, "badblock_count", json_object_new_uint64(health->n_bad_blocks));
+        json_object_object_add(o, "badblock_count", json_object_new_uint64(n));
         json_object_object_add(o, "badblocks", a);
 }
 
-static void print_status(const struct daxd_region_info *info, const struct daxd_region_health *health,
-                         const struct daxd_lease_info *leases, size_t n) {
+static void print_status(const struct daxd_region *r, const struct sorted_leases *leases) {
+        const char *name = daxd_region_get_name(r), *action = daxd_region_get_teardown_action(r);
+        size_t n_leases = 0, n_holders = daxd_region_get_holder_count(r), n_users = daxd_region_get_user_count(r);
         char a[32], b[32];
-        size_t n_leases = 0;
 
-        for (size_t i = 0; i < n; i++)
-                n_leases += strcmp(leases[i].region, info->name) == 0;
+        for (size_t i = 0; i < leases->n; i++)
+                n_leases += strcmp(daxd_lease_info_get_region(leases->v[i]), name) == 0;
 
-        printf("%s (%s)\n", info->name, info->object_path);
-        printf("        State: %s\n", info->state);
-        printf("      Backend: %s\n", info->backend);
-        printf("         Path: %s\n", info->path);
-        printf("         Size: %s (%" PRIu64 " bytes)\n", size_string(a, info->size), info->size);
-        printf("        Align: %s (%" PRIu64 " bytes)\n", size_string(b, info->align), info->align);
-        if (info->numa_node >= 0)
-                printf("    NUMA node: %" PRIi32 "\n", info->numa_node);
+        printf("%s (%s)\n", name, daxd_region_get_object_path(r));
+        printf("        State: %s\n", daxd_region_get_state(r));
+        printf("      Backend: %s\n", daxd_region_get_backend(r));
+        printf("         Path: %s\n", daxd_region_get_path(r));
+        printf("         Size: %s (%" PRIu64 " bytes)\n", size_string(a, daxd_region_get_size(r)),
+               daxd_region_get_size(r));
+        printf("        Align: %s (%" PRIu64 " bytes)\n", size_string(b, daxd_region_get_align(r)),
+               daxd_region_get_align(r));
+        if (daxd_region_get_numa_node(r) >= 0)
+                printf("    NUMA node: %" PRIi32 "\n", daxd_region_get_numa_node(r));
         else
                 printf("    NUMA node: none\n");
-        print_health(health);
-        printf("   References: %" PRIu64 "\n", info->references);
-        printf("       Access: owner %" PRIu32 " (%s), group %" PRIu32 " (%s), mode %04o\n", info->owner,
-               user_name(info->owner), info->group, group_name(info->group), (unsigned) info->mode);
-        printf("     Teardown: %s\n", info->teardown_action ? info->teardown_action : "-");
-        if (info->n_holders == 0)
+        print_health(r);
+        printf("   References: %" PRIu64 "\n", daxd_region_get_references(r));
+        printf("       Access: owner %" PRIu32 " (%s), group %" PRIu32 " (%s), mode %04o\n", daxd_region_get_owner(r),
+               user_name(daxd_region_get_owner(r)), daxd_region_get_group(r), group_name(daxd_region_get_group(r)),
+               (unsigned) daxd_region_get_mode(r));
+        printf("     Teardown: %s\n", action ? action : "-");
+        if (n_holders == 0)
                 printf("      Holders: none\n");
-        for (size_t i = 0; i < info->n_holders; i++)
+        for (size_t i = 0; i < n_holders; i++) {
+                const struct daxd_holder *h = daxd_region_get_holder(r, i);
+                uint64_t k = daxd_holder_get_lease_count(h);
+
                 printf("%s%s (pid %" PRIu32 ", %" PRIu64 " lease%s)\n", i == 0 ? "      Holders: " : "               ",
-                       info->holders[i].name, info->holders[i].pid, info->holders[i].leases,
-                       info->holders[i].leases == 1 ? "" : "s");
-        if (info->n_users == 0)
+                       daxd_holder_get_name(h), daxd_holder_get_pid(h), k, k == 1 ? "" : "s");
+        }
+        if (n_users == 0)
                 printf("        Users: none\n");
-        for (size_t i = 0; i < info->n_users; i++)
-                printf("%s%" PRIu32 " %s (%s)\n", i == 0 ? "        Users: " : "               ", info->users[i].pid,
-                       info->users[i].command, info->users[i].kind);
+        for (size_t i = 0; i < n_users; i++) {
+                const struct daxd_user *u = daxd_region_get_user(r, i);
+
+                printf("%s%" PRIu32 " %s (%s)\n", i == 0 ? "        Users: " : "               ", daxd_user_get_pid(u),
+                       daxd_user_get_command(u), daxd_user_get_kind(u));
+        }
         printf("       Leases: %zu\n", n_leases);
         if (n_leases > 0)
-                leases_table(leases, n, info->name, false, "    ");
-        print_map(info, leases, n);
+                leases_table(leases, name, false, "    ");
+        print_map(r, leases);
 }
 
 int verb_status(struct ctl *ctl) {
-        const char *region = ctl->args[0];
-        struct daxd_region_health *health = NULL;
-        struct daxd_region_info *info = NULL;
-        struct daxd_lease_info *leases = NULL;
+        const char *name = ctl->args[0];
+        struct sorted_leases leases = {};
+        struct daxd_region *region = NULL;
         struct daxd_client *c = NULL;
-        size_t n = 0;
         int r;
 
         if (ctl_connect(ctl, NULL, NULL, &c) < 0)
                 return EXIT_FAILURE;
-        r = daxd_client_get_region(c, region, &info);
+        /* Everything, the scanned properties too: that is what status is for. */
+        r = daxd_client_get_region(c, name, DAXD_REGION_PROPERTIES_ON_REQUEST, &region);
         if (r < 0) {
-                r = ctl_fail(c, r, "status of %s", region);
+                r = ctl_fail(c, r, "status of %s", name);
                 goto finish;
         }
-        r = daxd_client_get_region_health(c, region, &health);
+        r = list_leases_sorted(c, &leases);
         if (r < 0) {
-                r = ctl_fail(c, r, "health of %s", region);
-                goto finish;
-        }
-        r = list_leases_sorted(c, &leases, &n);
-        if (r < 0) {
-                r = ctl_fail(c, r, "listing the leases of %s", region);
+                r = ctl_fail(c, r, "listing the leases of %s", name);
                 goto finish;
         }
         if (ctl->json) {
-                struct json_object *o = json_region(info, true);
+                struct json_object *o = json_region(region, true);
 
-                json_add_health(o, health);
-                json_object_object_add(o, "leases", json_leases(leases, n, info->name));
+                json_add_health(o, region);
+                json_object_object_add(o, "leases", json_leases(&leases, daxd_region_get_name(region)));
                 json_print(o, false);
         } else
-                print_status(info, health, leases, n);
+                print_status(region, &leases);
         r = EXIT_SUCCESS;
 finish:
-        daxd_lease_info_free_array(leases, n);
-        daxd_region_health_free(health);
-        daxd_region_info_free(info);
+        sorted_leases_done(&leases);
+        daxd_region_free(region);
         daxd_client_unref(c);
         return r;
 }

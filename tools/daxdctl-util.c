@@ -77,48 +77,14 @@ const char *lease_flags_string(uint64_t flags) {
 }
 
 const char *lease_id(const char *object_path) {
-        const char *slash;
+        static const char prefix[] = DAXD_LEASE_PATH_PREFIX "/";
 
         if (!object_path)
                 return "-";
-        slash = strrchr(object_path, '/');
-        if (slash && strncmp(object_path, "/org/daxd1/lease/", slash + 1 - object_path) == 0 && slash[1])
-                return slash + 1;
+        if (strncmp(object_path, prefix, sizeof(prefix) - 1) == 0 && object_path[sizeof(prefix) - 1] &&
+            !strchr(object_path + sizeof(prefix) - 1, '/'))
+                return object_path + sizeof(prefix) - 1;
         return object_path;
-}
-
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-char *region_name_from_object_path(const char *object_path) {
-        static const char prefix[] = "/org/daxd1/region/";
-        const char *p;
-        char *name, *q;
-
-        if (!object_path || strncmp(object_path, prefix, sizeof(prefix) - 1) != 0)
-                return NULL;
-        p = object_path + sizeof(prefix) - 1;
-        name = q = malloc(strlen(p) + 1);
-        if (!name)
-                ctl_oom();
-        /* sd_bus_path_encode(): "_XX" is a byte in hex, everything else is
-         * itself. */
-        while (*p) {
-                if (p[0] == '_' && unhex(p[1]) >= 0 && unhex(p[2]) >= 0) {
-                        *q++ = (char) (unhex(p[1]) * 16 + unhex(p[2]));
-                        p += 3;
-                } else
-                        *q++ = *p++;
-        }
-        *q = 0;
-        return name;
 }
 
 /* ---- JSON ---- */
@@ -131,65 +97,74 @@ static struct json_object *json_string(const char *s) {
         return s ? json_object_new_string(s) : NULL;
 }
 
-struct json_object *json_region(const struct daxd_region_info *info, bool with_users) {
+struct json_object *json_region(const struct daxd_region *r, bool with_users) {
         struct json_object *o = json_object_new_object(), *holders = json_object_new_array();
         char mode[16];
 
-        json_add(o, "name", json_string(info->name));
-        json_add(o, "object_path", json_string(info->object_path));
-        json_add(o, "backend", json_string(info->backend));
-        json_add(o, "path", json_string(info->path));
-        json_add(o, "size", json_object_new_uint64(info->size));
-        json_add(o, "align", json_object_new_uint64(info->align));
-        json_add(o, "numa_node", json_object_new_int(info->numa_node));
-        json_add(o, "state", json_string(info->state));
-        json_add(o, "references", json_object_new_uint64(info->references));
-        json_add(o, "owner", json_object_new_int64(info->owner));
-        json_add(o, "group", json_object_new_int64(info->group));
-        snprintf(mode, sizeof(mode), "%04o", (unsigned) info->mode);
+        json_add(o, "name", json_string(daxd_region_get_name(r)));
+        json_add(o, "object_path", json_string(daxd_region_get_object_path(r)));
+        json_add(o, "backend", json_string(daxd_region_get_backend(r)));
+        json_add(o, "path", json_string(daxd_region_get_path(r)));
+        json_add(o, "size", json_object_new_uint64(daxd_region_get_size(r)));
+        json_add(o, "align", json_object_new_uint64(daxd_region_get_align(r)));
+        json_add(o, "numa_node", json_object_new_int(daxd_region_get_numa_node(r)));
+        json_add(o, "state", json_string(daxd_region_get_state(r)));
+        json_add(o, "references", json_object_new_uint64(daxd_region_get_references(r)));
+        json_add(o, "owner", json_object_new_int64(daxd_region_get_owner(r)));
+        json_add(o, "group", json_object_new_int64(daxd_region_get_group(r)));
+        snprintf(mode, sizeof(mode), "%04o", (unsigned) daxd_region_get_mode(r));
         json_add(o, "mode", json_object_new_string(mode));
-        json_add(o, "teardown_action", json_string(info->teardown_action));
-        for (size_t i = 0; i < info->n_holders; i++) {
-                struct json_object *h = json_object_new_object();
+        json_add(o, "teardown_action", json_string(daxd_region_get_teardown_action(r)));
+        for (size_t i = 0; i < daxd_region_get_holder_count(r); i++) {
+                const struct daxd_holder *h = daxd_region_get_holder(r, i);
+                struct json_object *j = json_object_new_object();
 
-                json_add(h, "name", json_string(info->holders[i].name));
-                json_add(h, "pid", json_object_new_int64(info->holders[i].pid));
-                json_add(h, "leases", json_object_new_uint64(info->holders[i].leases));
-                json_object_array_add(holders, h);
+                json_add(j, "name", json_string(daxd_holder_get_name(h)));
+                json_add(j, "pid", json_object_new_int64(daxd_holder_get_pid(h)));
+                json_add(j, "leases", json_object_new_uint64(daxd_holder_get_lease_count(h)));
+                json_object_array_add(holders, j);
         }
         json_add(o, "holders", holders);
         if (with_users) {
                 struct json_object *users = json_object_new_array();
 
-                for (size_t i = 0; i < info->n_users; i++) {
-                        struct json_object *u = json_object_new_object();
+                for (size_t i = 0; i < daxd_region_get_user_count(r); i++) {
+                        const struct daxd_user *u = daxd_region_get_user(r, i);
+                        struct json_object *j = json_object_new_object();
 
-                        json_add(u, "pid", json_object_new_int64(info->users[i].pid));
-                        json_add(u, "command", json_string(info->users[i].command));
-                        json_add(u, "kind", json_string(info->users[i].kind));
-                        json_object_array_add(users, u);
+                        json_add(j, "pid", json_object_new_int64(daxd_user_get_pid(u)));
+                        json_add(j, "command", json_string(daxd_user_get_command(u)));
+                        json_add(j, "kind", json_string(daxd_user_get_kind(u)));
+                        json_object_array_add(users, j);
                 }
                 json_add(o, "users", users);
         }
         return o;
 }
 
-struct json_object *json_lease_info(const struct daxd_lease_info *l) {
+struct json_object *json_lease(const char *object_path, const char *holder, const char *region, uint64_t offset,
+                               uint64_t length, uint64_t flags) {
         struct json_object *o = json_object_new_object();
-        const char *id = lease_id(l->object_path);
         uint64_t n;
 
-        json_add(o, "lease", json_string(l->object_path));
-        if (parse_u64(id, &n) >= 0)
+        json_add(o, "lease", json_string(object_path));
+        if (parse_u64(lease_id(object_path), &n) >= 0)
                 json_add(o, "id", json_object_new_uint64(n));
-        json_add(o, "holder", json_string(l->holder));
-        json_add(o, "region", json_string(l->region));
-        json_add(o, "offset", json_object_new_uint64(l->offset));
-        json_add(o, "length", json_object_new_uint64(l->length));
-        json_add(o, "flags", json_object_new_uint64(l->flags));
-        json_add(o, "write", json_object_new_boolean(!!(l->flags & DAXD_LEASE_WRITE)));
-        json_add(o, "exclusive", json_object_new_boolean(!!(l->flags & DAXD_LEASE_EXCLUSIVE)));
+        if (holder)
+                json_add(o, "holder", json_string(holder));
+        json_add(o, "region", json_string(region));
+        json_add(o, "offset", json_object_new_uint64(offset));
+        json_add(o, "length", json_object_new_uint64(length));
+        json_add(o, "flags", json_object_new_uint64(flags));
+        json_add(o, "write", json_object_new_boolean(!!(flags & DAXD_LEASE_WRITE)));
+        json_add(o, "exclusive", json_object_new_boolean(!!(flags & DAXD_LEASE_EXCLUSIVE)));
         return o;
+}
+
+struct json_object *json_lease_info(const struct daxd_lease_info *l) {
+        return json_lease(daxd_lease_info_get_object_path(l), daxd_lease_info_get_holder(l),
+                          daxd_lease_info_get_region(l), daxd_lease_info_get_offset(l), daxd_lease_info_get_length(l),
+                          daxd_lease_info_get_flags(l));
 }
 
 void json_print(struct json_object *obj, bool one_line) {

@@ -20,8 +20,6 @@
 #include "daxdctl.h"
 #include "parse-util.h"
 
-#define PROGRESS_INTERVAL_USEC (200 * USEC_PER_MSEC)
-
 /* Polls the client's fd, and extra_fd (when >= 0) for input, for at most
  * max_wait_usec (UINT64_MAX: until the bus's own timeout). Returns 1 when
  * extra_fd is readable, 0 otherwise, or a negative errno. */
@@ -76,6 +74,10 @@ static char *strdup_or_null(const char *s) {
 
 /* ---- teardown ---- */
 
+/* How often a terminal's progress line is drawn again for its countdown;
+ * only the clock moves then, nothing is asked of daxd. */
+#define REDRAW_INTERVAL_USEC (200 * USEC_PER_MSEC)
+
 struct teardown_wait {
         bool done;
         int result;
@@ -93,6 +95,35 @@ static void on_teardown_done(struct daxd_client *c, const char *region, int resu
         w->error_message = strdup_or_null(error_message);
 }
 
+/* The region as daxd's signals tell it while it drains: State, References
+ * and Holders come with their values; Users is read when daxd says it
+ * changed and once the references are gone, since it costs daxd a scan
+ * of /proc. A daxd that does not announce Users changes gets asked only
+ * then, so its list of users may lag until the teardown ends. */
+struct teardown_watch {
+        const char *region;
+        struct daxd_region *snapshot;
+        bool changed;    /* something new to show */
+        bool want_users; /* read Users at the next turn of the loop */
+};
+
+static void watch_region_changed(struct daxd_client *c, const struct daxd_region *changes, uint64_t invalidated,
+                                 void *userdata) {
+        struct teardown_watch *w = userdata;
+        uint64_t before;
+
+        if (!w->snapshot || strcmp(daxd_region_get_name(changes), w->region) != 0)
+                return;
+        before = daxd_region_get_references(w->snapshot);
+        if (daxd_region_merge(w->snapshot, changes) < 0)
+                ctl_oom();
+        if (invalidated & DAXD_REGION_PROPERTY_USERS)
+                w->want_users = true;
+        if (before > 0 && daxd_region_get_references(w->snapshot) == 0)
+                w->want_users = true;
+        w->changed = true;
+}
+
 static int terminal_width(void) {
         struct winsize ws;
 
@@ -103,31 +134,41 @@ static int terminal_width(void) {
 
 /* What changed in a region while it drains, as one line: state, the
  * holders by name and pid, references, the processes still using it. */
-static char *describe_region(const struct daxd_region_info *info, bool detailed) {
+static char *describe_region(const struct daxd_region *r, bool detailed) {
+        size_t n_holders = daxd_region_get_holder_count(r), n_users = daxd_region_get_user_count(r);
+        uint64_t refs = daxd_region_get_references(r);
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
 
-        if (!f) {
-                fputs("daxdctl: out of memory\n", stderr);
-                exit(EXIT_FAILURE);
+        if (!f)
+                ctl_oom();
+        fprintf(f, "%s, %zu holder%s", daxd_region_get_state(r), n_holders, n_holders == 1 ? "" : "s");
+        if (detailed)
+                for (size_t i = 0; i < n_holders; i++) {
+                        const struct daxd_holder *h = daxd_region_get_holder(r, i);
+
+                        fprintf(f, "%s%s (pid %" PRIu32 ")", i == 0 ? " (" : ", ", daxd_holder_get_name(h),
+                                daxd_holder_get_pid(h));
+                }
+        if (detailed && n_holders > 0)
+                fputc(')', f);
+        fprintf(f, ", %" PRIu64 " reference%s", refs, refs == 1 ? "" : "s");
+        /* Not known until read: nothing is better than a guess. */
+        if (daxd_region_get_properties(r) & DAXD_REGION_PROPERTY_USERS) {
+                fprintf(f, ", %zu user%s", n_users, n_users == 1 ? "" : "s");
+                if (detailed)
+                        for (size_t i = 0; i < n_users; i++) {
+                                const struct daxd_user *u = daxd_region_get_user(r, i);
+
+                                fprintf(f, "%s%s[%" PRIu32 "] %s", i == 0 ? " (" : ", ", daxd_user_get_command(u),
+                                        daxd_user_get_pid(u), daxd_user_get_kind(u));
+                        }
+                if (detailed && n_users > 0)
+                        fputc(')', f);
         }
-        fprintf(f, "%s, %zu holder%s", info->state, info->n_holders, info->n_holders == 1 ? "" : "s");
-        if (detailed)
-                for (size_t i = 0; i < info->n_holders; i++)
-                        fprintf(f, "%s%s (pid %" PRIu32 ")", i == 0 ? " (" : ", ", info->holders[i].name,
-                                info->holders[i].pid);
-        if (detailed && info->n_holders > 0)
-                fputc(')', f);
-        fprintf(f, ", %" PRIu64 " reference%s, %zu user%s", info->references, info->references == 1 ? "" : "s",
-                info->n_users, info->n_users == 1 ? "" : "s");
-        if (detailed)
-                for (size_t i = 0; i < info->n_users; i++)
-                        fprintf(f, "%s%s[%" PRIu32 "] %s", i == 0 ? " (" : ", ", info->users[i].command,
-                                info->users[i].pid, info->users[i].kind);
-        if (detailed && info->n_users > 0)
-                fputc(')', f);
-        fclose(f);
+        if (fclose(f) != 0 || !buf)
+                ctl_oom();
         return buf;
 }
 
@@ -152,7 +193,7 @@ struct progress {
         bool line_drawn;
 };
 
-static void progress_show(struct progress *p, const struct daxd_region_info *info) {
+static void progress_show(struct progress *p, const struct daxd_region *r) {
         char deadline[128], *d;
 
         describe_deadline(deadline, sizeof(deadline), p->deadline, p->force);
@@ -160,7 +201,7 @@ static void progress_show(struct progress *p, const struct daxd_region_info *inf
                 char *line = NULL;
                 int width = terminal_width();
 
-                d = describe_region(info, false);
+                d = describe_region(r, false);
                 if (asprintf(&line, "Tearing down %s: %s; %s", p->region, d, deadline) >= 0) {
                         if ((int) strlen(line) >= width)
                                 line[width - 1] = 0;
@@ -175,9 +216,9 @@ static void progress_show(struct progress *p, const struct daxd_region_info *inf
 
         /* Not a terminal: a line whenever something changed. Retired is
          * said by the result line that follows. */
-        if (strcmp(info->state, "retired") == 0)
+        if (strcmp(daxd_region_get_state(r), DAXD_STATE_RETIRED) == 0)
                 return;
-        d = describe_region(info, true);
+        d = describe_region(r, true);
 
         if (p->last && strcmp(p->last, d) == 0) {
                 free(d);
@@ -200,28 +241,48 @@ static void progress_clear(struct progress *p) {
 
 int verb_teardown(struct ctl *ctl) {
         const char *region = ctl->args[0];
+        const struct daxd_monitor watcher = {
+                .size = sizeof(struct daxd_monitor),
+                .region_changed = watch_region_changed,
+        };
+        struct teardown_watch watch = { .region = region };
         struct teardown_wait w = {};
-        struct daxd_region_info *info = NULL;
+        struct daxd_region *info = NULL;
         struct daxd_client *c = NULL;
         struct progress p = {
                 .region = region,
                 .tty = !ctl->json && isatty(STDOUT_FILENO),
                 .force = ctl->force,
         };
-        uint64_t timeout = ctl->timeout_set ? ctl->timeout_usec : 0, shown_timeout = timeout, next_poll = 0;
+        uint64_t timeout = ctl->timeout_set ? ctl->timeout_usec : 0, shown_timeout = timeout, next_redraw = 0;
         int r, ret = EXIT_FAILURE;
 
         if (ctl_connect(ctl, NULL, NULL, &c) < 0)
                 return EXIT_FAILURE;
 
+        /* Subscribed before the snapshot is read, so no change falls in
+         * between: a signal queued ahead of the reply is older than it,
+         * and merged after it, which ends where the newest one says. */
+        if (!ctl->json) {
+                r = daxd_client_monitor(c, &watcher, &watch);
+                if (r < 0) {
+                        ret = ctl_fail(c, r, "following the teardown of %s", region);
+                        goto finish;
+                }
+        }
+
         /* An unknown region fails here, before anything starts. */
-        r = daxd_client_get_region(c, region, &info);
+        r = daxd_client_get_region(c, region, 0, &watch.snapshot);
         if (r < 0) {
                 ret = ctl_fail(c, r, "teardown of %s", region);
                 goto finish;
         }
-        daxd_region_info_free(info);
-        info = NULL;
+        /* Nothing holds it: then only processes can keep it. */
+        if (!ctl->json && daxd_region_get_references(watch.snapshot) == 0)
+                (void) daxd_client_update_region(c, watch.snapshot, DAXD_REGION_PROPERTY_USERS);
+        /* A terminal's line shows at once; a plain line waits for the
+         * first change (draining comes at once), not to say "live". */
+        watch.changed = p.tty;
 
         if (shown_timeout == 0 && daxd_client_get_teardown_timeout(c, &shown_timeout) < 0)
                 shown_timeout = 0;
@@ -247,20 +308,23 @@ int verb_teardown(struct ctl *ctl) {
                 if (w.done)
                         break;
 
-                now = now_usec();
-                if (!ctl->json && now >= next_poll) {
-                        next_poll = now + PROGRESS_INTERVAL_USEC;
-                        /* The region may be gone by now (removed on reload);
-                         * then there is nothing to show. */
-                        if (daxd_client_get_region(c, region, &info) >= 0) {
-                                progress_show(&p, info);
-                                daxd_region_info_free(info);
-                                info = NULL;
-                        }
+                if (watch.want_users) {
+                        watch.want_users = false;
+                        /* The region may be gone by now (removed on
+                         * reload); then there is nothing to show. */
+                        if (daxd_client_update_region(c, watch.snapshot, DAXD_REGION_PROPERTY_USERS) >= 0)
+                                watch.changed = true;
                         /* The call may have read the Teardown reply. */
                         continue;
                 }
-                r = wait_for(c, -1, ctl->json ? UINT64_MAX : next_poll - now);
+
+                now = now_usec();
+                if (!ctl->json && (watch.changed || (p.tty && now >= next_redraw))) {
+                        progress_show(&p, watch.snapshot);
+                        watch.changed = false;
+                        next_redraw = now + REDRAW_INTERVAL_USEC;
+                }
+                r = wait_for(c, -1, p.tty ? next_redraw - now : UINT64_MAX);
                 if (r < 0) {
                         progress_clear(&p);
                         ret = ctl_fail(NULL, r, "teardown of %s", region);
@@ -291,20 +355,22 @@ int verb_teardown(struct ctl *ctl) {
         }
 
         /* Retired; or gone, when a reload removed it meanwhile. */
-        r = daxd_client_get_region(c, region, &info);
+        r = daxd_client_get_region(c, region, 0, &info);
         if (ctl->json) {
                 struct json_object *o = json_object_new_object();
 
                 json_object_object_add(o, "region", json_object_new_string(region));
                 json_object_object_add(o, "result", json_object_new_string("done"));
-                json_object_object_add(o, "state", json_object_new_string(r >= 0 ? info->state : "removed"));
+                json_object_object_add(o, "state",
+                                       json_object_new_string(r >= 0 ? daxd_region_get_state(info) : "removed"));
                 json_print(o, false);
         } else
-                printf("Region %s torn down: %s.\n", region, r >= 0 ? info->state : "removed");
+                printf("Region %s torn down: %s.\n", region, r >= 0 ? daxd_region_get_state(info) : "removed");
         ret = EXIT_SUCCESS;
 
 finish:
-        daxd_region_info_free(info);
+        daxd_region_free(info);
+        daxd_region_free(watch.snapshot);
         free(w.error_name);
         free(w.error_message);
         daxd_client_unref(c);
@@ -324,12 +390,13 @@ struct hold {
 static const char *reason_string(enum daxd_revoke_reason reason) {
         switch (reason) {
         case DAXD_REVOKE_REASON_TEARDOWN:
-                return "teardown";
+                return DAXD_REVOKE_TEARDOWN;
         case DAXD_REVOKE_REASON_FORCED:
-                return "forced";
+                return DAXD_REVOKE_FORCED;
         case DAXD_REVOKE_REASON_GONE:
-                return "gone";
+                return DAXD_REVOKE_GONE;
         case DAXD_REVOKE_REASON_REFUSED:
+                /* Not daxd's: the library's, after a restart. */
                 return "refused";
         }
         return "unknown";
@@ -383,7 +450,11 @@ static int exit_status_of(int status) {
 }
 
 int verb_hold(struct ctl *ctl) {
-        const struct daxd_listener listener = { .revoke = hold_on_revoke, .daemon = hold_on_daemon };
+        const struct daxd_listener listener = {
+                .size = sizeof(struct daxd_listener),
+                .revoke = hold_on_revoke,
+                .daemon = hold_on_daemon,
+        };
         const char *region = ctl->args[0];
         uint64_t flags = (ctl->write ? DAXD_LEASE_WRITE : 0) | (ctl->exclusive ? DAXD_LEASE_EXCLUSIVE : 0);
         struct hold h = { .ctl = ctl };
@@ -407,21 +478,14 @@ int verb_hold(struct ctl *ctl) {
         h.path = strdup_or_null(daxd_lease_get_object_path(h.lease));
 
         if (ctl->json) {
-                struct daxd_lease_info info = {
-                        .object_path = h.path,
-                        .region = (char *) region,
-                        .offset = daxd_lease_get_offset(h.lease),
-                        .length = daxd_lease_get_length(h.lease),
-                        .flags = flags,
-                };
-                struct json_object *o = json_lease_info(&info);
+                struct json_object *o = json_lease(h.path, NULL, region, daxd_lease_get_offset(h.lease),
+                                                   daxd_lease_get_length(h.lease), flags);
                 static const char *const gran[] = {
                         [DAXD_GRANULARITY_BYTE] = "byte",
                         [DAXD_GRANULARITY_CACHE_LINE] = "cache-line",
                         [DAXD_GRANULARITY_PAGE] = "page",
                 };
 
-                json_object_object_del(o, "holder");
                 json_object_object_add(o, "granularity",
                                        json_object_new_string(gran[daxd_lease_get_granularity(h.lease)]));
                 json_print(o, true);
@@ -563,6 +627,7 @@ static void text_event(const char *fmt, ...) {
 
 static void mon_lease_added(struct daxd_client *c, const struct daxd_lease_info *lease, void *userdata) {
         struct monitor *m = userdata;
+        const char *region = daxd_lease_info_get_region(lease), *holder = daxd_lease_info_get_holder(lease);
         char size[32];
 
         if (m->json) {
@@ -576,9 +641,10 @@ static void mon_lease_added(struct daxd_client *c, const struct daxd_lease_info 
                 return;
         }
         text_event("lease %s added: region %s, offset %" PRIu64 ", length %s, %s, holder %s",
-                   lease_id(lease->object_path), lease->region ? lease->region : "?", lease->offset,
-                   format_size(size, sizeof(size), lease->length), lease_flags_string(lease->flags),
-                   lease->holder ? lease->holder : "?");
+                   lease_id(daxd_lease_info_get_object_path(lease)), region ? region : "?",
+                   daxd_lease_info_get_offset(lease),
+                   format_size(size, sizeof(size), daxd_lease_info_get_length(lease)),
+                   lease_flags_string(daxd_lease_info_get_flags(lease)), holder ? holder : "?");
 }
 
 static void mon_lease_removed(struct daxd_client *c, const char *object_path, void *userdata) {
@@ -606,9 +672,35 @@ static void mon_lease_state(struct daxd_client *c, const char *object_path, cons
                 text_event("lease %s %s", lease_id(object_path), state);
 }
 
-static void mon_region_state(struct daxd_client *c, const char *region, const char *state, void *userdata) {
+static void mon_region_added(struct daxd_client *c, const struct daxd_region *region, void *userdata) {
         struct monitor *m = userdata;
+        const char *name = daxd_region_get_name(region);
 
+        if (m->json) {
+                struct json_object *o = event_new("region-added");
+
+                json_object_object_add(o, "region", json_object_new_string(name));
+                json_print(o, true);
+        } else
+                text_event("region %s added", name);
+}
+
+static void mon_region_removed(struct daxd_client *c, const struct daxd_region *region, void *userdata) {
+        struct monitor *m = userdata;
+        const char *name = daxd_region_get_name(region);
+
+        if (m->json) {
+                struct json_object *o = event_new("region-removed");
+
+                json_object_object_add(o, "region", json_object_new_string(name));
+                json_object_object_add(o, "object_path",
+                                       json_object_new_string(daxd_region_get_object_path(region)));
+                json_print(o, true);
+        } else
+                text_event("region %s removed", name);
+}
+
+static void mon_region_state(struct monitor *m, const char *region, const char *state) {
         if (m->json) {
                 struct json_object *o = event_new("region-state");
 
@@ -619,48 +711,23 @@ static void mon_region_state(struct daxd_client *c, const char *region, const ch
                 text_event("region %s %s", region, state);
 }
 
-static void mon_region_added(struct daxd_client *c, const char *region, void *userdata) {
-        struct monitor *m = userdata;
-
-        if (m->json) {
-                struct json_object *o = event_new("region-added");
-
-                json_object_object_add(o, "region", json_object_new_string(region));
-                json_print(o, true);
-        } else
-                text_event("region %s added", region);
-}
-
-static void mon_region_removed(struct daxd_client *c, const char *object_path, void *userdata) {
-        struct monitor *m = userdata;
-        char *name = region_name_from_object_path(object_path);
-
-        if (m->json) {
-                struct json_object *o = event_new("region-removed");
-
-                json_object_object_add(o, "region", json_object_new_string(name ? name : object_path));
-                json_object_object_add(o, "object_path", json_object_new_string(object_path));
-                json_print(o, true);
-        } else
-                text_event("region %s removed", name ? name : object_path);
-        free(name);
-}
-
-static void mon_region_bad_blocks(struct daxd_client *c, const char *region, const struct daxd_bad_block *bad,
-                                  size_t n, void *userdata) {
-        struct monitor *m = userdata;
+/* All of the region's bad blocks now, offsets from the region's start. */
+static void mon_region_bad_blocks(struct monitor *m, const struct daxd_region *region) {
+        const char *name = daxd_region_get_name(region);
+        size_t n = daxd_region_get_bad_block_count(region);
         char size[32];
 
         if (m->json) {
                 struct json_object *o = event_new("region-bad-blocks"), *a = json_object_new_array();
 
-                json_object_object_add(o, "region", json_object_new_string(region));
+                json_object_object_add(o, "region", json_object_new_string(name));
                 json_object_object_add(o, "badblock_count", json_object_new_uint64(n));
                 for (size_t i = 0; i < n; i++) {
+                        const struct daxd_bad_block *b = daxd_region_get_bad_block(region, i);
                         struct json_object *bb = json_object_new_object();
 
-                        json_object_object_add(bb, "offset", json_object_new_uint64(bad[i].offset));
-                        json_object_object_add(bb, "length", json_object_new_uint64(bad[i].length));
+                        json_object_object_add(bb, "offset", json_object_new_uint64(daxd_bad_block_get_offset(b)));
+                        json_object_object_add(bb, "length", json_object_new_uint64(daxd_bad_block_get_length(b)));
                         json_object_array_add(a, bb);
                 }
                 json_object_object_add(o, "badblocks", a);
@@ -668,12 +735,28 @@ static void mon_region_bad_blocks(struct daxd_client *c, const char *region, con
                 return;
         }
         if (n == 0) {
-                text_event("region %s: no bad blocks known any more", region);
+                text_event("region %s: no bad blocks known any more", name);
                 return;
         }
-        for (size_t i = 0; i < n; i++)
-                text_event("region %s: bad block %zu of %zu at offset %" PRIu64 ", %s", region, i + 1, n,
-                           bad[i].offset, format_size(size, sizeof(size), bad[i].length));
+        for (size_t i = 0; i < n; i++) {
+                const struct daxd_bad_block *b = daxd_region_get_bad_block(region, i);
+
+                text_event("region %s: bad block %zu of %zu at offset %" PRIu64 ", %s", name, i + 1, n,
+                           daxd_bad_block_get_offset(b), format_size(size, sizeof(size), daxd_bad_block_get_length(b)));
+        }
+}
+
+/* Of a region's changes, the state and the bad blocks are events; counts
+ * and holders are what status and teardown's progress are for. */
+static void mon_region_changed(struct daxd_client *c, const struct daxd_region *changes, uint64_t invalidated,
+                               void *userdata) {
+        struct monitor *m = userdata;
+        uint64_t has = daxd_region_get_properties(changes);
+
+        if (has & DAXD_REGION_PROPERTY_STATE)
+                mon_region_state(m, daxd_region_get_name(changes), daxd_region_get_state(changes));
+        if (has & DAXD_REGION_PROPERTY_BAD_BLOCKS)
+                mon_region_bad_blocks(m, changes);
 }
 
 static void mon_daemon(struct daxd_client *c, bool present, void *userdata) {
@@ -690,15 +773,15 @@ static void mon_daemon(struct daxd_client *c, bool present, void *userdata) {
 
 int verb_monitor(struct ctl *ctl) {
         static const struct daxd_monitor callbacks = {
+                .size = sizeof(struct daxd_monitor),
                 .lease_added = mon_lease_added,
                 .lease_removed = mon_lease_removed,
                 .lease_state = mon_lease_state,
-                .region_state = mon_region_state,
                 .region_added = mon_region_added,
                 .region_removed = mon_region_removed,
-                .region_bad_blocks = mon_region_bad_blocks,
+                .region_changed = mon_region_changed,
         };
-        const struct daxd_listener listener = { .daemon = mon_daemon };
+        const struct daxd_listener listener = { .size = sizeof(struct daxd_listener), .daemon = mon_daemon };
         struct monitor m = { .json = ctl->json };
         struct daxd_client *c = NULL;
         int sfd, r, ret = EXIT_FAILURE;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "daxd-protocol.h"
 #include "libdaxd.h"
 #include "time-util.h"
 
@@ -57,13 +58,13 @@ int ctl_error(const char *fmt, ...) CTL_PRINTF(1, 2);
 const char *lease_flags_string(uint64_t flags);
 /* The decimal ID at the end of a lease path, or the path itself. */
 const char *lease_id(const char *object_path);
-/* The region name of /org/daxd1/region/NAME (sd_bus_path_encode undone);
- * free it. NULL when the path is not a region's. */
-char *region_name_from_object_path(const char *object_path);
 
 /* The JSON objects of ndctl-like keys (name, size, state, ...). */
-struct json_object *json_region(const struct daxd_region_info *info, bool with_users);
+struct json_object *json_region(const struct daxd_region *region, bool with_users);
 struct json_object *json_lease_info(const struct daxd_lease_info *lease);
+/* The same keys for a lease given by its parts (holder may be NULL). */
+struct json_object *json_lease(const char *object_path, const char *holder, const char *region, uint64_t offset,
+                               uint64_t length, uint64_t flags);
 /* Prints obj (pretty, or one line) and a newline to stdout, flushes, and
  * drops the reference. */
 void json_print(struct json_object *obj, bool one_line);

@@ -1336,6 +1336,73 @@ TEST(nvdimm_bus_gone_and_back) {
         test_env_free(env);
 }
 
+/* ---- libdaxd when the device goes (issue 11) ---- */
+
+#include "libdaxd-harness.h"
+
+/* The namespace disabled under a libdaxd client holding a mapped lease and
+ * a DAXD_LEASE_NO_MAP one: both are fenced before the revoke callback runs
+ * with DAXD_REVOKE_REASON_GONE (the mapping faults, the fd no longer names
+ * the device), and releasing them is only local. Then the device may come
+ * back safely: nothing of ours maps it any more. */
+TEST(libdaxd_gone_fences) {
+        const char *ns = getenv("DAXD_TEST_NAMESPACE");
+        struct revoke_log ev = {};
+        struct daxd_lease *mapped = NULL, *fdl = NULL;
+        struct daxd_client *c;
+        struct test_env *env;
+        struct stat st, node;
+        volatile char *p;
+        sd_bus *bus;
+        int fd;
+
+        setup();
+        if (!ns || !*ns)
+                TEST_SKIP("no DAXD_TEST_NAMESPACE");
+        env = start("disable");
+        bus = test_env_connect(env);
+        c = libdaxd_connect(env, &ev);
+        ASSERT_OK(daxd_lease_acquire(c, "dd", 0, 2 * MiB, DAXD_LEASE_WRITE, &mapped));
+        ASSERT_OK(daxd_lease_acquire(c, "dd", 2 * MiB, 2 * MiB, DAXD_LEASE_WRITE | DAXD_LEASE_NO_MAP, &fdl));
+        p = daxd_lease_get_address(mapped);
+        p[0] = 'g';
+        fd = daxd_lease_get_fd(fdl);
+        ASSERT_OK(fstat(fd, &st));
+        ASSERT_OK(stat(devpath, &node));
+        ASSERT_EQ_U64(st.st_rdev, node.st_rdev);
+
+        ASSERT_EQ_INT(run("ndctl disable-namespace %s >/dev/null 2>&1", ns), 0);
+        LIBDAXD_WAIT(ev.revokes == 2, c);
+        ASSERT_EQ_INT(ev.reason, DAXD_REVOKE_REASON_GONE);
+        ASSERT_TRUE(ev.was_fenced_in_callback);
+        ASSERT_EQ_U64(ev.deadline, 0);
+        ASSERT_TRUE(daxd_lease_is_fenced(mapped));
+        ASSERT_TRUE(daxd_lease_get_object_path(mapped) == NULL);
+        ASSERT_TRUE(daxd_lease_get_address(mapped) == (void *) p);
+        ASSERT_EQ_INT(touch_in_child(touch_read, p), SIGSEGV);
+        ASSERT_TRUE(daxd_lease_is_fenced(fdl));
+        ASSERT_TRUE(daxd_lease_get_object_path(fdl) == NULL);
+        ASSERT_EQ_INT(daxd_lease_get_fd(fdl), fd);
+        assert_fd_fenced(fd);
+        ASSERT_OK(daxd_lease_release(mapped));
+        ASSERT_OK(daxd_lease_release(fdl));
+        test_wait_until("region dd retired", region_retired, bus, 20);
+        ASSERT_EQ_U64(get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        daxd_client_unref(c);
+
+        ASSERT_EQ_INT(run("ndctl enable-namespace %s >/dev/null 2>&1", ns), 0);
+        for (int i = 0; i < 200 && access(devpath, F_OK) < 0; i++)
+                usleep(10000);
+        ensure_devdax();
+        activate_ok(bus);
+        lease_rw_now(bus);
+
+        revoke_log_done(&ev);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(lease_rw),
         TEST_ENTRY(misaligned),
@@ -1353,6 +1420,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(hot_remove_gone),
         TEST_ENTRY(bad_blocks_announced),
         TEST_ENTRY(nvdimm_bus_gone_and_back),
+        TEST_ENTRY(libdaxd_gone_fences),
 };
 
 int main(int argc, char **argv) {
