@@ -33,7 +33,7 @@
 #include "log.h"
 #include "users.skel.h"
 
-#if HAVE_VALGRIND_H
+#if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #else
 #define VALGRIND_DISABLE_ERROR_REPORTING ((void) 0)
