@@ -63,7 +63,7 @@ static uint32_t kernel_dev(unsigned maj, unsigned min) {
         return (uint32_t) maj << 20 | (min & 0xfffff);
 }
 
-static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+_printf_(2, 0) static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
         _cleanup_free_ char *s = NULL;
 
         if (level == LIBBPF_DEBUG || vasprintf(&s, fmt, ap) < 0)
