@@ -52,6 +52,7 @@ static struct {
         bool decided;
         enum users_method method; /* PROC or BPF, once decided */
         int bpf_error;            /* BPF was required and did not load: every scan fails with it */
+        bool bpf_required;        /* DAXD_USERS_SCAN=bpf or users_set_method(BPF): no fallback */
         struct users_bpf *bpf;    /* loaded on demand; NULL in a child after fork() */
         bool atfork;
         users_scan_hook_t hook;
@@ -205,6 +206,7 @@ static void decide(void) {
                 log_info("kernel view: the /proc scan (under valgrind; DAXD_USERS_SCAN=bpf would load BPF)");
                 return;
         }
+        state.bpf_required = want == USERS_METHOD_BPF;
         r = load_bpf();
         if (r >= 0) {
                 state.method = USERS_METHOD_BPF;
@@ -245,6 +247,7 @@ int users_set_method(enum users_method m) {
         }
         if (r >= 0) {
                 state.decided = true;
+                state.bpf_required = m == USERS_METHOD_BPF;
                 log_debug("kernel view: %s", state.method == USERS_METHOD_BPF ? "BPF iterators (task_file, task_vma)"
                                                                                 : "the /proc scan");
         }
@@ -655,6 +658,8 @@ static int read_forks(const char *proc, uint64_t *ret) {
 
 static int scan_once(const char *proc, const struct backing_id *id, pid_t ignore_pid, unsigned attempt,
                      struct user_list *ret) {
+        int r;
+
         if (!state.decided)
                 decide();
         /* Another tree than the real /proc (tests) can only be read. */
@@ -662,7 +667,16 @@ static int scan_once(const char *proc, const struct backing_id *id, pid_t ignore
                 return scan_proc(proc, id, ignore_pid, attempt, ret);
         if (state.bpf_error < 0)
                 return state.bpf_error;
-        return scan_bpf(id, ignore_pid, attempt, ret);
+        r = scan_bpf(id, ignore_pid, attempt, ret);
+        if (r < 0 && r != -ENOMEM && !state.bpf_required) {
+                /* Refused after it loaded (a seccomp filter or a lost
+                 * capability since): /proc from now on, said once. */
+                log_warning_errno(r, "kernel view: a pass of the BPF iterators failed: %m; the /proc scan from now on");
+                state.method = USERS_METHOD_PROC;
+                state.bpf = users_bpf_free(state.bpf);
+                return scan_proc(proc, id, ignore_pid, attempt, ret);
+        }
+        return r;
 }
 
 int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret) {

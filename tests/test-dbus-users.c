@@ -10,13 +10,17 @@
  * /proc fails here rather than passing both registrations on /proc.
  */
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -134,6 +138,76 @@ TEST(unknown_way_is_logged) {
 
         sd_bus_flush_close_unref(bus);
         env->daxd_extra_env = NULL;
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* From now on bpf(2) fails with EPERM in this process and the ones it
+ * starts (daxd), as under a unit whose SystemCallFilter= lacks it. */
+static void refuse_bpf_syscall(void) {
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+        ASSERT_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+        ASSERT_OK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog));
+}
+
+/* bpf(2) refused: the default way says why and reads /proc; a required
+ * BPF way makes Users fail with a named error, and the daemon serves the
+ * rest as before. */
+TEST(bpf_refused) {
+        char *extra[] = { (char *) "DAXD_USERS_SCAN=bpf", NULL };
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        struct test_env *env;
+        struct user_entry u[4];
+        struct lease l;
+        sd_bus *bus;
+        char *log, *p;
+        int r;
+
+        env = test_env_new();
+        refuse_bpf_syscall();
+        test_env_write_config(env, file_config);
+        test_env_start_daxd(env);
+        bus = test_env_connect(env);
+        ASSERT_EQ_U64(get_users(bus, "r0", u, 4), 0);
+        log = test_env_read_log(env);
+        if (getenv("DAXD_USERS_SCAN") && strcmp(getenv("DAXD_USERS_SCAN"), "proc") == 0)
+                ASSERT_STRSTR(log, "kernel view: the /proc scan (DAXD_USERS_SCAN=proc)");
+        else if (!strstr(log, "(under valgrind"))
+                ASSERT_STRSTR(log, "kernel view: the /proc scan; the BPF iterators cannot be loaded (needs CAP_BPF "
+                                   "and CAP_PERFMON, and bpf(2) allowed): Operation not permitted");
+        free(log);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+
+        env->daxd_extra_env = extra;
+        test_env_start_daxd(env);
+        env->daxd_extra_env = NULL;
+        bus = test_env_connect(env);
+        p = region_path("r0");
+        r = sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "Users", &error, &reply, "a(uss)");
+        ASSERT_TRUE(r < 0);
+        ASSERT_TRUE(sd_bus_error_is_set(&error));
+        fprintf(stderr, "Users with BPF required and refused: %s: %s\n", error.name, error.message);
+        ASSERT_STRSTR(error.message, "Operation not permitted");
+        sd_bus_error_free(&error);
+        free(p);
+        log = test_env_read_log(env);
+        ASSERT_STRSTR(log, "kernel view: DAXD_USERS_SCAN=bpf, but the BPF iterators cannot be loaded");
+        free(log);
+        /* Everything else is served. */
+        daxd_acquire_ok(bus, "r0", 0, 2 * MiB, 0, &l);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+
+        sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
         test_env_free(env);
 }
@@ -429,6 +503,7 @@ TEST(busy_names_users_while_processes_start) {
 static const struct test_case tests[] = {
         TEST_ENTRY(log_names_the_way),
         TEST_ENTRY(unknown_way_is_logged),
+        TEST_ENTRY(bpf_refused),
         TEST_ENTRY(users_left_behind),
         TEST_ENTRY(users_left_behind_on_overlayfs),
         TEST_ENTRY(busy_names_users_while_processes_start),

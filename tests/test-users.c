@@ -12,7 +12,10 @@
  * /proc way.
  */
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/loop.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -867,6 +871,71 @@ TEST(forked_child_scans_on_its_own) {
         fixture_teardown(&f);
 }
 
+/* A seccomp filter that refuses bpf(2) with EPERM from now on, as a
+ * unit's SystemCallFilter= without it does. */
+static void refuse_bpf_syscall(void) {
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+        ASSERT_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+        ASSERT_OK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog));
+}
+
+/* BPF refused after it loaded: chosen by auto, the scan goes on the /proc
+ * way (and stays there); required, the scan fails with the kernel's
+ * error. */
+TEST(bpf_refused_later) {
+        struct fixture f;
+        struct user_list l = {};
+        struct holder h;
+        pid_t child;
+        int status;
+
+        ways_init();
+        if (n_ways < 2)
+                TEST_SKIP("%s", no_bpf_why);
+        fixture_setup(&f);
+        h = holder_of(&f);
+
+        fflush(NULL);
+        child = fork();
+        ASSERT_OK(child);
+        if (child == 0) {
+                struct user_list c = {};
+
+                ASSERT_OK(users_set_method(USERS_METHOD_BPF));
+                refuse_bpf_syscall();
+                ASSERT_RET_ERRNO(users_scan("/proc", &f.region->backend->id, getpid(), &c), EPERM);
+                ASSERT_EQ_INT(users_get_method(), USERS_METHOD_BPF);
+                _exit(0);
+        }
+        ASSERT_EQ_INT(waitpid(child, &status, 0), child);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        ASSERT_OK(users_set_method(USERS_METHOD_AUTO));
+        ASSERT_EQ_INT(users_get_method(), USERS_METHOD_BPF);
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 1);
+        user_list_clear(&l);
+        refuse_bpf_syscall();
+        ASSERT_OK(users_scan("/proc", &f.region->backend->id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 1);
+        ASSERT_EQ_INT(l.users[0].pid, h.pid);
+        ASSERT_EQ_INT(l.users[0].kind, USER_FD);
+        user_list_clear(&l);
+        ASSERT_EQ_INT(users_get_method(), USERS_METHOD_PROC);
+        /* And it cannot be had again while refused. */
+        ASSERT_RET_ERRNO(users_set_method(USERS_METHOD_BPF), EPERM);
+
+        holder_stop(&h);
+        fixture_teardown(&f);
+}
+
 /* ---- the /proc text ---- */
 
 static void write_text(const char *path, const char *text) {
@@ -956,6 +1025,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(way_from_environment),
         TEST_ENTRY(way_auto_takes_bpf_as_root),
         TEST_ENTRY(forked_child_scans_on_its_own),
+        TEST_ENTRY(bpf_refused_later),
         TEST_ENTRY(maps_text_matching),
 };
 
