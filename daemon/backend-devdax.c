@@ -465,7 +465,7 @@ static void devdax_restore(struct backend_devdax *b, struct daxctl_dev *dev, con
                 if (users_scan("/proc", &b->base.id, 0, &users) < 0 || users.n > 0) {
                         log_error("%s: cannot restore it as found (driver %s): %s", b->devname,
                                   s->driver[0] ? s->driver : "none",
-                                  users.n > 0 ? "processes still hold it" : "cannot scan /proc");
+                                  users.n > 0 ? "processes still hold it" : "cannot read the kernel view of its users");
                         user_list_clear(&users);
                         return;
                 }

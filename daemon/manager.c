@@ -822,7 +822,7 @@ int manager_activate(struct manager *m, struct region *r, char **ret_error) {
          * kernel's view decides, matched by device number. */
         e = region_scan_users(r, &users);
         if (e < 0)
-                return refuse(ret_error, -EIO, "region %s: cannot scan /proc for users of %s: %s", r->name,
+                return refuse(ret_error, -EIO, "region %s: cannot read the kernel view of the users of %s: %s", r->name,
                                         r->backend->path, strerror(-e));
         if (users.n > 0) {
                 _cleanup_free_ char *buf = NULL;

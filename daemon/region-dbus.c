@@ -266,7 +266,7 @@ static int property_get_users(sd_bus *bus, const char *path, const char *interfa
          * one of the core's refusals: Backend, with the system's text. */
         e = region_scan_users(r, &users);
         if (e < 0)
-                return bus_error_setf(error, -EIO, "cannot scan /proc: %s", strerror(-e));
+                return bus_error_setf(error, -EIO, "cannot read the kernel view of the users: %s", strerror(-e));
         e = sd_bus_message_open_container(reply, 'a', "(uss)");
         for (size_t i = 0; e >= 0 && i < users.n; i++)
                 e = sd_bus_message_append(reply, "(uss)", (uint32_t) users.users[i].pid, users.users[i].comm,

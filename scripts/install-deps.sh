@@ -13,6 +13,9 @@ fi
 pkgs="meson ninja-build gcc pkgconf libc6-dev libsystemd-dev libinih-dev \
 libdbus-1-dev dbus-daemon dbus-bin systemd scdoc libpmem2-dev libdaxctl-dev \
 libndctl-dev libjson-c-dev g++ valgrind"
+# The kernel view's BPF iterators (daemon/bpf/): clang compiles them,
+# bpftool embeds them, libbpf loads them (-Dbpf=disabled does without).
+pkgs="$pkgs clang bpftool libbpf-dev"
 
 # The devdax suite's QEMU guest (tests/devdax): optional. As root they are
 # installed with the rest (about 45 s, most of it the kernel package's
