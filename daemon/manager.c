@@ -173,6 +173,9 @@ static int lease_unlink(struct manager *m, struct lease *l) {
 }
 
 static void region_destroy(struct manager *m, struct region *r) {
+        /* Its allocation (if any) outlives it: the pool forgets it. */
+        if (r->allocation)
+                r->allocation->region = NULL;
         LIST_REMOVE(regions, m->regions, r);
         r->health = health_watch_free(r->health);
         region_free(r);
