@@ -207,7 +207,7 @@ static void parent_go(struct sync *s) {
 static void tenant_a(struct test_env *env, sd_bus *bus, void *userdata) {
         struct sync *s = userdata;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        char *path, *file = region_file(env, "ta"), *dir = test_env_path(env, "tenants");
+        char *path, *file = region_file(env, "ta"), *dir = test_env_path(env, "tenants"), *prop;
         struct lease l;
         struct stat st;
         uint8_t *p;
@@ -218,8 +218,12 @@ static void tenant_a(struct test_env *env, sd_bus *bus, void *userdata) {
         ASSERT_EQ_U64(get_prop_u32(bus, path, DAXD_REGION_INTERFACE, "Owner"), NOBODY_UID);
         ASSERT_EQ_U64(get_prop_u32(bus, path, DAXD_REGION_INTERFACE, "Group"), NOBODY_GID);
         ASSERT_EQ_U64(get_prop_u32(bus, path, DAXD_REGION_INTERFACE, "Mode"), 0600);
-        ASSERT_STREQ(get_prop_str(bus, path, DAXD_REGION_INTERFACE, "Pool"), "tenants");
-        ASSERT_STREQ(get_prop_str(bus, path, DAXD_REGION_INTERFACE, "Path"), file);
+        prop = get_prop_str(bus, path, DAXD_REGION_INTERFACE, "Pool");
+        ASSERT_STREQ(prop, "tenants");
+        free(prop);
+        prop = get_prop_str(bus, path, DAXD_REGION_INTERFACE, "Path");
+        ASSERT_STREQ(prop, file);
+        free(prop);
 
         daxd_acquire_ok(bus, "ta", 0, 0, DAXD_ACQUIRE_WRITE, &l);
         ASSERT_EQ_U64(l.length, 4 * MiB);
