@@ -85,9 +85,15 @@ static int state_dir_open(struct manager *m, const struct daxd_config *cfg, bool
                 if (asprintf(&pools, "%s/pools", m->state_directory) < 0)
                         return -ENOMEM;
                 fd = open(pools, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        return errno == ENOENT ? 0 : refuse(ret_error, -errno, "%s: cannot open: %s", pools,
-                                                             strerror(errno));
+                if (fd < 0) {
+                        /* No pool is configured: only retiring ones could
+                         * be there, and a daxd that may not look (--user)
+                         * serves its regions all the same. */
+                        if (errno != ENOENT)
+                                log_warning_errno(errno, "cannot open %s, so pools removed from the configuration "
+                                                  "with allocations left are not found: %m", pools);
+                        return 0;
+                }
                 m->state_dir_fd = fd;
                 return 1;
         }

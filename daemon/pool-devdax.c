@@ -353,7 +353,7 @@ static int devdax_pool_destroy(struct pool *p, struct allocation *a, char **ret_
         _cleanup_(ctx_unrefp) struct ndctl_ctx *ctx = NULL;
         struct ndctl_region *region;
         struct ndctl_namespace *ndns;
-        const char *devname;
+        char devname[64];
         int r;
 
         r = open_region(p, &ctx, &region);
@@ -362,7 +362,8 @@ static int devdax_pool_destroy(struct pool *p, struct allocation *a, char **ret_
         ndns = a->uuid[0] ? find_namespace(region, a->uuid) : NULL;
         if (!ndns)
                 return 0;
-        devname = ndctl_namespace_get_devname(ndns);
+        /* A copy: libndctl frees its own once the namespace is deleted. */
+        snprintf(devname, sizeof(devname), "%s", ndctl_namespace_get_devname(ndns));
         /* Disabling zaps every mapping of the device: the Free only gets
          * here drained, or with FORCE, or (a restart) once the kernel's
          * view showed nobody. */
