@@ -29,11 +29,14 @@ struct backend_ops {
         /* A fresh open of the backing, O_RDONLY or O_RDWR, never a dup. */
         int (*open_lease_fd)(struct backend *b, bool write);
         /* The region's teardown action; on failure the backend is as before
-         * and *ret_error (may be NULL) names the step that failed. */
+         * and *ret_error (may be NULL) names the step that failed. A step
+         * that fails returns -EIO whatever the kernel's errno (its text is
+         * in *ret_error), and never -EBUSY: on the bus that one means "still
+         * held", and names holders. */
         int (*teardown)(struct backend *b, enum teardown_action action, char **ret_error);
         /* Makes a retired backing usable again (re-enable a device); NULL
          * where there is nothing to bring back. Called only when nothing
-         * holds the backing. */
+         * holds the backing. Errors as for teardown. */
         int (*activate)(struct backend *b, char **ret_error);
         /* Health, read when asked (NULL: none known): the persistence
          * domain ("cpu_cache", "memory_controller", "none", "unknown") and
