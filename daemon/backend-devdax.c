@@ -24,6 +24,7 @@
  * policy to "online_movable" and puts it back right after; where it cannot,
  * it refuses before touching the device.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -48,11 +49,15 @@
 #define KMEM_DRIVER "kmem"
 #define AUTO_ONLINE_BLOCKS "/sys/devices/system/memory/auto_online_blocks"
 #define ONLINE_POLICY "/sys/module/memory_hotplug/parameters/online_policy"
+#define CXL_DEVICES "/sys/bus/cxl/devices"
 
 struct backend_devdax {
         struct backend base;
         char *devname; /* daxX.Y as last resolved */
         char *uuid;    /* from the config, or NULL */
+        char *cxl_region; /* regionN on the CXL bus, or NULL */
+        struct backend_cxl_memdev *cxl_memdevs;
+        size_t n_cxl_memdevs;
 };
 
 /* What a device looked like before a destructive step, to put it back. */
@@ -236,6 +241,20 @@ static int read_line(const char *path, char *buf, size_t size) {
         return 0;
 }
 
+static int read_u64(const char *path, uint64_t *ret) {
+        char buf[64], *end;
+        unsigned long long v;
+
+        if (read_line(path, buf, sizeof(buf)) < 0)
+                return -ENOENT;
+        errno = 0;
+        v = strtoull(buf, &end, 0);
+        if (errno != 0 || end == buf || *end != '\0')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 _printf_(3, 4) static int set_error(char **ret_error, int error, const char *fmt, ...) {
         va_list ap;
 
@@ -282,13 +301,109 @@ static int check_self(struct backend_devdax *b, const char *step, char **ret_err
         return 0;
 }
 
+static void cxl_identity_clear(struct backend_devdax *b) {
+        for (size_t i = 0; i < b->n_cxl_memdevs; i++)
+                free(b->cxl_memdevs[i].name);
+        free(b->cxl_memdevs);
+        b->cxl_memdevs = NULL;
+        b->n_cxl_memdevs = 0;
+        free(b->cxl_region);
+        b->cxl_region = NULL;
+}
+
+/* The memory device behind a CXL region's target: the target is an
+ * endpoint decoder (decoderM.K below the endpoint port endpointM, which
+ * sits in the port hierarchy), and the endpoint's uport is the memory
+ * device (memN, below its PCI device). */
+static int cxl_target_memdev(const char *region_dir, unsigned i, struct backend_cxl_memdev *ret) {
+        char path[PATH_MAX + 32], decoder[64], real[PATH_MAX], *slash;
+        uint64_t serial = 0;
+
+        snprintf(path, sizeof(path), "%s/target%u", region_dir, i);
+        if (read_line(path, decoder, sizeof(decoder)) < 0 || decoder[0] == '\0' || strchr(decoder, '/'))
+                return -ENOENT;
+        snprintf(path, sizeof(path), CXL_DEVICES "/%s", decoder);
+        if (!realpath(path, real))
+                return -errno;
+        slash = strrchr(real, '/');
+        if (!slash || slash == real)
+                return -ENOENT;
+        *slash = '\0';
+        snprintf(path, sizeof(path), "%s/uport", real);
+        if (!realpath(path, real))
+                return -errno;
+        slash = strrchr(real, '/');
+        if (!slash || strncmp(slash + 1, "mem", 3) != 0)
+                return -ENOENT;
+        snprintf(path, sizeof(path), "%s/serial", real);
+        (void) read_u64(path, &serial);
+        ret->name = strdup(slash + 1);
+        if (!ret->name)
+                return -ENOMEM;
+        ret->serial = serial;
+        return 0;
+}
+
+/* Which CXL region, if any, holds the physical address start: the region
+ * whose [resource, resource + size) covers it. Its targets name the memory
+ * devices. Only sysfs: no CXL library is needed, and a machine without CXL
+ * has no /sys/bus/cxl. */
+static int cxl_identity_read(struct backend_devdax *b, uint64_t start) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        cxl_identity_clear(b);
+        if (start == UINT64_MAX)
+                return 0;
+        d = opendir(CXL_DEVICES);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                char dir[PATH_MAX], path[PATH_MAX + 32];
+                uint64_t res, size, ways = 0;
+                struct backend_cxl_memdev *v;
+
+                if (strncmp(de->d_name, "region", 6) != 0)
+                        continue;
+                snprintf(dir, sizeof(dir), CXL_DEVICES "/%s", de->d_name);
+                snprintf(path, sizeof(path), "%s/resource", dir);
+                if (read_u64(path, &res) < 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/size", dir);
+                if (read_u64(path, &size) < 0 || size == 0 || start < res || start - res >= size)
+                        continue;
+                snprintf(path, sizeof(path), "%s/interleave_ways", dir);
+                (void) read_u64(path, &ways);
+                if (ways > 16) /* the CXL maximum */
+                        ways = 16;
+                b->cxl_region = strdup(de->d_name);
+                if (!b->cxl_region)
+                        return -ENOMEM;
+                v = calloc(ways ? ways : 1, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                b->cxl_memdevs = v;
+                for (unsigned i = 0; i < ways; i++) {
+                        int r = cxl_target_memdev(dir, i, &b->cxl_memdevs[b->n_cxl_memdevs]);
+
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r >= 0)
+                                b->n_cxl_memdevs++;
+                }
+                return 0;
+        }
+        return 0;
+}
+
 /* Reads geometry and identity of an enabled devdax device into b->base. */
 static int devdax_learn(struct backend_devdax *b, struct daxctl_dev *dev, char **ret_error) {
         struct stat st;
         unsigned long align;
-        int node = -1;
+        int node = -1, target = -1;
         char *path;
         dev_t rdev;
+        int r;
 
         rdev = makedev((unsigned) daxctl_dev_get_major(dev), (unsigned) daxctl_dev_get_minor(dev));
         if (asprintf(&path, "/dev/%s", b->devname) < 0)
@@ -312,7 +427,19 @@ static int devdax_learn(struct backend_devdax *b, struct daxctl_dev *dev, char *
                 align = daxctl_region_get_align(daxctl_dev_get_region(dev));
         if (align == 0)
                 align = 4096;
+        /* The node the memory lands on: for memory behind a bridge (CXL)
+         * that is the target node, while numa_node is the node of the
+         * device that decodes it (the host bridge's). */
         (void) read_sysfs_int(b->devname, "numa_node", &node);
+        if (read_sysfs_int(b->devname, "target_node", &target) >= 0 && target >= 0)
+                node = target;
+        r = cxl_identity_read(b, daxctl_dev_get_resource(dev));
+        if (r == -ENOMEM) {
+                free(path);
+                return set_error(ret_error, ENOMEM, "out of memory");
+        }
+        if (r < 0)
+                log_debug("%s: cannot read the CXL regions in sysfs: %s", b->devname, strerror(-r));
 
         free(b->base.path);
         b->base.path = path;
@@ -937,6 +1064,7 @@ static void devdax_discard(struct backend *base) {
 static struct backend *devdax_free(struct backend *base) {
         struct backend_devdax *b = (struct backend_devdax *) base;
 
+        cxl_identity_clear(b);
         free(b->base.path);
         free(b->devname);
         free(b->uuid);
@@ -955,3 +1083,20 @@ const struct backend_ops backend_devdax_ops = {
         .discard = devdax_discard,
         .free = devdax_free,
 };
+
+const char *backend_devdax_cxl_region(const struct backend *base) {
+        if (!base || base->ops != &backend_devdax_ops)
+                return NULL;
+        return ((const struct backend_devdax *) base)->cxl_region;
+}
+
+size_t backend_devdax_cxl_memdevs(const struct backend *base, const struct backend_cxl_memdev **ret) {
+        const struct backend_devdax *b = (const struct backend_devdax *) base;
+
+        if (!base || base->ops != &backend_devdax_ops) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = b->cxl_memdevs;
+        return b->n_cxl_memdevs;
+}

@@ -57,8 +57,14 @@ struct backend {
         char *path;
         uint64_t size;
         uint64_t align;
-        int numa_node;
+        int numa_node; /* where the memory is (a device's target node), or -1 */
         struct backing_id id;
+};
+
+/* A CXL memory device that backs (a part of) a devdax region. */
+struct backend_cxl_memdev {
+        char *name;      /* memN, as cxl list shows it */
+        uint64_t serial; /* the device's serial number (0 when it has none) */
 };
 
 extern const struct backend_ops backend_file_ops;
@@ -68,3 +74,10 @@ extern const struct backend_ops backend_devdax_ops;
  * FILE:LINE message. */
 int backend_open(const struct region_config *cfg, struct backend **ret, char **ret_error);
 struct backend *backend_free(struct backend *b);
+
+/* For a devdax region on CXL memory: the CXL region that holds the device
+ * (regionN under /sys/bus/cxl), and its memory devices in interleave order,
+ * as read when the device was last opened or activated. NULL and 0 for any
+ * other backing. The array belongs to the backend. */
+const char *backend_devdax_cxl_region(const struct backend *b);
+size_t backend_devdax_cxl_memdevs(const struct backend *b, const struct backend_cxl_memdev **ret);
