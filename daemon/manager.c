@@ -788,8 +788,9 @@ int manager_activate(struct manager *m, struct region *r, char **ret_message) {
                 return -EOPNOTSUPP;
 
         /* Re-enabling a device that any process still holds from before
-         * the disable corrupts the 6.1 kernel (REPORT.md, bug 2): the
-         * kernel's view decides, matched by device number. */
+         * the disable corrupts the kernel (6.1, 6.12 and 7.2 alike;
+         * REPORT.md, bug 2): the kernel's view decides, matched by device
+         * number. */
         e = manager_scan_users(m, r, &users);
         if (e < 0) {
                 if (asprintf(ret_message, "region %s: cannot scan /proc for users of %s: %s", r->name,
