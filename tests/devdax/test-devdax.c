@@ -501,6 +501,14 @@ TEST(lease_rw) {
                     strcmp(s, "unknown") == 0);
         free(s);
         ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 0);
+        /* Which CXL region holds it: none on an NVDIMM. */
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "CxlRegion");
+        {
+                const char *want = getenv("DAXD_TEST_CXL_REGION");
+
+                ASSERT_STREQ(s, want ? want : "");
+        }
+        free(s);
 
         daxd_acquire_ok(bus, "dd", 0, 0, DAXD_ACQUIRE_WRITE, &l);
         ASSERT_EQ_U64(l.length, sysfs_u64("size"));
@@ -1092,8 +1100,9 @@ TEST(activate_offline_fails) {
 }
 
 /* On CXL memory: the memory's node is the target node, not the node of the
- * device (the host bridge) that decodes it, and the region's persistence
- * domain is the CXL region's. */
+ * device (the host bridge) that decodes it, the region's persistence
+ * domain is the CXL region's, and CxlRegion and CxlMemdevs say which CXL
+ * region and memory device (with its serial number) hold it. */
 TEST(cxl_identity) {
         const char *cxl_region = getenv("DAXD_TEST_CXL_REGION");
         struct test_env *env;
@@ -1116,6 +1125,29 @@ TEST(cxl_identity) {
         s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "PersistenceDomain");
         ASSERT_STREQ(s, "memory_controller");
         free(s);
+        /* The CXL region and its one memory device, as the cxl tool
+         * (libcxl) reports them; daxd reads sysfs. */
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "CxlRegion");
+        ASSERT_STREQ(s, cxl_region);
+        free(s);
+        {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+                const char *want = getenv("DAXD_TEST_CXL_MEMDEV"), *name;
+                uint64_t serial;
+
+                ASSERT_TRUE(want && *want);
+                ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "CxlMemdevs", &error,
+                                                  &reply, "a(st)"),
+                              &error);
+                ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(st)"));
+                ASSERT_TRUE(sd_bus_message_read(reply, "(st)", &name, &serial) > 0);
+                fprintf(stderr, "CxlMemdevs: %s, serial 0x%" PRIx64 "\n", name, serial);
+                ASSERT_STREQ(name, want);
+                ASSERT_EQ_U64(serial, strtoull(getenv("DAXD_TEST_CXL_SERIAL"), NULL, 0));
+                ASSERT_TRUE(sd_bus_message_read(reply, "(st)", &name, &serial) == 0);
+                sd_bus_message_unref(reply);
+        }
         lease_rw_now(bus);
 
         free(p);
