@@ -146,6 +146,18 @@ __attribute__((noreturn, unused)) static void test_fail_now(void) {
                                   _r < 0 ? strerror((int) -_r) : "success");                             \
         } while (0)
 
+/* A new temporary directory under $TMPDIR (or /tmp); free the path. */
+__attribute__((unused)) static char *test_mkdtemp(void) {
+        const char *tmp = getenv("TMPDIR");
+        char *d = NULL;
+
+        if (asprintf(&d, "%s/daxd-unit-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+                TEST_FAIL("out of memory");
+        if (!mkdtemp(d))
+                TEST_FAIL("mkdtemp(%s): %s", d, strerror(errno));
+        return d;
+}
+
 struct test_case {
         const char *name;
         void (*fn)(void);
