@@ -392,9 +392,8 @@ static const struct test_case tests[] = {
 };
 
 int main(int argc, char **argv) {
-        if (geteuid() != 0) {
-                printf("skip: these tests run clients as other uids and need root\n");
-                return TEST_EXIT_SKIP;
-        }
+        if (geteuid() != 0)
+                return test_main_skip_all(argc, argv, tests, TEST_N(tests),
+                                          "these tests run clients as other uids and need root");
         return test_main(argc, argv, tests, TEST_N(tests));
 }

@@ -1724,9 +1724,7 @@ static const struct test_case tests[] = {
 };
 
 int main(int argc, char **argv) {
-        if (geteuid() != 0) {
-                printf("skip: Teardown and Reload are for uid 0\n");
-                return TEST_EXIT_SKIP;
-        }
+        if (geteuid() != 0)
+                return test_main_skip_all(argc, argv, tests, TEST_N(tests), "Teardown and Reload are for uid 0");
         return test_main(argc, argv, tests, TEST_N(tests));
 }
