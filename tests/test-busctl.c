@@ -153,13 +153,7 @@ TEST(call_methods) {
         ASSERT_STRSTR(out, " 2097152 6291456\n");
         free(out);
         bus = test_env_connect(env);
-        for (int i = 0;; i++) {
-                if (get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases") == 0)
-                        break;
-                if (i > 3000)
-                        TEST_FAIL("the lease busctl took did not end after busctl exited");
-                usleep(10000);
-        }
+        test_wait_n_leases(bus, 0);
         sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
         test_env_free(env);
