@@ -1231,10 +1231,16 @@ TEST(interfaces_added_removed) {
         ctx_done(&c);
 }
 
+/* What PropertiesChanged on a region said of References and Holders:
+ * their values (they are EMITS_CHANGE: the new value comes with the
+ * signal), and whether either was only invalidated. */
 struct pc_watch {
-        bool refs_seen, holders_seen;
-        bool have_refs_value;
-        uint64_t refs_value;
+        bool refs_seen, holders_seen, invalidated;
+        uint64_t refs;
+        unsigned n_holders;
+        char holder[64];
+        uint32_t holder_pid;
+        uint64_t holder_count;
 };
 
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -1249,24 +1255,40 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 ASSERT_OK(sd_bus_message_read(m, "s", &prop));
                 if (strcmp(prop, "References") == 0) {
-                        ASSERT_OK(sd_bus_message_read(m, "v", "t", &w->refs_value));
-                        w->have_refs_value = true;
+                        ASSERT_OK(sd_bus_message_read(m, "v", "t", &w->refs));
                         w->refs_seen = true;
-                } else {
-                        if (strcmp(prop, "Holders") == 0)
-                                w->holders_seen = true;
+                } else if (strcmp(prop, "Holders") == 0) {
+                        const char *name;
+                        uint32_t pid;
+                        uint64_t count;
+
+                        ASSERT_OK(sd_bus_message_enter_container(m, 'v', "a(sut)"));
+                        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "(sut)"));
+                        w->n_holders = 0;
+                        while ((r = sd_bus_message_read(m, "(sut)", &name, &pid, &count)) > 0) {
+                                if (w->n_holders++ == 0) {
+                                        snprintf(w->holder, sizeof(w->holder), "%s", name);
+                                        w->holder_pid = pid;
+                                        w->holder_count = count;
+                                }
+                        }
+                        ASSERT_OK(r);
+                        ASSERT_OK(sd_bus_message_exit_container(m));
+                        ASSERT_OK(sd_bus_message_exit_container(m));
+                        w->holders_seen = true;
+                } else
                         ASSERT_OK(sd_bus_message_skip(m, "v"));
-                }
                 ASSERT_OK(sd_bus_message_exit_container(m));
         }
         ASSERT_OK(r);
         ASSERT_OK(sd_bus_message_exit_container(m));
         ASSERT_OK(sd_bus_message_enter_container(m, 'a', "s"));
         while ((r = sd_bus_message_read(m, "s", &prop)) > 0) {
+                /* Seen, but without its value: the test says so. */
                 if (strcmp(prop, "References") == 0)
-                        w->refs_seen = true;
+                        w->refs_seen = w->invalidated = true;
                 if (strcmp(prop, "Holders") == 0)
-                        w->holders_seen = true;
+                        w->holders_seen = w->invalidated = true;
         }
         ASSERT_OK(r);
         return 0;
@@ -1277,25 +1299,32 @@ TEST(properties_changed) {
         struct pc_watch w = {};
         sd_bus_slot *slot = NULL;
         struct lease l;
-        bool both;
+        const char *me;
 
         ctx_init(&c);
+        ASSERT_OK(sd_bus_get_unique_name(c.bus, &me));
         ASSERT_OK(sd_bus_match_signal(c.bus, &slot, DAXD_BUS_NAME, c.r0, "org.freedesktop.DBus.Properties",
                                       "PropertiesChanged", on_properties_changed, &w));
+        /* Acquire: References 1, and Holders names this connection with
+         * one lease, both with their values. */
         daxd_acquire_ok(c.bus, "r0", 0, 0, 0, &l);
         test_bus_wait_flag(c.bus, &w.refs_seen, 30);
         test_bus_wait_flag(c.bus, &w.holders_seen, 30);
-        if (w.have_refs_value)
-                ASSERT_EQ_U64(w.refs_value, 1);
+        ASSERT_FALSE(w.invalidated);
+        ASSERT_EQ_U64(w.refs, 1);
+        ASSERT_EQ_U64(w.n_holders, 1);
+        ASSERT_STREQ(w.holder, me);
+        ASSERT_EQ_U64(w.holder_pid, getpid());
+        ASSERT_EQ_U64(w.holder_count, 1);
 
+        /* Release: References 0 and no holder left. */
         w = (struct pc_watch) {};
         daxd_release_ok(c.bus, l.path);
         test_bus_wait_flag(c.bus, &w.refs_seen, 30);
         test_bus_wait_flag(c.bus, &w.holders_seen, 30);
-        if (w.have_refs_value)
-                ASSERT_EQ_U64(w.refs_value, 0);
-        both = w.refs_seen && w.holders_seen;
-        ASSERT_TRUE(both);
+        ASSERT_FALSE(w.invalidated);
+        ASSERT_EQ_U64(w.refs, 0);
+        ASSERT_EQ_U64(w.n_holders, 0);
 
         lease_done(&l);
         sd_bus_slot_unref(slot);
