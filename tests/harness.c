@@ -629,6 +629,47 @@ sd_bus *test_env_connect(struct test_env *env) {
         return bus;
 }
 
+sd_bus *test_env_monitor(struct test_env *env, const char *const *matches) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL;
+        sd_bus *bus = NULL;
+        int r;
+
+        ASSERT_OK(sd_bus_new(&bus));
+        ASSERT_OK(sd_bus_set_address(bus, env->bus_address));
+        ASSERT_OK(sd_bus_set_monitor(bus, true));
+        ASSERT_OK(sd_bus_set_bus_client(bus, true));
+        ASSERT_OK(sd_bus_start(bus));
+        ASSERT_OK(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                 "org.freedesktop.DBus.Monitoring", "BecomeMonitor"));
+        ASSERT_OK(sd_bus_message_append_strv(m, (char **) matches));
+        ASSERT_OK(sd_bus_message_append(m, "u", UINT32_C(0)));
+        r = sd_bus_call(bus, m, 0, &error, NULL);
+        ASSERT_BUS_OK(r, &error);
+        sd_bus_message_unref(m);
+        return bus;
+}
+
+sd_bus_message *test_monitor_next(sd_bus *monitor, unsigned timeout_sec) {
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+
+        for (;;) {
+                sd_bus_message *m = NULL;
+                uint64_t now;
+                int r = sd_bus_process(monitor, &m);
+
+                ASSERT_OK(r);
+                if (m)
+                        return m;
+                if (r > 0)
+                        continue;
+                now = now_usec();
+                if (now >= deadline)
+                        return NULL;
+                ASSERT_OK(sd_bus_wait(monitor, deadline - now));
+        }
+}
+
 pid_t test_env_fork_client(struct test_env *env, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
                            test_client_fn fn, void *userdata) {
         pid_t pid;

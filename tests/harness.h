@@ -94,6 +94,15 @@ void test_env_wait_log(struct test_env *env, const char *needle, size_t n, unsig
  * error map registered. Free with sd_bus_flush_close_unref(). */
 sd_bus *test_env_connect(struct test_env *env);
 
+/* A connection that watches the private bus as a monitor (BecomeMonitor)
+ * with the given match rules (NULL-terminated; none: everything), to see
+ * what other processes (busctl, daxdctl) are sent. Free with
+ * sd_bus_flush_close_unref(). */
+sd_bus *test_env_monitor(struct test_env *env, const char *const *matches);
+/* The next message the monitor sees (unref it), or NULL when none comes
+ * within timeout_sec. */
+sd_bus_message *test_monitor_next(sd_bus *monitor, unsigned timeout_sec);
+
 /* Forks a client: in the child, drops to uid/gid (with the supplementary
  * groups given; uid (uid_t) -1 keeps root), connects, runs fn, and exits 0
  * (an assertion in fn exits 1). Returns the child's pid. */
