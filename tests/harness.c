@@ -484,7 +484,7 @@ void test_env_start_daxd_on(struct test_env *env, const char *const *bus_args) {
         args[n++] = "--config";
         args[n++] = env->config_path;
         args[n++] = "--log-level";
-        args[n++] = "debug";
+        args[n++] = env->daxd_log_level ? env->daxd_log_level : "debug";
         args[n] = NULL;
         pid_t pid;
 

@@ -37,6 +37,7 @@ struct test_env {
         pid_t daxd_pid;
         int notify_fd;
         char **daxd_extra_env; /* NULL-terminated "K=V" set for daxd, or NULL */
+        const char *daxd_log_level; /* daxd's --log-level; NULL: debug */
 };
 
 /* The temp dir and a running dbus-daemon; no daxd yet. */
