@@ -514,9 +514,11 @@ void test_env_stop_daxd(struct test_env *env) {
         char desc[64];
 
         ASSERT_TRUE(pid > 0);
-        /* The exit is an event on a pidfd: no polling of waitpid(). */
+        /* The exit is an event on a pidfd. Under valgrind (3.19 does not
+         * know pidfd_open) the poll below times out every 10 ms instead. */
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        ASSERT_OK(pidfd);
+        if (pidfd < 0 && errno != ENOSYS)
+                TEST_FAIL("pidfd_open(%d): %m", (int) pid);
         ASSERT_OK(kill(pid, SIGTERM));
         while (!daxd_exited(env, &status)) {
                 struct pollfd p = { .fd = pidfd, .events = POLLIN };
@@ -524,9 +526,10 @@ void test_env_stop_daxd(struct test_env *env) {
 
                 if (now >= deadline)
                         TEST_FAIL("daxd did not exit within %d s of SIGTERM", STOP_TIMEOUT_SEC);
-                (void) poll(&p, 1, (int) ((deadline - now) / 1000 + 1));
+                (void) poll(&p, 1, pidfd < 0 ? 10 : (int) ((deadline - now) / 1000 + 1));
         }
-        close(pidfd);
+        if (pidfd >= 0)
+                close(pidfd);
         while (!stopping) {
                 struct pollfd p = { .fd = env->notify_fd, .events = POLLIN };
 
@@ -1276,6 +1279,11 @@ static int on_object_removed(sd_bus_message *m, void *userdata, sd_bus_error *re
 }
 
 void test_watch_objects(sd_bus *bus, struct test_object_watch *w, sd_bus_slot **ret_slots) {
+        /* paths[] and seq are the caller's; the counts start again. */
+        memset(w->n_added, 0, sizeof(w->n_added));
+        memset(w->n_removed, 0, sizeof(w->n_removed));
+        memset(w->removed_at, 0, sizeof(w->removed_at));
+        w->all_added = w->all_removed = false;
         ASSERT_OK(sd_bus_match_signal(bus, &ret_slots[0], DAXD_BUS_NAME, DAXD_MANAGER_PATH,
                                       "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_object_added, w));
         ASSERT_OK(sd_bus_match_signal(bus, &ret_slots[1], DAXD_BUS_NAME, DAXD_MANAGER_PATH,
