@@ -441,6 +441,14 @@ done
 [ -z "$CLIENT_PID" ] || kill -TERM "$CLIENT_PID" 2>/dev/null
 log "$ran checks, $failed failed, in $(awk -v a="$t_suite" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s; $(now)s of uptime"
 
+# No sanitizer report from daxd, daxdctl or the client (a sanitizer build:
+# UBSan reports and goes on, so nothing else would notice).
+if journalctl -b -q -o cat -u daxd | cat - "$CLIENT_LOG" 2>/dev/null |
+	grep -E -q 'ERROR: [A-Za-z]+Sanitizer|Sanitizer has encountered|runtime error:'; then
+	log "a sanitizer reported:"
+	journalctl -b -q -o cat -u daxd | cat - "$CLIENT_LOG" | grep -E -A12 'ERROR: [A-Za-z]+Sanitizer|Sanitizer has encountered|runtime error:' | head -n 40
+	failed=$((failed + 1))
+fi
 # The guest kernel must not have oopsed: a pass on a broken kernel is none.
 if dmesg | grep -E -q 'Oops|BUG:|general protection|list_del corruption|Call Trace'; then
 	log "the guest kernel oopsed:"

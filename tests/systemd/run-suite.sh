@@ -15,7 +15,7 @@
 #
 # Environment: the installed paths, from meson.build: DAXD_PREFIX,
 # DAXD_BINDIR, DAXD_UNIT_DIR, DAXD_POLICY_DIR; SYSTEMD_CLIENT
-# (test-systemd-client). ACCEL (default tcg), GUEST_TIMEOUT (default 900:
+# (test-systemd-client); DAXD_SANITIZE (meson's b_sanitize). ACCEL (default tcg), GUEST_TIMEOUT (default 900:
 # about 3 min with TCG, five times that on a 2-core host loaded by others).
 # Before the boot, systemd-analyze verify must find the installed unit
 # clean. Logs: RESULT_DIR/console.log (the guest's console: systemd, the
@@ -81,7 +81,7 @@ installed_view ldconfig -X -C "$RESULT_DIR/ld.so.cache" ||
 # early IO-APIC timer test, which then panics the boot ("IO-APIC + timer
 # doesn't work!"; seen here under a load of 7 on 2 cores).
 CMDLINE=no_timer_check
-GUEST_ENV="DESTDIR=$DESTDIR SUITE_DIR=$HERE SYSTEMD_CLIENT=$SYSTEMD_CLIENT DAXD_PREFIX=$DAXD_PREFIX \
+GUEST_ENV="DESTDIR=$DESTDIR SUITE_DIR=$HERE SYSTEMD_CLIENT=$SYSTEMD_CLIENT DAXD_PREFIX=$DAXD_PREFIX DAXD_SANITIZE=${DAXD_SANITIZE:-none} \
 DAXD_BINDIR=$DAXD_BINDIR DAXD_UNIT_DIR=$DAXD_UNIT_DIR DAXD_POLICY_DIR=$DAXD_POLICY_DIR" \
 ACCEL=${ACCEL:-tcg} WORK=${WORK:-/tmp/daxd-systemd-qemu} \
 	"$HERE/../devdax/run-guest.sh" --switch-root --result-dir "$RESULT_DIR" \
