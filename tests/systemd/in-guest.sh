@@ -14,9 +14,11 @@
 # created by a step of its own, so a check can run before it exists, and
 # namespace_hide / namespace_show take the device away and bring it back.
 #
-# It prints "in-guest: ok NAME (S s)" or "in-guest: FAIL NAME: why" for each,
-# saves the journal to RESULT_DIR/journal.txt, reports RUN-GUEST-EXIT=<n
-# failed> on the console and powers the guest off.
+# It prints "in-guest: ok NAME (S s)" for each check that passed, and for
+# one that failed what went wrong, "in-guest: FAIL NAME (S s)" and
+# `systemctl status daxd`; then it saves the journal to RESULT_DIR
+# (journal.txt, journal/), reports RUN-GUEST-EXIT=0 (all passed) or 1 on
+# the console and powers the guest off.
 set -u
 # A trace with times, for when a check fails or is slow.
 exec {trace_fd}>"$RESULT_DIR/trace.txt"
