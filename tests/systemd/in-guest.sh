@@ -219,7 +219,10 @@ check_activation() {
 	log "  enabled, the call activates it: $out"
 	[[ $out == *'"scratch"'* && $out == *'"pmem0"'* ]] || fail "ListRegions does not list scratch and pmem0" || return 1
 	expect "daxd after the call" active "$(systemctl is-active daxd)" || return 1
-	region_live pmem0 || fail "pmem0 is $(region_state pmem0), not live"
+	region_live pmem0 || fail "pmem0 is $(region_state pmem0), not live" || return 1
+	# The unit's capabilities and syscall filter let the BPF iterators load.
+	journalctl -q --no-pager -o cat -b -u daxd | grep -q "kernel view: BPF iterators" ||
+		fail "daxd under the unit does not read the kernel view with BPF: $(journalctl -q --no-pager -o cat -b -u daxd | grep 'kernel view')"
 }
 
 # systemctl reload is synchronous: the new region is live when it returns,
