@@ -8,7 +8,9 @@
 # erases, the erase read back), the second on the same NVDIMM after the
 # guest powered off (NVDIMM_KEEP=1): the allocations the first left, with
 # their owners and bytes, from the namespaces' labels and daxd's state
-# file, which lives in RESULT_DIR/state, a share of both boots. Exits with
+# file, which lives in RESULT_DIR/state, a share of both boots. CI's skip
+# rule (DAXD_TEST_SKIP_FAILS, DAXD_TEST_SKIP_ALLOWED) passes into the guest,
+# as in run-suite.sh. Exits with
 # the first failing boot's status; 77 (skip) where it cannot run, as
 # run-suite.sh.
 set -u
@@ -31,10 +33,10 @@ work=${WORK:-/tmp/daxd-devdax-pool-qemu}
 # boot PHASE NVDIMM_KEEP "SUBTEST..."
 boot() {
 	phase=$1
-	GUEST_ENV="DAXD_BINARY=${DAXD_BINARY:-} DAXDCTL_BINARY=${DAXDCTL_BINARY:-} DBUS_DAEMON=${DBUS_DAEMON:-} STATE_DIR=$RESULT_DIR/state LSAN_OPTIONS=suppressions=$HERE/lsan.supp" \
+	GUEST_ENV="DAXD_TEST_SKIP_FAILS=${DAXD_TEST_SKIP_FAILS:-} DAXD_TEST_SKIP_ALLOWED=${DAXD_TEST_SKIP_ALLOWED:-} DAXD_BINARY=${DAXD_BINARY:-} DAXDCTL_BINARY=${DAXDCTL_BINARY:-} DBUS_DAEMON=${DBUS_DAEMON:-} STATE_DIR=$RESULT_DIR/state LSAN_OPTIONS=suppressions=$HERE/lsan.supp" \
 	ACCEL=${ACCEL:-tcg} WORK=$work NVDIMM_KEEP=$2 \
 		"$HERE/run-guest.sh" --result-dir "$RESULT_DIR/$phase" --share "$RESULT_DIR/state" \
-		--timeout "${GUEST_TIMEOUT:-300}" -- "$HERE/in-guest-pool.sh" "$phase" "$T" $3
+		--timeout "${GUEST_TIMEOUT:-420}" -- "$HERE/in-guest-pool.sh" "$phase" "$T" $3
 	rc=$?
 	case $rc in
 	0) ;;
