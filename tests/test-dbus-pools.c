@@ -485,6 +485,37 @@ static void check_refusals(struct test_env *env, sd_bus *bus, void *userdata) {
         ASSERT_BUS_OK(set_access(bus, name, geteuid(), getegid(), 0644, &error), &error);
         ASSERT_EQ_U64(get_prop_u32(bus, path, DAXD_REGION_INTERFACE, "Mode"), 0644);
 
+        /* The objects' own methods: Pool.Allocate and Region.Free, with the
+         * Manager's checks. */
+        {
+                sd_bus_message *m = NULL;
+                char *third = test_asprintf("%s-3", me), *want = region_path(third);
+                const char *o;
+
+                ASSERT_OK(sd_bus_call_method(bus, DAXD_BUS_NAME, "/org/daxd1/pool/tenants", DAXD_POOL_INTERFACE,
+                                             "Allocate", &error, &m, "stut", third, 2 * MiB, (uint32_t) 0600,
+                                             UINT64_C(0)));
+                ASSERT_OK(sd_bus_message_read(m, "o", &o));
+                ASSERT_STREQ(o, want);
+                m = sd_bus_message_unref(m);
+                ASSERT_EQ_U64(get_prop_u32(bus, want, DAXD_REGION_INTERFACE, "Owner"), geteuid());
+                r = sd_bus_call_method(bus, DAXD_BUS_NAME, "/org/daxd1/pool/listed", DAXD_POOL_INTERFACE,
+                                       "Allocate", &error, NULL, "stut", other, MiB, (uint32_t) 0600, UINT64_C(0));
+                ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, EACCES);
+                sd_bus_error_free(&error);
+                r = sd_bus_call_method(bus, DAXD_BUS_NAME, "/org/daxd1/region/r0", DAXD_REGION_INTERFACE, "Free",
+                                       &error, NULL, "tt", UINT64_C(0), UINT64_C(0));
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NOT_ALLOCATION, EMEDIUMTYPE);
+                sd_bus_error_free(&error);
+                ASSERT_BUS_OK(sd_bus_call_method(bus, DAXD_BUS_NAME, want, DAXD_REGION_INTERFACE, "Free", &error,
+                                                 NULL, "tt", LONG_USEC, UINT64_C(0)), &error);
+                r = daxd_acquire(bus, third, 0, 0, 0, &error, NULL);
+                ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_REGION, ENOENT);
+                sd_bus_error_free(&error);
+                free(want);
+                free(third);
+        }
+
         /* ListPools: the pools it may read (tenants, listed), not private. */
         ASSERT_OK(sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "ListPools",
                                      &error, &reply, NULL));
