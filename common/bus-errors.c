@@ -26,6 +26,7 @@ const sd_bus_error_map daxd_error_map[] = {
         SD_BUS_ERROR_MAP(DAXD_ERROR_NOT_HOLDER, EPERM),
         SD_BUS_ERROR_MAP(DAXD_ERROR_BUSY, EBUSY),
         SD_BUS_ERROR_MAP(DAXD_ERROR_BACKEND, EIO),
+        SD_BUS_ERROR_MAP(DAXD_ERROR_REGION_ABSENT, ENOMEDIUM),
         SD_BUS_ERROR_MAP(DAXD_ERROR_BACKING_CHANGED, ESTALE),
 
         /* Standard names, first for the errnos sd-bus gives them too, so
