@@ -26,7 +26,7 @@ BASH_XTRACEFD=$trace_fd
 PS4='+ $EPOCHREALTIME '
 set -x
 
-ALL_CHECKS="namespace activation reload nobody watchdog stop_with_lease sigkill late_namespace
+ALL_CHECKS="boot_race activation reload nobody watchdog stop_with_lease sigkill late_namespace
 config_error sandbox_paths"
 
 DAXDCTL=$DAXD_BINDIR/daxdctl
@@ -193,6 +193,37 @@ client_start() {
 check_namespace() {
 	namespace_create || return 1
 	log "  $NS_REGION: $NS_NAME, /dev/$NS_DEV, uuid $NS_UUID"
+}
+
+# The boot race: the boot started daxd (guest-init.sh's target wants it,
+# with device = dax0.0 in its config) before any namespace exists; the
+# namespace step then makes the device. daxd stays up, pmem0 is absent and
+# refuses leases, then goes live by itself with a working lease: same pid,
+# no restart. Stopped afterwards, so that activation finds it inactive. It
+# does the namespace step for the checks after it.
+check_boot_race() {
+	local pid out r=0
+	wait_until 120 "daxd started by the boot" active || return 1
+	pid=$(prop daxd MainPID)
+	expect "NRestarts at boot" 0 "$(prop daxd NRestarts)" || return 1
+	expect "daxd as installed" disabled "$(systemctl is-enabled daxd)" || return 1
+	expect "pmem0 before its namespace exists" absent "$(region_state pmem0)" || return 1
+	expect "scratch before pmem0's namespace exists" live "$(region_state scratch)" || return 1
+	out=$("$DAXDCTL" hold pmem0 -- true 2>&1) && { fail "a lease on absent pmem0: $out"; return 1; }
+	[[ $out == *org.daxd1.Error.RegionAbsent*dax0.0* ]] || fail "Acquire on absent pmem0: $out" || return 1
+
+	namespace_create || return 1
+	log "  $NS_REGION: $NS_NAME, /dev/$NS_DEV, uuid $NS_UUID"
+	expect "the namespace's device" dax0.0 "$NS_DEV" || return 1
+	wait_until 60 "pmem0 live once its namespace exists" region_live pmem0 || return 1
+	out=$("$DAXDCTL" hold pmem0 --write --length=2M -- true 2>&1) || fail "a lease on pmem0 once live: $out" || r=1
+	expect "daxd's pid after pmem0 appeared" "$pid" "$(prop daxd MainPID)" || r=1
+	expect "NRestarts after pmem0 appeared" 0 "$(prop daxd NRestarts)" || r=1
+	! journalctl -q --no-pager -o cat -b -u daxd | grep -q "Scheduled restart job" || fail "daxd was restarted" || r=1
+	journalctl -q --no-pager -o cat -b -u daxd | grep -q "region pmem0: live, its backing appeared" ||
+		fail "no log line of pmem0 going live" || r=1
+	systemctl stop daxd || fail "systemctl stop daxd failed" || return 1
+	return "$r"
 }
 
 # The bus starts daxd on the first call, through the alias that exists only
