@@ -13,6 +13,7 @@
 #include "list.h"
 #include "users.h"
 
+struct allocation;
 struct client;
 struct path_wait;
 struct teardown;
@@ -60,6 +61,7 @@ struct region {
         char *absent_why;              /* while absent: why the backing could not be opened */
         struct path_wait *path_wait;   /* the manager's, while a file region is absent */
         bool appear_pending;           /* absent, and to be looked at again soon */
+        struct allocation *allocation; /* a pool's allocation; NULL when configured */
         LIST_FIELDS(struct region, regions);
 };
 

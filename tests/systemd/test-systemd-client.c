@@ -166,7 +166,11 @@ static int run(struct state *s, struct daxd_client *client, int sfd) {
 }
 
 int main(int argc, char **argv) {
-        const struct daxd_listener listener = { .revoke = on_revoke, .daemon = on_daemon };
+        const struct daxd_listener listener = {
+                .size = sizeof(struct daxd_listener),
+                .revoke = on_revoke,
+                .daemon = on_daemon,
+        };
         struct daxd_client *client = NULL;
         struct state s = {};
         sigset_t mask;
