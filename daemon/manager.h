@@ -21,6 +21,7 @@
 #include "config.h"
 #include "event.h"
 #include "list.h"
+#include "metrics.h"
 #include "region.h"
 #include "users.h"
 
@@ -150,6 +151,7 @@ struct manager {
         uint64_t n_leases;
         uint64_t next_lease_id;
         struct uevent_watch *uevents; /* once a devdax region exists */
+        struct metrics metrics;       /* since start; never reset by a reload */
 };
 
 int manager_new(sd_event *event, struct manager **ret);
