@@ -230,7 +230,7 @@ int bus_authorize(struct manager *m, sd_bus_message *msg, const struct caller *c
                 return bus_error_setf(error, -EACCES, "uid %u may not %s: cannot ask polkit: %s",
                                       (unsigned) caller->uid, a->what, strerror(-e));
         }
-        log_debug("asking polkit whether uid %u (%s) may %s (%s%s)", (unsigned) caller->uid, caller->name, a->what,
+        log_info("asking polkit whether uid %u (%s) may %s (%s%s)", (unsigned) caller->uid, caller->name, a->what,
                   a->action, interactive ? ", interactive" : "");
         return 1;
 }
