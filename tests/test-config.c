@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <syslog.h>
 
 #include "build-config.h"
 #include "harness.h"
@@ -703,18 +704,153 @@ TEST(good_config_creates_files) {
         test_env_free(env);
 }
 
-TEST(log_level_and_log) {
-        struct test_env *env = test_env_new_with_daxd(good_region);
-        char *log;
+/* One message daxd logs at each level, made to happen by log_scenario(). */
+static const struct {
+        int level;
+        const char *name; /* as daxd prints it at debug level */
+        const char *text;
+} log_markers[] = {
+        { LOG_ERR, "err", "reload refused, keeping the running configuration" },
+        { LOG_WARNING, "warning", "region r0: changed in " },
+        { LOG_NOTICE, "notice", "region r0: teardown deadline passed" },
+        { LOG_INFO, "info", "region r0: teardown started" },
+        { LOG_DEBUG, "debug", "lease 1: " },
+};
 
+static const char log_config[] =
+        "[region r0]\n"
+        "backend = file\n"
+        "path = @DIR@/r0.pool\n"
+        "size = 4M\n";
+
+/* Runs daxd with --log-level level (and JOURNAL_STREAM set, with journal)
+ * through a lease (debug), a teardown that runs out of time (info, notice),
+ * a reload that changes r0 (warning) and one that is refused (err); returns
+ * its log (free it). */
+static char *log_scenario(const char *level, bool journal) {
+        static char *journal_env[] = { (char *) "JOURNAL_STREAM=8:12345", NULL };
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct test_env *env = test_env_new();
+        struct lease l;
+        sd_bus *bus;
+        char *log;
+        int r;
+
+        env->daxd_log_level = level;
+        env->daxd_extra_env = journal ? journal_env : NULL;
+        test_env_write_config(env, log_config);
+        test_env_start_daxd(env);
+        bus = test_env_connect(env);
+        daxd_acquire_ok(bus, "r0", 0, 0, 0, &l);
+        r = daxd_teardown(bus, "r0", UINT64_C(300000), 0, &error);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BUSY, EBUSY);
+        sd_bus_error_free(&error);
+        test_env_write_config(env, "[region r0]\nbackend = file\npath = @DIR@/r0.pool\nsize = 2M\n");
+        ASSERT_BUS_OK(daxd_reload(bus, &error), &error);
+        test_env_write_config(env, "[region r0]\nbogus = 1\n");
+        r = daxd_reload(bus, &error);
+        ASSERT_BUS_ERROR(r, &error, "org.freedesktop.DBus.Error.InvalidFileContent", 0);
+        sd_bus_error_free(&error);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+        sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
         log = test_env_read_log(env);
-        /* Something was logged at debug level, and without JOURNAL_STREAM no
-         * syslog prefixes. */
-        ASSERT_TRUE(*log != '\0');
-        ASSERT_TRUE(strncmp(log, "<", 1) != 0);
-        free(log);
+        fprintf(stderr, "---- daxd --log-level %s%s ----\n%s---- end ----\n", level,
+                journal ? " with JOURNAL_STREAM" : "", log);
         test_env_free(env);
+        return log;
+}
+
+/* The line of log that holds text, copied (free it), or NULL. */
+static char *log_line(const char *log, const char *text) {
+        const char *at = strstr(log, text), *start, *end;
+
+        if (!at)
+                return NULL;
+        for (start = at; start > log && start[-1] != '\n'; start--)
+                ;
+        end = strchrnul(at, '\n');
+        return strndup(start, (size_t) (end - start));
+}
+
+/* What --log-level max shows: each message at its level or below, in the
+ * form of that level (file:line and the level's name at debug, "daxd: "
+ * otherwise), and nothing above it. */
+static void check_log_level(const char *level, int max) {
+        char *log = log_scenario(level, false);
+
+        for (size_t i = 0; i < TEST_N(log_markers); i++) {
+                char *line = log_line(log, log_markers[i].text);
+
+                if (log_markers[i].level > max) {
+                        if (line)
+                                TEST_FAIL("--log-level %s logged a %s message: %s", level, log_markers[i].name,
+                                          line);
+                        continue;
+                }
+                if (!line)
+                        TEST_FAIL("--log-level %s did not log the %s message \"%s\"", level, log_markers[i].name,
+                                  log_markers[i].text);
+                if (max == LOG_DEBUG) {
+                        char *tag = test_asprintf("] %s: ", log_markers[i].name);
+
+                        ASSERT_TRUE(strncmp(line, "daxd[", 5) == 0);
+                        ASSERT_TRUE(strstr(line, ".c:") != NULL);
+                        ASSERT_STRSTR(line, tag);
+                        free(tag);
+                } else
+                        ASSERT_TRUE(strncmp(line, "daxd: ", 6) == 0);
+                /* journald's prefix only with JOURNAL_STREAM. */
+                ASSERT_TRUE(line[0] != '<');
+                free(line);
+        }
+        free(log);
+}
+
+TEST(log_level_err) {
+        check_log_level("err", LOG_ERR);
+}
+
+TEST(log_level_warning) {
+        check_log_level("warning", LOG_WARNING);
+}
+
+TEST(log_level_notice) {
+        check_log_level("notice", LOG_NOTICE);
+}
+
+TEST(log_level_info) {
+        check_log_level("info", LOG_INFO);
+}
+
+TEST(log_level_debug) {
+        check_log_level("debug", LOG_DEBUG);
+}
+
+/* "error" and "warn" are the same levels as err and warning. */
+TEST(log_level_aliases) {
+        check_log_level("error", LOG_ERR);
+        check_log_level("warn", LOG_WARNING);
+}
+
+/* Under systemd (JOURNAL_STREAM set) each line is "<N>message", N the
+ * syslog level, for journald to read; no file:line even at debug. */
+TEST(log_journal_prefixes) {
+        char *log = log_scenario("debug", true);
+
+        for (size_t i = 0; i < TEST_N(log_markers); i++) {
+                char *line = log_line(log, log_markers[i].text);
+                char *prefix = test_asprintf("<%d>", log_markers[i].level);
+
+                ASSERT_TRUE(line != NULL);
+                if (strncmp(line, prefix, strlen(prefix)) != 0)
+                        TEST_FAIL("%s message without the %s prefix: %s", log_markers[i].name, prefix, line);
+                ASSERT_TRUE(strstr(line, ".c:") == NULL);
+                free(prefix);
+                free(line);
+        }
+        free(log);
 }
 
 /* A machine without pmem runs file regions and says nothing about NVDIMMs:
@@ -780,7 +916,13 @@ static const struct test_case tests[] = {
         TEST_ENTRY(sigterm_exits_0_and_restarts),
         TEST_ENTRY(watchdog),
         TEST_ENTRY(good_config_creates_files),
-        TEST_ENTRY(log_level_and_log),
+        TEST_ENTRY(log_level_err),
+        TEST_ENTRY(log_level_warning),
+        TEST_ENTRY(log_level_notice),
+        TEST_ENTRY(log_level_info),
+        TEST_ENTRY(log_level_debug),
+        TEST_ENTRY(log_level_aliases),
+        TEST_ENTRY(log_journal_prefixes),
 };
 
 int main(int argc, char **argv) {

@@ -143,18 +143,6 @@ TEST(metrics_start_at_zero) {
         test_env_free(env);
 }
 
-static uint64_t n_leases(sd_bus *bus) {
-        return get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases");
-}
-
-/* Waits (30 s at most) until daxd holds n leases: a client's leaving is
- * learnt from the bus, some time after it closed. */
-static void wait_leases(sd_bus *bus, uint64_t n) {
-        for (unsigned i = 0; i < 3000 && n_leases(bus) != n; i++)
-                usleep(10000);
-        ASSERT_EQ_U64(n_leases(bus), n);
-}
-
 /* Every way a lease ends and a teardown ends that a file region has, each
  * counted once where it happened. */
 TEST(metrics_count_what_happened) {
@@ -175,7 +163,7 @@ TEST(metrics_count_what_happened) {
          * closed first, so no process keeps the backing from draining. */
         lease_done(&l3);
         sd_bus_flush_close_unref(leaver);
-        wait_leases(admin, 1);
+        test_wait_n_leases(admin, 1);
 
         get_metrics(admin, &c);
         ASSERT_EQ_U64(c.acquires, 3);
@@ -363,7 +351,7 @@ TEST(daxdctl_metrics_promtool) {
         test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_flush_close_unref(other);
-        wait_leases(admin, 2);
+        test_wait_n_leases(admin, 2);
 
         text = ctl_metrics(env, NULL);
         promtool_check(env, text);

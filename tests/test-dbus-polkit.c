@@ -103,14 +103,6 @@ static void call_as(struct test_env *env, uid_t uid, gid_t gid, struct call c) {
         test_wait_child_ok(test_env_fork_client(env, uid, gid, NULL, 0, do_call, &c));
 }
 
-static unsigned count_lines(const char *text, const char *needle) {
-        unsigned n = 0;
-
-        for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
-                n++;
-        return n;
-}
-
 /* ---- polkitd, in a mount namespace of its own ---- */
 
 struct polkit {
@@ -265,7 +257,6 @@ static void polkit_stop(struct polkit *p) {
 TEST(no_polkit_only_root) {
         struct test_env *env = test_env_new_with_daxd(config);
         sd_bus *bus = test_env_connect(env);
-        char *log;
 
         for (int i = 0; i < 2; i++) {
                 call_as(env, NOBODY_UID, NOBODY_GID,
@@ -292,9 +283,7 @@ TEST(no_polkit_only_root) {
         call_as(env, (uid_t) -1, 0,
                 (struct call) { "Teardown", "nope", false, DAXD_ERROR_NO_SUCH_REGION, "nope" });
 
-        log = test_env_read_log(env);
-        ASSERT_EQ_INT(count_lines(log, ABSENT_LINE), 1);
-        free(log);
+        ASSERT_EQ_U64(test_env_log_count(env, ABSENT_LINE), 1);
         sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
         test_env_free(env);
@@ -306,7 +295,6 @@ TEST(polkit_rule_grants_one_region) {
         struct test_env *env;
         struct polkit p = {};
         sd_bus *bus;
-        char *log;
 
         test_require_root();
         env = test_env_new();
@@ -345,12 +333,10 @@ TEST(polkit_rule_grants_one_region) {
         call_as(env, (uid_t) -1, 0, (struct call) { "Teardown", "r1", false, NULL, NULL });
         ASSERT_REGION_STATE(bus, "r1", DAXD_STATE_RETIRED);
 
-        log = test_env_read_log(env);
-        ASSERT_EQ_INT(count_lines(log, ABSENT_LINE), 0);
-        ASSERT_EQ_INT(count_lines(log, "polkit authorized uid 65534"), 1);
+        ASSERT_EQ_U64(test_env_log_count(env, ABSENT_LINE), 0);
+        ASSERT_EQ_U64(test_env_log_count(env, "polkit authorized uid 65534"), 1);
         /* root was never asked about. */
-        ASSERT_EQ_INT(count_lines(log, "asking polkit whether uid 0"), 0);
-        free(log);
+        ASSERT_EQ_U64(test_env_log_count(env, "asking polkit whether uid 0"), 0);
 
         sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
@@ -408,20 +394,6 @@ TEST(daxdctl_ask_password) {
         test_env_free(env);
 }
 
-/* Waits (30 s at most) until daxd's log has line. */
-static void wait_log(struct test_env *env, const char *line) {
-        for (unsigned i = 0; i < 3000; i++) {
-                char *log = test_env_read_log(env);
-                bool found = strstr(log, line) != NULL;
-
-                free(log);
-                if (found)
-                        return;
-                usleep(10000);
-        }
-        TEST_FAIL("daxd never logged \"%s\"", line);
-}
-
 /* polkit slow to answer (stopped): the call waits, everyone else is
  * served meanwhile, and the answer, when it comes, runs the teardown. */
 TEST(polkit_pending_blocks_no_one) {
@@ -441,7 +413,7 @@ TEST(polkit_pending_blocks_no_one) {
 
         ASSERT_OK(kill(p.pid, SIGSTOP));
         child = test_env_fork_client(env, NOBODY_UID, NOBODY_GID, NULL, 0, do_call, &c);
-        wait_log(env, "asking polkit whether uid 65534");
+        test_env_wait_log(env, "asking polkit whether uid 65534", 1, 30);
 
         /* Served while the query waits: reads, a lease, root's teardown. */
         ASSERT_REGION_STATE(bus, "r0", DAXD_STATE_LIVE);
@@ -483,7 +455,7 @@ TEST(stop_answers_pending_queries) {
 
         ASSERT_OK(kill(p.pid, SIGSTOP));
         child = test_env_fork_client(env, NOBODY_UID, NOBODY_GID, NULL, 0, do_call, &c);
-        wait_log(env, "asking polkit whether uid 65534");
+        test_env_wait_log(env, "asking polkit whether uid 65534", 1, 30);
         test_env_stop_daxd(env);
         test_wait_child_ok(child);
 
