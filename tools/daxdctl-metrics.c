@@ -67,12 +67,15 @@ static int collect_regions(struct ctl *ctl, struct daxd_client *c, struct region
         int r;
 
         r = daxd_client_list_regions(c, &list);
-        if (r < 0)
-                return ctl_fail(c, r, "listing the regions"), r;
+        if (r < 0) {
+                ctl_fail(c, r, "listing the regions");
+                return r;
+        }
         r = daxd_client_list_leases(c, &leases);
         if (r < 0) {
+                ctl_fail(c, r, "listing the leases");
                 daxd_region_list_free(list);
-                return ctl_fail(c, r, "listing the leases"), r;
+                return r;
         }
         n = daxd_region_list_get_count(list);
         v = calloc(n ? n : 1, sizeof(*v));
