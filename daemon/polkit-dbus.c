@@ -67,8 +67,11 @@ static bool error_means_absent(const sd_bus_error *e) {
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (sd_bus_error_has_name(e, names[i]))
                         return true;
-        /* Activation that failed: org.freedesktop.DBus.Error.Spawn.* */
-        return e->name && strncmp(e->name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0;
+        /* Activation that failed: org.freedesktop.DBus.Error.Spawn.* from
+         * the bus itself, or systemd's reason relayed by it where polkit is
+         * activated as a unit (org.freedesktop.systemd1.UnitMasked, ...). */
+        return e->name && (strncmp(e->name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0 ||
+                           strncmp(e->name, "org.freedesktop.systemd1.", 25) == 0);
 }
 
 static int reply_denied(struct polkit_query *q, const char *fmt, ...) _printf_(2, 3);

@@ -120,7 +120,9 @@ static const struct verb verbs[] = {
           "      --force               At the deadline, revoke what is left\n"
           "      --ask-password        Let polkit ask for a password (see daxd(8))\n" },
         { "reload", verb_reload, 0, 0, OPT_COMMON | OPT_ASK_PASSWORD, "reload [--ask-password]",
-          "Make daxd re-read its configuration (the same as SIGHUP).\n"
+          "Make daxd re-read its configuration (as SIGHUP does) and wait for its\n"
+          "answer: exit status 1 when daxd refused the file (the message names\n"
+          "the file and line). daxd.service's ExecReload= runs this.\n"
           "\n"
           "      --ask-password        Let polkit ask for a password (see daxd(8))\n" },
         { "hold", verb_hold, 1, 1, OPT_COMMON | OPT_WRITE | OPT_EXCLUSIVE | OPT_OFFSET | OPT_LENGTH,
