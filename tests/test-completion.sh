@@ -151,6 +151,32 @@ expect hold_command "" "${bus[@]}" hold scratch -- ""
 # A daxd the command line does not reach: no candidates, no error.
 expect regions_unreachable "" --bus-address = unix : path = "$dir/nobus" status ""
 
+# Lease names, from daxd: no command takes one yet, so __complete leases
+# directly, while daxdctl hold holds one (it prints the lease's path once
+# daxd granted it); none once it let go.
+"$DAXDCTL_BINARY" --bus-address="$address" hold sensors >"$dir/hold.out" 2>"$dir/hold.err" &
+hold_pid=$!
+for _ in $(seq 100); do [ -s "$dir/hold.out" ] && break; sleep 0.1; done
+want=$(sed -n 's|^.*/||p' "$dir/hold.out")
+got=$("$DAXDCTL_BINARY" --bus-address="$address" __complete leases)
+if [ -n "$want" ] && [ "$got" = "$want" ]; then
+        echo "ok leases_held"
+        passed=$((passed + 1))
+else
+        echo "FAIL leases_held: expected [$want] (hold printed: $(cat "$dir/hold.out" "$dir/hold.err")), got [$got]"
+        failed=$((failed + 1))
+fi
+kill "$hold_pid" 2>/dev/null
+wait "$hold_pid" 2>/dev/null
+got=$("$DAXDCTL_BINARY" --bus-address="$address" __complete leases)
+if [ -z "$got" ]; then
+        echo "ok leases_none"
+        passed=$((passed + 1))
+else
+        echo "FAIL leases_none: expected none after hold exited, got [$got]"
+        failed=$((failed + 1))
+fi
+
 # The added region is there at the next completion: asked, not cached.
 cat >> "$dir/daxd.conf" <<CONF
 
