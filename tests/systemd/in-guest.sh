@@ -290,9 +290,15 @@ check_nobody() {
 # Teardown of region ops alone. A member may tear ops down; not other
 # (polkit wants a password: InteractiveAuthorizationRequired, or
 # AccessDenied with --ask-password, as no agent answers); the user daemon
-# may not tear ops down; root may, without being asked. Then polkit masked
-# and stopped: only root, and daxd logs that once.
+# may not tear ops down; root may, without being asked. Then polkit gone
+# from the bus (no activation file, polkitd stopped): only root, and daxd
+# logs that once.
 polkit_rules=/etc/polkit-1/rules.d/50-daxd-suite.rules
+polkit_activation=/usr/share/dbus-1/system-services/org.freedesktop.PolicyKit1.service
+# The bus daemon re-reads its activation files before it answers.
+dbus_reload_config() {
+	busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null
+}
 as_daemon() { setpriv --reuid=daemon --regid=daemon --clear-groups -- "$@"; }
 region_ops() { printf '\n[region %s]\nbackend = file\npath = /var/lib/daxd/%s.pool\nsize = 2M\n' "$1" "$1"; }
 check_polkit() {
@@ -337,8 +343,13 @@ EOF
 	wait_until 10 "daxd's log of polkit's yes" journal_has "$mark" "polkit authorized uid 65534" -u daxd || return 1
 	if journal_has "$mark" "asking polkit whether uid 0 " -u daxd; then fail "daxd asked polkit about root"; return 1; fi
 
-	# polkit gone: a fresh daxd, which has not logged its absence yet.
-	systemctl mask --now polkit.service >/dev/null 2>&1 || fail "cannot mask polkit.service" || return 1
+	# polkit gone: its bus activation file hidden (as if not installed;
+	# masking the unit would cost two daemon-reloads, a minute under TCG),
+	# the bus told, polkitd stopped; a fresh daxd, which has not logged its
+	# absence yet.
+	mv "$polkit_activation" "$polkit_activation.hidden" || fail "cannot hide $polkit_activation" || return 1
+	dbus_reload_config || fail "the system bus does not reload its configuration" || return 1
+	systemctl stop polkit.service || fail "cannot stop polkit.service" || return 1
 	write_config "$(region_r2)" "$(region_ops ops)"
 	systemctl restart daxd || fail "daxd does not restart" || return 1
 	mark=$EPOCHREALTIME
@@ -354,7 +365,8 @@ EOF
 		"$(journal_after "$mark" -u daxd | grep -c 'polkit (org.freedesktop.PolicyKit1) is not available')" || return 1
 	out=$("$DAXDCTL" teardown ops 2>&1) || fail "root may not tear ops down without polkit: $out" || return 1
 
-	systemctl unmask polkit.service >/dev/null 2>&1
+	mv "$polkit_activation.hidden" "$polkit_activation"
+	dbus_reload_config
 	rm -f "$polkit_rules"
 	write_config "$(region_r2)"
 	systemctl reload daxd || fail "reload back to the base regions failed" || return 1
@@ -382,9 +394,14 @@ check_metrics() {
 	grep -q '^daxd_region_size_bytes{region="scratch"} 16777216$' "$prom" || fail "scratch's size in $prom" || return 1
 	out=$(ls /var/lib/prometheus/node-exporter)
 	expect "what daxd-metrics.service left in the directory" daxd.prom "$out" || return 1
-	systemctl enable --now daxd-metrics.timer >/dev/null 2>&1 || fail "cannot enable daxd-metrics.timer" || return 1
-	expect "daxd-metrics.timer enabled" active "$(systemctl is-active daxd-metrics.timer)" || return 1
-	systemctl disable --now daxd-metrics.timer >/dev/null 2>&1
+	# Without a daemon-reload (a minute under TCG), as check_activation.
+	systemctl enable --quiet --no-reload daxd-metrics.timer || fail "cannot enable daxd-metrics.timer" || return 1
+	expect "daxd-metrics.timer enabled" enabled "$(systemctl is-enabled daxd-metrics.timer 2>&1)" || return 1
+	systemctl start daxd-metrics.timer || fail "cannot start daxd-metrics.timer" || return 1
+	expect "daxd-metrics.timer started" active "$(systemctl is-active daxd-metrics.timer)" || return 1
+	expect "what daxd-metrics.timer triggers" daxd-metrics.service "$(prop daxd-metrics.timer Triggers)" || return 1
+	systemctl stop daxd-metrics.timer
+	systemctl disable --quiet --no-reload daxd-metrics.timer
 	return 0
 }
 
