@@ -25,6 +25,7 @@ static const char *const teardown_outcome_names[_TEARDOWN_OUTCOME_MAX] = {
         [TEARDOWN_BUSY] = "busy",
         [TEARDOWN_FAILED] = "failed",
         [TEARDOWN_STOPPED] = "stopped",
+        [TEARDOWN_FREE_FAILED] = "free_failed",
 };
 
 static int append_counter(sd_bus_message *reply, const char *family, const char *label, const char *value,

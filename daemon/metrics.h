@@ -31,7 +31,7 @@ struct metrics {
         uint64_t acquires;          /* leases granted */
         uint64_t lease_ends[5];     /* by enum lease_end (manager.h) */
         uint64_t revokes[_METRICS_REVOKE_MAX];
-        uint64_t teardowns[5];      /* by enum teardown_outcome (manager.h) */
+        uint64_t teardowns[6];      /* by enum teardown_outcome (manager.h) */
         uint64_t busy_refusals;     /* calls answered with Busy */
         /* Teardown durations: counts per bucket (not cumulative; the last
          * is +Inf), their sum and number. */

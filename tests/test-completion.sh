@@ -38,6 +38,19 @@ cat > "$dir/bus.conf" <<XML
 </busconfig>
 XML
 cat > "$dir/daxd.conf" <<CONF
+[daxd]
+state-directory = $dir/state
+
+[pool tenants]
+backend = file
+directory = $dir/tenants
+size = 16M
+
+[pool team]
+backend = file
+directory = $dir/team
+size = 16M
+
 [region scratch]
 backend = file
 path = $dir/scratch.pool
@@ -121,7 +134,7 @@ expect() {
 bus=(--bus-address = unix : path = "$dir/bus")
 
 # The commands daxdctl has; help is one of them, __complete is not.
-expect commands "list leases status teardown reload hold monitor metrics help" ""
+expect commands "list leases status teardown pools allocate free reload hold monitor metrics help" ""
 expect commands_prefix "metrics monitor" m
 expect commands_after_bus_option "status" "${bus[@]}" st
 # Region names, from daxd: the candidates are what the config names.
@@ -176,6 +189,16 @@ else
         echo "FAIL leases_none: expected none after hold exited, got [$got]"
         failed=$((failed + 1))
 fi
+
+# Pools (allocate's first argument) and allocations (free's), from daxd.
+"$DAXDCTL_BINARY" --bus-address="$address" allocate team mine 2M >/dev/null ||
+        echo "FAIL setup: daxdctl allocate team mine 2M failed"
+expect pools_allocate "team tenants" "${bus[@]}" allocate ""
+expect pools_prefix "tenants" "${bus[@]}" allocate ten
+expect no_pool_name "" "${bus[@]}" allocate team ""
+expect allocations_free "mine" "${bus[@]}" free ""
+expect options_free "--system --user --bus-address= --json --help --version --timeout= --force" free -
+expect options_allocate_mode "--mode=" allocate --mo
 
 # The added region is there at the next completion: asked, not cached.
 cat >> "$dir/daxd.conf" <<CONF

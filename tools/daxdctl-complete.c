@@ -3,6 +3,7 @@
  * (completion/daxdctl) asks: the commands, the options of one, what a
  * command's positional argument is and the names daxd has for it. The
  * script thereby never repeats daxdctl's tables, and never talks D-Bus. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@ static const struct {
         { "status", { "regions" } },
         { "teardown", { "regions" } },
         { "hold", { "regions" } },
+        { "allocate", { "pools" } },
+        { "free", { "allocations" } },
         { "help", { "commands" } },
 };
 
@@ -58,7 +61,33 @@ static int print_leases(struct ctl *ctl) {
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* __complete commands | options [COMMAND] | arg COMMAND N | regions | leases */
+/* The pools the caller may read; with allocations, the names of their
+ * allocations instead (what free takes). */
+static int print_pools(struct ctl *ctl, bool allocations) {
+        struct daxd_pool_list *list = NULL;
+        struct daxd_client *c = NULL;
+        int r;
+
+        if (daxd_client_new(ctl->bus_type, ctl->bus_type == DAXD_BUS_ADDRESS ? ctl->address : NULL, NULL, NULL,
+                            &c) < 0)
+                return EXIT_FAILURE;
+        r = daxd_client_list_pools(c, &list);
+        if (r >= 0)
+                for (size_t i = 0; i < daxd_pool_list_get_count(list); i++) {
+                        const struct daxd_pool *p = daxd_pool_list_get(list, i);
+
+                        if (!allocations)
+                                puts(daxd_pool_get_name(p));
+                        else
+                                for (size_t k = 0; k < daxd_pool_get_allocation_count(p); k++)
+                                        puts(daxd_pool_get_allocation(p, k));
+                }
+        daxd_pool_list_free(list);
+        daxd_client_unref(c);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* __complete commands | options [COMMAND] | arg COMMAND N | regions | leases | pools | allocations */
 int verb_complete(struct ctl *ctl) {
         const char *what = ctl->args[0];
 
@@ -87,5 +116,10 @@ int verb_complete(struct ctl *ctl) {
                 return print_regions(ctl);
         if (strcmp(what, "leases") == 0)
                 return print_leases(ctl);
-        return ctl_error("__complete: unknown \"%s\" (commands, options, arg, regions, leases)", what);
+        if (strcmp(what, "pools") == 0)
+                return print_pools(ctl, false);
+        if (strcmp(what, "allocations") == 0)
+                return print_pools(ctl, true);
+        return ctl_error("__complete: unknown \"%s\" (commands, options, arg, regions, leases, pools, allocations)",
+                         what);
 }

@@ -23,7 +23,7 @@ static const struct {
         { "lease_ends", "Leases ended since daxd started, by why: released by the holder, the holder left the "
                         "bus, the reply never reached it, revoked by force, the backing gone." },
         { "revokes", "Revoke signals sent since daxd started, by reason (teardown, forced, gone)." },
-        { "teardowns", "Teardowns ended since daxd started, by outcome (retired, gone, busy, failed, stopped)." },
+        { "teardowns", "Teardowns ended since daxd started, by outcome (retired, gone, busy, failed, stopped, free_failed)." },
         { "busy_refusals", "Calls daxd answered with org.daxd1.Error.Busy since it started." },
 };
 

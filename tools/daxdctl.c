@@ -188,7 +188,7 @@ static const struct verb verbs[] = {
         /* The bash completion's, not in the help. */
         { "__complete", verb_complete, 1, 3, OPT_SYSTEM | OPT_USER | OPT_BUS_ADDRESS, "__complete WHAT [ARGS]",
           "What the bash completion asks: commands, options [COMMAND], arg\n"
-          "COMMAND N, regions, leases.\n" },
+          "COMMAND N, regions, leases, pools, allocations.\n" },
 };
 
 static const char common_options_help[] =
