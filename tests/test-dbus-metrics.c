@@ -37,7 +37,7 @@ static const char config[] =
 struct counters {
         uint64_t acquires, released, client_gone, undelivered, forced_ends, gone_ends;
         uint64_t revoke_teardown, revoke_forced, revoke_gone;
-        uint64_t retired, gone, busy, failed, stopped, busy_refusals;
+        uint64_t retired, gone, busy, failed, stopped, free_failed, busy_refusals;
         size_t n_buckets;
         uint64_t le[16], cumulative[16];
         uint64_t sum_usec;
@@ -76,6 +76,7 @@ static void get_metrics(sd_bus *bus, struct counters *c) {
                         K("teardowns", "busy", busy),
                         K("teardowns", "failed", failed),
                         K("teardowns", "stopped", stopped),
+                        K("teardowns", "free_failed", free_failed),
                         K("busy_refusals", "", busy_refusals),
 #undef K
                 };
@@ -132,7 +133,7 @@ TEST(metrics_start_at_zero) {
         struct counters c;
 
         get_metrics(bus, &c);
-        ASSERT_EQ_U64(c.n_counters, 15);
+        ASSERT_EQ_U64(c.n_counters, 16);
         ASSERT_EQ_U64(c.acquires + c.released + c.client_gone + c.forced_ends + c.revoke_teardown + c.retired +
                               c.busy + c.busy_refusals,
                       0);
@@ -217,7 +218,7 @@ TEST(metrics_count_what_happened) {
         ASSERT_EQ_U64(c.revoke_gone, 0);
         ASSERT_EQ_U64(c.retired, 2);
         ASSERT_EQ_U64(c.busy, 1);
-        ASSERT_EQ_U64(c.failed + c.gone + c.stopped, 0);
+        ASSERT_EQ_U64(c.failed + c.gone + c.stopped + c.free_failed, 0);
         ASSERT_EQ_U64(c.busy_refusals, 1);
         assert_histogram_shape(&c, 3);
         ASSERT_EQ_U64(count_at_most(&c, SHORT_USEC / 2), 1);
@@ -432,11 +433,62 @@ TEST(daxdctl_metrics_output) {
         test_env_free(env);
 }
 
+/* Pools: size, free, used and allocations per pool, each as daxd has it
+ * after an allocation daxdctl made. */
+static const char pool_config[] =
+        "[daxd]\n"
+        "state-directory = @DIR@/state\n"
+        "\n"
+        "[pool tenants]\n"
+        "backend = file\n"
+        "directory = @DIR@/tenants\n"
+        "size = 16M\n"
+        "align = 2M\n"
+        "\n"
+        "[pool spare]\n"
+        "backend = file\n"
+        "directory = @DIR@/spare\n"
+        "size = 4M\n";
+
+TEST(daxdctl_metrics_pools) {
+        struct test_env *env = test_env_new_with_daxd(pool_config);
+        char *addr = test_asprintf("--bus-address=%s", env->bus_address), *out = NULL, *text;
+        const char *argv[] = { binary("DAXDCTL_BINARY"), addr, "allocate", "tenants", "a1", "3M", NULL };
+        int status;
+
+        status = test_run_capture(argv, &out);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "%s\n", out);
+                TEST_FAIL("daxdctl allocate failed (wait status 0x%x)", (unsigned) status);
+        }
+        free(out);
+
+        text = ctl_metrics(env, NULL);
+        promtool_check(env, text);
+        ASSERT_EQ_U64(sample(text, "daxd_pool_size_bytes{pool=\"tenants\"}"), 16 * MiB);
+        /* 3M rounded up to the pool's 2M align. */
+        ASSERT_EQ_U64(sample(text, "daxd_pool_used_bytes{pool=\"tenants\"}"), 4 * MiB);
+        ASSERT_EQ_U64(sample(text, "daxd_pool_free_bytes{pool=\"tenants\"}"), 12 * MiB);
+        ASSERT_EQ_U64(sample(text, "daxd_pool_allocations{pool=\"tenants\"}"), 1);
+        ASSERT_EQ_U64(sample(text, "daxd_pool_size_bytes{pool=\"spare\"}"), 4 * MiB);
+        ASSERT_EQ_U64(sample(text, "daxd_pool_used_bytes{pool=\"spare\"}"), 0);
+        ASSERT_EQ_U64(sample(text, "daxd_pool_allocations{pool=\"spare\"}"), 0);
+        /* The allocation is a region like any other. */
+        ASSERT_EQ_U64(sample(text, "daxd_region_size_bytes{region=\"a1\"}"), 4 * MiB);
+        ASSERT_EQ_U64(sample(text, "daxd_region_state{region=\"a1\",state=\"live\"}"), 1);
+        free(text);
+
+        free(addr);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(metrics_start_at_zero),
         TEST_ENTRY(metrics_count_what_happened),
         TEST_ENTRY(daxdctl_metrics_promtool),
         TEST_ENTRY(daxdctl_metrics_output),
+        TEST_ENTRY(daxdctl_metrics_pools),
 };
 
 int main(int argc, char **argv) {

@@ -158,6 +158,35 @@ static void put_regions(FILE *f, struct ctl *ctl, const struct region_facts *v, 
         }
 }
 
+static void put_pool_sample(FILE *f, const char *name, const struct daxd_pool *p, uint64_t v) {
+        fprintf(f, "%s{pool=\"", name);
+        put_label_value(f, daxd_pool_get_name(p));
+        fprintf(f, "\"} %" PRIu64 "\n", v);
+}
+
+/* The pools the caller may read, as ListPools gives them (one GetAll
+ * each, in the library). */
+static void put_pools(FILE *f, const struct daxd_pool_list *pools) {
+        size_t n = daxd_pool_list_get_count(pools);
+
+        put_family(f, "daxd_pool_size_bytes", "gauge", "Size of the pool.");
+        for (size_t i = 0; i < n; i++)
+                put_pool_sample(f, "daxd_pool_size_bytes", daxd_pool_list_get(pools, i),
+                                daxd_pool_get_size(daxd_pool_list_get(pools, i)));
+        put_family(f, "daxd_pool_free_bytes", "gauge", "What a new allocation may take out of the pool now.");
+        for (size_t i = 0; i < n; i++)
+                put_pool_sample(f, "daxd_pool_free_bytes", daxd_pool_list_get(pools, i),
+                                daxd_pool_get_free(daxd_pool_list_get(pools, i)));
+        put_family(f, "daxd_pool_used_bytes", "gauge", "What the pool's allocations take.");
+        for (size_t i = 0; i < n; i++)
+                put_pool_sample(f, "daxd_pool_used_bytes", daxd_pool_list_get(pools, i),
+                                daxd_pool_get_used(daxd_pool_list_get(pools, i)));
+        put_family(f, "daxd_pool_allocations", "gauge", "Allocations made out of the pool.");
+        for (size_t i = 0; i < n; i++)
+                put_pool_sample(f, "daxd_pool_allocations", daxd_pool_list_get(pools, i),
+                                daxd_pool_get_allocation_count(daxd_pool_list_get(pools, i)));
+}
+
 static const char *family_help(const char *family) {
         for (size_t i = 0; i < ELEMENTSOF(counter_help); i++)
                 if (strcmp(counter_help[i].family, family) == 0)
@@ -263,6 +292,7 @@ static int write_atomically(const char *path, const char *text, size_t size) {
 int verb_metrics(struct ctl *ctl) {
         _cleanup_free_ char *text = NULL;
         struct region_facts *regions = NULL;
+        struct daxd_pool_list *pools = NULL;
         struct daxd_metrics *mx = NULL;
         struct daxd_client *c = NULL;
         size_t n_regions = 0, size = 0;
@@ -282,6 +312,16 @@ int verb_metrics(struct ctl *ctl) {
                 daxd_client_unref(c);
                 return EXIT_FAILURE;
         }
+        r = daxd_client_list_pools(c, &pools);
+        if (r < 0) {
+                r = ctl_fail(c, r, "listing the pools");
+                for (size_t i = 0; i < n_regions; i++)
+                        daxd_region_free(regions[i].region);
+                free(regions);
+                daxd_metrics_free(mx);
+                daxd_client_unref(c);
+                return r;
+        }
 
         /* All of it first, then out at once: nothing is written when a
          * call fails half way. */
@@ -289,6 +329,7 @@ int verb_metrics(struct ctl *ctl) {
         if (!f)
                 ctl_oom();
         put_regions(f, ctl, regions, n_regions);
+        put_pools(f, pools);
         put_counters(f, mx);
         put_histogram(f, mx);
         if (fclose(f) != 0)
@@ -297,6 +338,7 @@ int verb_metrics(struct ctl *ctl) {
         for (size_t i = 0; i < n_regions; i++)
                 daxd_region_free(regions[i].region);
         free(regions);
+        daxd_pool_list_free(pools);
         daxd_metrics_free(mx);
         daxd_client_unref(c);
 

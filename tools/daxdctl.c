@@ -178,6 +178,7 @@ static const struct verb verbs[] = {
           "metrics [--users] [--output=FILE]",
           "Print daxd's state and counters in the Prometheus text format: per\n"
           "region its size, state, references, holders, leases and bad blocks;\n"
+          "per pool its size, free and used bytes and allocations;\n"
           "the counters since daxd started (acquires, lease ends, revokes,\n"
           "teardowns, Busy refusals) and the histogram of teardown durations.\n"
           "\n"
