@@ -64,6 +64,9 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
 int region_teardown_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
                            sd_bus_error *error);
 
+/* Manager.GetMetrics (metrics-dbus.c). */
+int manager_method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+
 int lease_bus_setup(struct bus_server *s);
 int region_bus_setup(struct bus_server *s);
 int pool_bus_setup(struct bus_server *s);

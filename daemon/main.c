@@ -19,6 +19,7 @@
 #include "log.h"
 #include "manager-dbus.h"
 #include "manager.h"
+#include "polkit-dbus.h"
 #include "users.h"
 
 static const char *arg_config = NULL;
@@ -122,6 +123,8 @@ static int parse_argv(int argc, char *argv[]) {
 static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         log_info("%s received, stopping", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1");
+        /* Answered now: the bus closes when the loop exits. */
+        bus_authorize_cancel_all();
         manager_stop(userdata);
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }

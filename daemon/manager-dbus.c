@@ -14,6 +14,7 @@
 #include "log.h"
 #include "manager-dbus.h"
 #include "manager.h"
+#include "polkit-dbus.h"
 
 static int method_list_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -129,18 +130,9 @@ static int method_teardown(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return region_teardown_method(m, msg, manager_find_region(m, name), name, error);
 }
 
-static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(caller_done) struct caller caller = {};
+static int reload_authorized(struct manager *m, sd_bus_message *msg, void *args, sd_bus_error *error) {
         _cleanup_free_ char *why = NULL;
-        struct manager *m = userdata;
         int e;
-
-        e = caller_from_message(msg, &caller, error);
-        if (e < 0)
-                return e;
-        if (caller.uid != 0)
-                return bus_error_setf(error, -EACCES, "only root may reload the configuration (caller uid %u)",
-                                      (unsigned) caller.uid);
 
         e = manager_reload(m, &why);
         if (e < 0)
@@ -148,12 +140,44 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(caller_done) struct caller caller = {};
+        int e;
+
+        e = caller_from_message(msg, &caller, error);
+        if (e < 0)
+                return e;
+        return bus_authorize(userdata, msg, &caller,
+                             &(const struct authorization) {
+                                     .action = DAXD_POLKIT_RELOAD,
+                                     .what = "reload the configuration",
+                                     .run = reload_authorized,
+                             },
+                             error);
+}
+
+static int activate_authorized(struct manager *m, sd_bus_message *msg, void *args, sd_bus_error *error) {
+        _cleanup_free_ char *why = NULL;
+        const char *name = args;
+        struct region *r;
+        int e;
+
+        r = manager_find_region(m, name);
+        if (!r)
+                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
+
+        log_info("region %s: activate requested by %s", r->name, sd_bus_message_get_sender(msg));
+        e = manager_activate(m, r, &why);
+        if (e < 0)
+                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 static int method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(caller_done) struct caller caller = {};
-        _cleanup_free_ char *why = NULL;
-        struct manager *m = userdata;
+        _cleanup_free_ char *what = NULL;
         const char *name;
-        struct region *r;
+        char *args;
         int e;
 
         e = sd_bus_message_read(msg, "s", &name);
@@ -162,18 +186,21 @@ static int method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *er
         e = caller_from_message(msg, &caller, error);
         if (e < 0)
                 return e;
-        if (caller.uid != 0)
-                return bus_error_setf(error, -EACCES, "only root may activate a region (caller uid %u)",
-                                      (unsigned) caller.uid);
-        r = manager_find_region(m, name);
-        if (!r)
-                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
-
-        log_info("region %s: activate requested by %s (pid %d)", r->name, caller.name, (int) caller.pid);
-        e = manager_activate(m, r, &why);
-        if (e < 0)
-                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
-        return sd_bus_reply_method_return(msg, NULL);
+        args = strdup(name);
+        if (!args || asprintf(&what, "activate region %s", name) < 0) {
+                free(args);
+                return -ENOMEM;
+        }
+        return bus_authorize(userdata, msg, &caller,
+                             &(const struct authorization) {
+                                     .action = DAXD_POLKIT_ACTIVATE,
+                                     .region = name,
+                                     .what = what,
+                                     .run = activate_authorized,
+                                     .args = args,
+                                     .free_args = free,
+                             },
+                             error);
 }
 
 static int method_list_pools(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -258,6 +285,11 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,
                                 method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetMetrics",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssst)", counters, "a(tt)", teardown_duration_buckets,
+                                              "t", teardown_duration_sum_usec),
+                                manager_method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListPools",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(sostt)", pools),
@@ -402,6 +434,7 @@ struct bus_server *bus_server_free(struct bus_server *s) {
         if (!s)
                 return NULL;
         /* What still waits is answered while the connection is there. */
+        bus_authorize_cancel_all();
         manager_stop(s->manager);
         manager_set_callbacks(s->manager, NULL, NULL);
         clients_untrack(s->manager);

@@ -60,6 +60,7 @@ void manager_lease_changed(struct manager *m, struct lease *l, unsigned mask) {
 }
 
 void manager_revoke(struct manager *m, struct lease *l, const char *reason, uint64_t timeout_usec) {
+        metrics_count_revoke(&m->metrics, reason);
         CALLBACK(m, revoke, l, reason, timeout_usec);
 }
 
@@ -752,6 +753,7 @@ int manager_acquire(struct manager *m, struct client *c, struct region *r, uint6
         c->n_leases++;
         LIST_PREPEND(all, m->leases, l);
         m->n_leases++;
+        m->metrics.acquires++;
 
         log_debug("lease %" PRIu64 ": %s (pid %d) on %s, 0x%" PRIx64 "+0x%" PRIx64 " flags 0x%" PRIx64, l->id,
                   l->holder, (int) l->pid, r->name, l->offset, l->length, l->flags);
@@ -799,6 +801,8 @@ void manager_end_lease(struct manager *m, struct lease *l, enum lease_end why) {
                 return;
         }
         log_debug("lease %" PRIu64 " of %s on %s ended (%s)", l->id, l->holder, r->name, lease_end_to_string(why));
+        if (why < _LEASE_END_MAX)
+                m->metrics.lease_ends[why]++;
         lease_free(l);
 
         manager_region_changed(m, r, REGION_PROP_REFERENCES | REGION_PROP_HOLDERS);
@@ -916,6 +920,7 @@ int manager_activate(struct manager *m, struct region *r, char **ret_error) {
                         return -ENOMEM;
                 log_notice("%s", buf);
                 *ret_error = TAKE_PTR(buf);
+                m->metrics.busy_refusals++;
                 return -EBUSY;
         }
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "event.h"
 #include "list.h"
+#include "metrics.h"
 #include "region.h"
 #include "users.h"
 
@@ -170,6 +171,7 @@ struct manager {
         struct path_watch *paths;     /* appear.c's, once a file region was absent */
         struct event_source *appear_timer; /* appear.c's next look at absent regions */
         uint64_t appear_due;          /* when it fires; 0: not armed */
+        struct metrics metrics;       /* since start; never reset by a reload */
         struct pool *pools;
         char *state_directory;        /* as the start found it; a reload keeps it */
         int state_dir_fd;             /* STATE_DIRECTORY/pools, once a pool needs it */

@@ -13,6 +13,7 @@
 #include "health.h"
 #include "log.h"
 #include "manager.h"
+#include "polkit-dbus.h"
 #include "pool.h"
 
 char *region_object_path(const struct region *r) {
@@ -117,10 +118,51 @@ int region_acquire_method(struct manager *m, sd_bus_message *msg, struct region 
         return 1;
 }
 
+struct teardown_args {
+        char *name;
+        uint64_t timeout, flags;
+        uid_t uid;
+        pid_t pid;
+};
+
+static void teardown_args_free(void *p) {
+        struct teardown_args *a = p;
+
+        if (a)
+                free(a->name);
+        free(a);
+}
+
+/* Authorized: the region is looked up again, as a reload may have removed
+ * it while polkit was asked. */
+static int teardown_authorized(struct manager *m, sd_bus_message *msg, void *args, sd_bus_error *error) {
+        struct teardown_args *a = args;
+        _cleanup_free_ char *why = NULL;
+        struct region *r;
+        int e;
+
+        r = manager_find_region(m, a->name);
+        if (!r)
+                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", a->name);
+
+        log_info("region %s: teardown requested by %s (pid %d, uid %u), timeout %" PRIu64 " us, flags 0x%" PRIx64,
+                 r->name, sd_bus_message_get_sender(msg), (int) a->pid, (unsigned) a->uid, a->timeout, a->flags);
+        /* The call is the token: teardown_done replies to it, when the
+         * region is retired or the teardown fails, and drops it. */
+        sd_bus_message_ref(msg);
+        e = manager_teardown(m, r, a->timeout, a->flags, msg, &why);
+        if (e < 0) {
+                sd_bus_message_unref(msg);
+                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
+        }
+        return 1;
+}
+
 int region_teardown_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
                            sd_bus_error *error) {
         _cleanup_(caller_done) struct caller caller = {};
-        _cleanup_free_ char *why = NULL;
+        _cleanup_free_ char *what = NULL;
+        struct teardown_args *a;
         uint64_t timeout, flags;
         int e;
 
@@ -134,24 +176,29 @@ int region_teardown_method(struct manager *m, sd_bus_message *msg, struct region
         e = caller_from_message(msg, &caller, error);
         if (e < 0)
                 return e;
-        if (caller.uid != 0)
-                return bus_error_setf(error, -EACCES, "only root may tear a region down (caller uid %u)",
-                                      (unsigned) caller.uid);
 
-        if (!r)
-                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
-
-        log_info("region %s: teardown requested by %s (pid %d, uid %u), timeout %" PRIu64 " us, flags 0x%" PRIx64,
-                 r->name, caller.name, (int) caller.pid, (unsigned) caller.uid, timeout, flags);
-        /* The call is the token: teardown_done replies to it, when the
-         * region is retired or the teardown fails, and drops it. */
-        sd_bus_message_ref(msg);
-        e = manager_teardown(m, r, timeout, flags, msg, &why);
-        if (e < 0) {
-                sd_bus_message_unref(msg);
-                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        *a = (struct teardown_args) { .name = strdup(name), .timeout = timeout, .flags = flags,
+                                      .uid = caller.uid, .pid = caller.pid };
+        if (!a->name || asprintf(&what, "tear region %s down", name) < 0) {
+                teardown_args_free(a);
+                return -ENOMEM;
         }
-        return 1;
+        /* Who may is asked before whether the region exists, as before
+         * polkit: an unprivileged caller learns nothing more here than
+         * ListRegions tells it. */
+        return bus_authorize(m, msg, &caller,
+                             &(const struct authorization) {
+                                     .action = DAXD_POLKIT_TEARDOWN,
+                                     .region = name,
+                                     .what = what,
+                                     .run = teardown_authorized,
+                                     .args = a,
+                                     .free_args = teardown_args_free,
+                             },
+                             error);
 }
 
 static int method_acquire(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

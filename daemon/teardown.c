@@ -48,6 +48,7 @@ struct teardown {
         bool committed;               /* the Free is past its commit point */
         bool from_retired;            /* a Free of a retired allocation */
         struct user_list last_users;  /* what the last look at /proc found */
+        uint64_t started_usec;        /* CLOCK_MONOTONIC, for the metrics */
         struct teardown_waiter *waiters;
 };
 
@@ -100,6 +101,22 @@ static struct teardown *teardown_free(struct teardown *t) {
         return NULL;
 }
 
+/* Every teardown ends here, so this is where its outcome and duration are
+ * counted; each waiter answered Busy is a Busy refusal of its own. */
+static void teardown_count(struct teardown *t, enum teardown_outcome outcome) {
+        struct metrics *mx = &t->manager->metrics;
+        struct teardown_waiter *w;
+        uint64_t now;
+
+        if (outcome < _TEARDOWN_OUTCOME_MAX)
+                mx->teardowns[outcome]++;
+        if (event_now(t->manager->event, &now) >= 0)
+                metrics_observe_teardown(mx, now > t->started_usec ? now - t->started_usec : 0);
+        if (outcome == TEARDOWN_BUSY)
+                LIST_FOREACH(waiters, w, t->waiters)
+                        mx->busy_refusals++;
+}
+
 /* The one end of every teardown. */
 static void teardown_end(struct teardown *t, enum teardown_outcome outcome, const char *message) {
         struct manager *m = t->manager;
@@ -130,6 +147,7 @@ static void teardown_end(struct teardown *t, enum teardown_outcome outcome, cons
         }
         remove = t->remove && r->state == REGION_RETIRED;
         r->teardown = NULL;
+        teardown_count(t, outcome);
         manager_region_changed(m, r, REGION_PROP_STATE);
 
         while (t->waiters) {
@@ -259,7 +277,7 @@ int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, b
         };
         struct teardown *t;
         struct lease *l;
-        uint64_t now;
+        uint64_t now = 0;
         int e;
 
         if (r->state != REGION_LIVE && !(free && r->state == REGION_RETIRED))
@@ -275,6 +293,7 @@ int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, b
         t->free = free;
         t->from_retired = r->state == REGION_RETIRED;
         e = event_now(m->event, &now);
+        t->started_usec = now;
         if (e >= 0)
                 e = drain_new(m->event, usec_add(now, timeout_usec), &callbacks, t, &t->drain);
         if (e >= 0)

@@ -51,6 +51,7 @@ struct daxd_user;
 struct daxd_bad_block;
 struct daxd_lease_info;
 struct daxd_lease_list;
+struct daxd_metrics;
 struct daxd_pool;
 struct daxd_pool_list;
 
@@ -427,6 +428,39 @@ struct daxd_monitor {
  * monitor per client: a second call replaces the first, and NULL ends it.
  * -EINVAL for a size the library does not know. */
 int daxd_client_monitor(struct daxd_client *client, const struct daxd_monitor *monitor, void *userdata);
+
+/* ---- metrics ---- */
+
+/* What daxd counted since it started (org.daxd1(5), GetMetrics): counters
+ * named by a family ("acquires", "lease_ends", "revokes", "teardowns",
+ * "busy_refusals", ...), each with at most one label ("reason", "outcome";
+ * "" for none) and its value, and the histogram of teardown durations.
+ * Free with daxd_metrics_free(). */
+int daxd_client_get_metrics(struct daxd_client *client, struct daxd_metrics **ret);
+struct daxd_metrics *daxd_metrics_free(struct daxd_metrics *metrics);
+size_t daxd_metrics_get_counter_count(const struct daxd_metrics *metrics);
+/* The counter at index: family, label name, label value and count (each
+ * ret may be NULL; the strings belong to metrics). -EINVAL out of range. */
+int daxd_metrics_get_counter(const struct daxd_metrics *metrics, size_t index, const char **ret_family,
+                             const char **ret_label, const char **ret_value, uint64_t *ret_count);
+/* The count of family with label value value (NULL or "": no label);
+ * -ENOENT where daxd sent no such counter. */
+int daxd_metrics_find_counter(const struct daxd_metrics *metrics, const char *family, const char *value,
+                              uint64_t *ret_count);
+/* The histogram's buckets, in order: the upper bound in microseconds
+ * (UINT64_MAX: +Inf, the last) and the cumulative count of teardowns that
+ * took at most that long; and the sum of their durations. */
+size_t daxd_metrics_get_teardown_bucket_count(const struct daxd_metrics *metrics);
+int daxd_metrics_get_teardown_bucket(const struct daxd_metrics *metrics, size_t index, uint64_t *ret_le_usec,
+                                     uint64_t *ret_count);
+uint64_t daxd_metrics_get_teardown_sum_usec(const struct daxd_metrics *metrics);
+
+/* Whether this client's calls allow polkit to ask the user for a password
+ * (D-Bus ALLOW_INTERACTIVE_AUTHORIZATION; default false). A caller other
+ * than root is then authenticated by its polkit agent for a teardown, a
+ * reload, an activation, instead of refused with
+ * org.freedesktop.DBus.Error.InteractiveAuthorizationRequired. */
+int daxd_client_set_interactive_authorization(struct daxd_client *client, bool allow);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,10 @@ libndctl-dev libjson-c-dev g++ valgrind"
 # The kernel view's BPF iterators (daemon/bpf/): clang compiles them,
 # bpftool embeds them, libbpf loads them (-Dbpf=disabled does without).
 pkgs="$pkgs clang bpftool libbpf-dev"
+# The administrator's side: promtool (Debian's prometheus package) checks
+# daxdctl metrics, a real polkitd answers test-dbus-polkit, and
+# bash-completion runs the completion's test.
+pkgs="$pkgs prometheus polkitd bash-completion"
 
 # The devdax and systemd suites' QEMU guest (tests/devdax, tests/systemd):
 # optional. As root they are

@@ -1315,6 +1315,96 @@ TEST(absent_versus_unusable_at_start) {
         ctx_done(&c);
 }
 
+/* ---- metrics ---- */
+
+/* The bucket bounds are inclusive ("le"), the last is +Inf, and the
+ * cumulative counts are what a histogram reports. */
+TEST(metrics_histogram_bounds) {
+        struct metrics mx = {};
+
+        metrics_observe_teardown(&mx, 0);
+        metrics_observe_teardown(&mx, metrics_teardown_bounds[0]);
+        metrics_observe_teardown(&mx, metrics_teardown_bounds[0] + 1);
+        metrics_observe_teardown(&mx, metrics_teardown_bounds[METRICS_TEARDOWN_N_BOUNDS - 1] + 1);
+        ASSERT_EQ_U64(mx.teardown_buckets[0], 2);
+        ASSERT_EQ_U64(mx.teardown_buckets[1], 1);
+        ASSERT_EQ_U64(mx.teardown_buckets[METRICS_TEARDOWN_N_BOUNDS], 1);
+        ASSERT_EQ_U64(metrics_teardown_cumulative(&mx, 0), 2);
+        ASSERT_EQ_U64(metrics_teardown_cumulative(&mx, 1), 3);
+        ASSERT_EQ_U64(metrics_teardown_cumulative(&mx, METRICS_TEARDOWN_N_BOUNDS - 1), 3);
+        ASSERT_EQ_U64(metrics_teardown_cumulative(&mx, METRICS_TEARDOWN_N_BOUNDS), 4);
+        ASSERT_EQ_U64(mx.teardown_count, 4);
+        ASSERT_EQ_U64(mx.teardown_sum_usec, 2 * metrics_teardown_bounds[0] + 1 +
+                                                    metrics_teardown_bounds[METRICS_TEARDOWN_N_BOUNDS - 1] + 1);
+        for (size_t i = 1; i < METRICS_TEARDOWN_N_BOUNDS; i++)
+                ASSERT_GT_U64(metrics_teardown_bounds[i], metrics_teardown_bounds[i - 1]);
+
+        /* Revoke reasons: the three of the protocol, nothing else. */
+        metrics_count_revoke(&mx, DAXD_REVOKE_GONE);
+        metrics_count_revoke(&mx, "bogus");
+        ASSERT_EQ_U64(mx.revokes[METRICS_REVOKE_GONE], 1);
+        ASSERT_EQ_U64(mx.revokes[METRICS_REVOKE_TEARDOWN] + mx.revokes[METRICS_REVOKE_FORCED], 0);
+}
+
+/* The ends the bus cannot easily bring about (a reply that failed, a
+ * failed action, a backing gone, the daemon stopping) are counted once
+ * each, where they happen. */
+TEST(metrics_each_end_counted_once) {
+        struct ctx c = {};
+        const struct metrics *mx;
+        char *pool, *moved;
+        struct lease *l;
+        int fd;
+
+        ctx_start(&c, two_regions);
+        mx = &c.m->metrics;
+
+        l = acquire(&c, c.a, "r1", 0, 0, 0, NULL);
+        manager_end_lease(c.m, l, LEASE_END_UNDELIVERED);
+        ASSERT_EQ_U64(mx->acquires, 1);
+        ASSERT_EQ_U64(mx->lease_ends[LEASE_END_UNDELIVERED], 1);
+
+        /* A failed action (someone else's file where r0's was). */
+        pool = dir_path(&c, "r0.pool");
+        moved = dir_path(&c, "r0.moved");
+        ASSERT_OK(rename(pool, moved));
+        fd = open(pool, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+        ASSERT_OK(fd);
+        close(fd);
+        ASSERT_OK(teardown(&c, "r0", 5 * USEC_PER_SEC, 0, &tok1));
+        ASSERT_EQ_INT(answer(&tok1)->error, -EIO);
+        ASSERT_EQ_U64(mx->teardowns[TEARDOWN_FAILED], 1);
+        ASSERT_EQ_U64(mx->teardown_count, 1);
+
+        /* The backing gone during the drain. */
+        acquire(&c, c.b, "r1", 0, 0, 0, NULL);
+        ASSERT_OK(teardown(&c, "r1", 5 * USEC_PER_SEC, 0, &tok2));
+        manager_region_gone(c.m, region(&c, "r1"));
+        ASSERT_EQ_U64(mx->teardowns[TEARDOWN_GONE], 1);
+        ASSERT_EQ_U64(mx->lease_ends[LEASE_END_GONE], 1);
+        ASSERT_EQ_U64(mx->revokes[METRICS_REVOKE_TEARDOWN], 1);
+        ASSERT_EQ_U64(mx->revokes[METRICS_REVOKE_GONE], 1);
+
+        /* The daemon stopping with a teardown under way: no Busy. */
+        acquire(&c, c.a, "r0", 0, 0, 0, NULL);
+        ASSERT_OK(teardown(&c, "r0", 5 * USEC_PER_SEC, 0, &tok3));
+        manager_stop(c.m);
+        ASSERT_EQ_INT(answer(&tok3)->error, -ECANCELED);
+        ASSERT_EQ_U64(mx->teardowns[TEARDOWN_STOPPED], 1);
+        ASSERT_EQ_U64(mx->busy_refusals, 0);
+
+        ASSERT_EQ_U64(mx->acquires, 3);
+        ASSERT_EQ_U64(mx->teardowns[TEARDOWN_RETIRED] + mx->teardowns[TEARDOWN_BUSY], 0);
+        ASSERT_EQ_U64(mx->lease_ends[LEASE_END_RELEASED] + mx->lease_ends[LEASE_END_FORCED] +
+                              mx->lease_ends[LEASE_END_CLIENT_GONE],
+                      0);
+        ASSERT_EQ_U64(mx->teardown_count, 3);
+        ASSERT_EQ_U64(metrics_teardown_cumulative(mx, METRICS_TEARDOWN_N_BOUNDS), 3);
+        free(pool);
+        free(moved);
+        ctx_done(&c);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(teardown_start_and_complete),
         TEST_ENTRY(teardown_join_and_force_upgrade),
@@ -1338,6 +1428,8 @@ static const struct test_case tests[] = {
         TEST_ENTRY(absent_teardown_and_activate),
         TEST_ENTRY(absent_reload),
         TEST_ENTRY(absent_versus_unusable_at_start),
+        TEST_ENTRY(metrics_histogram_bounds),
+        TEST_ENTRY(metrics_each_end_counted_once),
 };
 
 int main(int argc, char **argv) {

@@ -66,7 +66,10 @@ int ctl_connect(const struct ctl *ctl, const struct daxd_listener *listener, voi
                                     : ctl->bus_type == DAXD_BUS_USER ? "the user bus"
                                                                      : ctl->address;
                 ctl_error("cannot connect to %s: %s", which, strerror(-r));
+                return r;
         }
+        if (ctl->ask_password)
+                (void) daxd_client_set_interactive_authorization(*ret, true);
         return r;
 }
 

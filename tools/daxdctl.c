@@ -52,6 +52,10 @@ enum {
         OPT_OFFSET = 1u << 10,
         OPT_LENGTH = 1u << 11,
         OPT_MODE = 1u << 12,
+        /* Bits of their own, away from the ones other commands take. */
+        OPT_USERS = 1u << 20,
+        OPT_OUTPUT = 1u << 21,
+        OPT_ASK_PASSWORD = 1u << 22,
         OPT_COMMON = OPT_SYSTEM | OPT_USER | OPT_BUS_ADDRESS | OPT_JSON | OPT_HELP | OPT_VERSION,
 };
 
@@ -73,6 +77,9 @@ static const struct option_def {
         { "exclusive", 0, false, OPT_EXCLUSIVE },
         { "offset", 0, true, OPT_OFFSET },
         { "length", 0, true, OPT_LENGTH },
+        { "users", 0, false, OPT_USERS },
+        { "output", 0, true, OPT_OUTPUT },
+        { "ask-password", 0, false, OPT_ASK_PASSWORD },
         { "mode", 0, true, OPT_MODE },
 };
 
@@ -102,8 +109,8 @@ static const struct verb verbs[] = {
           "users), its leases, and a map of the range that shows which parts\n"
           "are leased: . free, r read, w write, R exclusive read, W exclusive\n"
           "write. With --json, one object like list's, plus users and leases.\n" },
-        { "teardown", verb_teardown, 1, 1, OPT_COMMON | OPT_TIMEOUT | OPT_FORCE,
-          "teardown REGION [--timeout=DURATION] [--force]",
+        { "teardown", verb_teardown, 1, 1, OPT_COMMON | OPT_TIMEOUT | OPT_FORCE | OPT_ASK_PASSWORD,
+          "teardown REGION [--timeout=DURATION] [--force] [--ask-password]",
           "Tear a region down: daxd revokes its leases and waits, up to the\n"
           "timeout, until no client holds a lease and no process maps it; then\n"
           "the region is retired. On a terminal a progress line shows the holders\n"
@@ -113,7 +120,8 @@ static const struct verb verbs[] = {
           "\n"
           "      --timeout=DURATION    How long daxd waits: \"300ms\", \"1.5s\", \"2min\"\n"
           "                            (default: daxd's teardown-timeout)\n"
-          "      --force               At the deadline, revoke what is left\n" },
+          "      --force               At the deadline, revoke what is left\n"
+          "      --ask-password        Let polkit ask for a password (see daxd(8))\n" },
         { "pools", verb_pools, 0, 0, OPT_COMMON, "pools",
           "List the pools daxd carves allocations out of, those the caller may\n"
           "read: name, backend, path (directory or NVDIMM region), size, free,\n"
@@ -142,10 +150,12 @@ static const struct verb verbs[] = {
           "      --timeout=DURATION    How long daxd waits: \"300ms\", \"1.5s\", \"2min\"\n"
           "                            (default: daxd's teardown-timeout)\n"
           "      --force               At the deadline, revoke what is left\n" },
-        { "reload", verb_reload, 0, 0, OPT_COMMON, "reload",
+        { "reload", verb_reload, 0, 0, OPT_COMMON | OPT_ASK_PASSWORD, "reload [--ask-password]",
           "Make daxd re-read its configuration (as SIGHUP does) and wait for its\n"
           "answer: exit status 1 when daxd refused the file (the message names\n"
-          "the file and line). daxd.service's ExecReload= runs this.\n" },
+          "the file and line). daxd.service's ExecReload= runs this.\n"
+          "\n"
+          "      --ask-password        Let polkit ask for a password (see daxd(8))\n" },
         { "hold", verb_hold, 1, 1, OPT_COMMON | OPT_WRITE | OPT_EXCLUSIVE | OPT_OFFSET | OPT_LENGTH,
           "hold REGION [--write] [--exclusive] [--offset=SIZE] [--length=SIZE] [-- COMMAND [ARGS...]]",
           "Acquire a lease on a region, map it, and print the lease's object path.\n"
@@ -163,6 +173,23 @@ static const struct verb verbs[] = {
           "lease's state changing (revoking), a region's state changing, regions\n"
           "added or removed on reload. With --json, one object per line with the\n"
           "key \"event\". Runs until SIGINT or SIGTERM (exit status 0).\n" },
+        { "metrics", verb_metrics, 0, 0, OPT_SYSTEM | OPT_USER | OPT_BUS_ADDRESS | OPT_HELP | OPT_VERSION |
+                  OPT_USERS | OPT_OUTPUT,
+          "metrics [--users] [--output=FILE]",
+          "Print daxd's state and counters in the Prometheus text format: per\n"
+          "region its size, state, references, holders, leases and bad blocks;\n"
+          "per pool its size, free and used bytes and allocations;\n"
+          "the counters since daxd started (acquires, lease ends, revokes,\n"
+          "teardowns, Busy refusals) and the histogram of teardown durations.\n"
+          "\n"
+          "      --users               Also the processes using each region (a\n"
+          "                            scan of the kernel view per region)\n"
+          "      --output=FILE         Write FILE atomically (a temporary file\n"
+          "                            renamed over it) instead of stdout\n" },
+        /* The bash completion's, not in the help. */
+        { "__complete", verb_complete, 1, 3, OPT_SYSTEM | OPT_USER | OPT_BUS_ADDRESS, "__complete WHAT [ARGS]",
+          "What the bash completion asks: commands, options [COMMAND], arg\n"
+          "COMMAND N, regions, leases, pools, allocations.\n" },
 };
 
 static const char common_options_help[] =
@@ -190,6 +217,7 @@ static void help_main(void) {
                "  reload                    Make daxd re-read its configuration\n"
                "  hold REGION [-- COMMAND]  Hold a lease while COMMAND runs, or until stopped\n"
                "  monitor                   Print daxd's events as they happen\n"
+               "  metrics                   Print state and counters for Prometheus\n"
                "  help [COMMAND]            Show this help, or a command's\n"
                "\n"
                "%s"
@@ -214,6 +242,30 @@ static const char *option_name(unsigned id) {
                 if (option_defs[i].id == id)
                         return option_defs[i].name;
         return "?";
+}
+
+void ctl_print_commands(void) {
+        for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+                if (strncmp(verbs[i].name, "__", 2) != 0)
+                        puts(verbs[i].name);
+        puts("help");
+}
+
+int ctl_print_options(const char *verb) {
+        const struct verb *v = NULL;
+
+        if (verb && strcmp(verb, "help") != 0) {
+                v = find_verb(verb);
+                if (!v)
+                        return -ENOENT;
+        }
+        for (size_t i = 0; i < sizeof(option_defs) / sizeof(option_defs[0]); i++) {
+                /* Without a command: only what applies to every one. */
+                if (v ? !(v->options & option_defs[i].id) : !(OPT_COMMON & option_defs[i].id))
+                        continue;
+                printf("--%s%s\n", option_defs[i].name, option_defs[i].has_arg ? "=" : "");
+        }
+        return 0;
 }
 
 struct parsed {
@@ -254,6 +306,17 @@ static int apply_option(struct ctl *ctl, struct parsed *p, const struct option_d
                 break;
         case OPT_FORCE:
                 ctl->force = true;
+                break;
+        case OPT_ASK_PASSWORD:
+                ctl->ask_password = true;
+                break;
+        case OPT_USERS:
+                ctl->users = true;
+                break;
+        case OPT_OUTPUT:
+                if (!*value)
+                        return ctl_error("--output needs a file name");
+                ctl->output = value;
                 break;
         case OPT_MODE:
                 r = parse_mode(value, &ctl->mode);

@@ -23,6 +23,11 @@ struct ctl {
         enum daxd_bus_type bus_type;
         const char *address;
         bool json;
+        /* teardown, reload: let polkit ask for a password */
+        bool ask_password;
+        /* metrics */
+        bool users;
+        const char *output;
         /* teardown */
         bool timeout_set;
         uint64_t timeout_usec;
@@ -96,3 +101,11 @@ int verb_pools(struct ctl *ctl);
 int verb_allocate(struct ctl *ctl);
 int verb_hold(struct ctl *ctl);
 int verb_monitor(struct ctl *ctl);
+int verb_metrics(struct ctl *ctl);   /* daxdctl-metrics.c */
+int verb_complete(struct ctl *ctl);  /* daxdctl-complete.c */
+
+/* For __complete (daxdctl.c): the commands, one a line (hidden ones left
+ * out), and the options verb takes (all without one), as "--name" or
+ * "--name=" for those with a value; -ENOENT for an unknown verb. */
+void ctl_print_commands(void);
+int ctl_print_options(const char *verb);

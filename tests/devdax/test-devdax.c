@@ -263,6 +263,29 @@ static int teardown(sd_bus *bus, uint64_t timeout_usec, uint64_t flags, sd_bus_e
                                   NULL, "stt", "dd", timeout_usec, flags);
 }
 
+/* One counter of Manager.GetMetrics (value "" for a family without a
+ * label); fails the test if daxd does not send it. */
+static uint64_t metrics_counter(sd_bus *bus, const char *family, const char *value) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *f, *l, *v;
+        uint64_t n, found = UINT64_MAX;
+        int r;
+
+        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetMetrics", &error,
+                               &reply, NULL);
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ssst)"));
+        while ((r = sd_bus_message_read(reply, "(ssst)", &f, &l, &v, &n)) > 0)
+                if (strcmp(f, family) == 0 && strcmp(v, value) == 0)
+                        found = n;
+        ASSERT_OK(r);
+        sd_bus_message_unref(reply);
+        if (found == UINT64_MAX)
+                TEST_FAIL("GetMetrics has no counter %s %s", family, value);
+        return found;
+}
+
 static int activate(sd_bus *bus, sd_bus_error *error) {
         return sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Activate", error,
                                   NULL, "s", "dd");
@@ -1213,6 +1236,10 @@ TEST(activate_busy_while_held) {
         sd_bus_error_free(&error);
         assert_state(bus, DAXD_STATE_RETIRED);
         assert_driver("");
+        /* The refusal is a Busy refusal of the metrics; the teardown before
+         * it retired the region. */
+        ASSERT_EQ_U64(metrics_counter(bus, "busy_refusals", ""), 1);
+        ASSERT_EQ_U64(metrics_counter(bus, "teardowns", "retired"), 1);
         {
                 /* A lease on a retired region is refused before any open
                  * (an open+mmap now would be kernel bug 1). */
@@ -1270,6 +1297,11 @@ TEST(hot_remove_gone) {
                 ASSERT_STRSTR(log, "removed underneath");
                 free(log);
         }
+        /* Counted as the metrics have it: a lease ended and revoked
+         * "gone", and no teardown (none was under way). */
+        ASSERT_EQ_U64(metrics_counter(bus, "lease_ends", "gone"), 1);
+        ASSERT_EQ_U64(metrics_counter(bus, "revokes", "gone"), 1);
+        ASSERT_EQ_U64(metrics_counter(bus, "teardowns", "gone"), 0);
 
         /* The holder is gone: the namespace may come back (the safe order). */
         ASSERT_EQ_INT(run("ndctl enable-namespace %s >/dev/null 2>&1", ns), 0);

@@ -47,6 +47,11 @@ cp "$RESULT_DIR/ld.so.cache" /etc/ld.so.cache || die "no ld.so.cache from run-su
 if [ "$DAXD_POLICY_DIR" != /usr/share/dbus-1/system.d ]; then
 	ln -sf "$DAXD_POLICY_DIR/org.daxd1.conf" /etc/dbus-1/system.d/org.daxd1.conf
 fi
+# polkit reads actions from /usr/share/polkit-1/actions alone (README,
+# Installing).
+if [ "${DAXD_POLKIT_DIR:-/usr/share/polkit-1/actions}" != /usr/share/polkit-1/actions ]; then
+	ln -sf "$DAXD_POLKIT_DIR/org.daxd1.policy" /usr/share/polkit-1/actions/org.daxd1.policy
+fi
 
 # Masked, of what the suite's target pulls in through basic.target: udev
 # (nothing here needs it: daxd reads the kernel's uevents itself, and the
@@ -83,6 +88,9 @@ printf '[Service]\nWatchdogSec=10s\nReadWritePaths=/srv/daxd\n' > /etc/systemd/s
 # (ASan, valgrind); in-guest.sh still fails on any sanitizer report.
 if [ "${DAXD_SANITIZE:-none}" != none ]; then
 	printf 'Environment=ASAN_OPTIONS=detect_leaks=0\n' >> /etc/systemd/system/daxd.service.d/50-suite.conf
+	# daxdctl under daxd-metrics.service's SystemCallFilter= likewise.
+	mkdir -p /etc/systemd/system/daxd-metrics.service.d
+	printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' > /etc/systemd/system/daxd-metrics.service.d/50-suite.conf
 fi
 mkdir -p /srv/daxd
 

@@ -82,7 +82,8 @@ installed_view ldconfig -X -C "$RESULT_DIR/ld.so.cache" ||
 # doesn't work!"; seen here under a load of 7 on 2 cores).
 CMDLINE=no_timer_check
 GUEST_ENV="DESTDIR=$DESTDIR SUITE_DIR=$HERE SYSTEMD_CLIENT=$SYSTEMD_CLIENT DAXD_PREFIX=$DAXD_PREFIX DAXD_SANITIZE=${DAXD_SANITIZE:-none} \
-DAXD_BINDIR=$DAXD_BINDIR DAXD_UNIT_DIR=$DAXD_UNIT_DIR DAXD_POLICY_DIR=$DAXD_POLICY_DIR" \
+DAXD_BINDIR=$DAXD_BINDIR DAXD_UNIT_DIR=$DAXD_UNIT_DIR DAXD_POLICY_DIR=$DAXD_POLICY_DIR \
+DAXD_POLKIT_DIR=${DAXD_POLKIT_DIR:-/usr/share/polkit-1/actions}" \
 ACCEL=${ACCEL:-tcg} WORK=${WORK:-$RESULT_DIR.qemu} \
 	"$HERE/../devdax/run-guest.sh" --switch-root --result-dir "$RESULT_DIR" \
 	--timeout "${GUEST_TIMEOUT:-900}" --cmdline "$CMDLINE" -- "$HERE/guest-init.sh" "$@"
