@@ -427,9 +427,14 @@ int manager_allocate(struct manager *m, const struct client_identity *caller, st
         return 0;
 }
 
-int manager_free_allocation(struct manager *m, struct region *r, uid_t caller_uid, uint64_t timeout_usec,
-                            uint64_t flags, void *token, char **ret_error) {
+bool manager_allocation_needs_authorization(const struct region *r, uid_t caller_uid) {
+        return r->allocation && caller_uid != 0 && caller_uid != r->allocation->uid;
+}
+
+int manager_free_allocation(struct manager *m, struct region *r, const struct client_identity *caller,
+                            uint64_t timeout_usec, uint64_t flags, void *token, char **ret_error) {
         struct allocation *a = r->allocation;
+        uid_t caller_uid = caller->uid;
 
         if (!a)
                 return refuse(ret_error, -EMEDIUMTYPE, "region %s is configured, not an allocation of a pool; "
@@ -437,7 +442,7 @@ int manager_free_allocation(struct manager *m, struct region *r, uid_t caller_ui
         if (flags & ~DAXD_FREE_KNOWN_FLAGS)
                 return refuse(ret_error, -EINVAL, "unknown Free flags 0x%" PRIx64 " (known: FORCE 0x1)",
                               flags & ~DAXD_FREE_KNOWN_FLAGS);
-        if (caller_uid != 0 && caller_uid != a->uid)
+        if (caller_uid != 0 && caller_uid != a->uid && !caller->manages_allocations)
                 return refuse(ret_error, -EACCES, "uid %u may not free allocation %s of uid %u",
                               (unsigned) caller_uid, r->name, (unsigned) a->uid);
         if (token && m->n_teardown_tokens >= m->teardown_limit)
@@ -459,7 +464,7 @@ int manager_set_access(struct manager *m, struct region *r, const struct client_
         if (mode & ~0777u)
                 return refuse(ret_error, -EINVAL, "mode %04o: only permission bits (0777) may be given",
                               (unsigned) mode);
-        if (caller->uid != 0) {
+        if (caller->uid != 0 && !caller->manages_allocations) {
                 if (caller->uid != a->uid)
                         return refuse(ret_error, -EACCES, "uid %u does not own allocation %s (uid %u)",
                                       (unsigned) caller->uid, r->name, (unsigned) a->uid);

@@ -136,6 +136,7 @@ struct client_identity {
         pid_t pid;
         const gid_t *gids;
         size_t n_gids;
+        bool manages_allocations; /* polkit allowed it others' allocations, as root */
 };
 
 /* One client's leases on one region: the Holders property, kept as leases
@@ -300,12 +301,19 @@ int manager_allocate(struct manager *m, const struct client_identity *caller, st
  * FORCE as for Teardown) whose completion erases (devdax, erase = yes) and
  * destroys the backing and removes the region; token is answered through
  * teardown_done. -EMEDIUMTYPE for a configured region, -EINVAL flags,
- * -EACCES unless caller_uid owns it or is 0, -ENOBUFS at teardown-limit. */
-int manager_free_allocation(struct manager *m, struct region *r, uid_t caller_uid, uint64_t timeout_usec,
-                            uint64_t flags, void *token, char **ret_error);
+ * -EACCES unless caller owns it, is uid 0 or manages allocations, -ENOBUFS
+ * at teardown-limit. */
+int manager_free_allocation(struct manager *m, struct region *r, const struct client_identity *caller,
+                            uint64_t timeout_usec, uint64_t flags, void *token, char **ret_error);
+
+/* Whether caller may free or re-own r's allocation without being its owner
+ * (and so must be authorized first): not for uid 0, the owner, or a
+ * configured region (whose refusal is manager_free_allocation()'s). */
+bool manager_allocation_needs_authorization(const struct region *r, uid_t caller_uid);
 
 /* SetAccess: the owner may change group (to one of its own groups) and
- * mode, uid 0 anything. -EMEDIUMTYPE, -EINVAL (mode bits), -EACCES,
+ * mode, uid 0 (or a caller that manages allocations) anything.
+ * -EMEDIUMTYPE, -EINVAL (mode bits), -EACCES,
  * -ESHUTDOWN (being freed), -EIO (the state file). */
 int manager_set_access(struct manager *m, struct region *r, const struct client_identity *caller, uid_t owner,
                        gid_t group, uint32_t mode, char **ret_error);

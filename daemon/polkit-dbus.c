@@ -114,7 +114,7 @@ static int on_check_authorization(sd_bus_message *reply, void *userdata, sd_bus_
                 if (error_means_absent(err)) {
                         if (!unavailable_logged) {
                                 log_notice("polkit (%s) is not available (%s); only root may tear regions down, "
-                                           "reload or activate",
+                                           "reload, activate or manage others' allocations",
                                            POLKIT_NAME, err->message ?: err->name);
                                 unavailable_logged = true;
                         }

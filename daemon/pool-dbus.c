@@ -13,6 +13,7 @@
 #include "daxd-protocol.h"
 #include "log.h"
 #include "manager.h"
+#include "polkit-dbus.h"
 #include "pool.h"
 
 char *pool_object_path(const struct pool *p) {
@@ -158,10 +159,98 @@ int pool_allocate_method(struct manager *m, sd_bus_message *msg, struct pool *p,
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
+/* Free and SetAccess of another user's allocation: polkit's
+ * org.daxd1.manage-allocations, with the allocation's name as the detail
+ * region (bus_authorize()); what the call needs once authorized. */
+struct allocation_call {
+        char *name;
+        uid_t uid;
+        uint64_t timeout, flags;     /* Free */
+        uint32_t owner, group, mode; /* SetAccess */
+};
+
+static void allocation_call_free(void *p) {
+        struct allocation_call *a = p;
+
+        if (a)
+                free(a->name);
+        free(a);
+}
+
+static int free_allocation(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
+                           const struct client_identity *caller, uint64_t timeout, uint64_t flags, sd_bus_error *error) {
+        _cleanup_free_ char *why = NULL;
+        int e;
+
+        if (!r)
+                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
+        /* The call is the token, answered by teardown_done once the
+         * backing is gone, or with Busy at the deadline. */
+        sd_bus_message_ref(msg);
+        e = manager_free_allocation(m, r, caller, timeout, flags, msg, &why);
+        if (e < 0) {
+                sd_bus_message_unref(msg);
+                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
+        }
+        return 1;
+}
+
+static int free_authorized(struct manager *m, sd_bus_message *msg, void *args, sd_bus_error *error) {
+        struct allocation_call *a = args;
+
+        return free_allocation(m, msg, manager_find_region(m, a->name), a->name,
+                               &(const struct client_identity) { .uid = a->uid, .manages_allocations = true },
+                               a->timeout, a->flags, error);
+}
+
+static int set_access(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
+                      const struct client_identity *caller, uint32_t owner, uint32_t group, uint32_t mode,
+                      sd_bus_error *error) {
+        _cleanup_free_ char *why = NULL;
+        int e;
+
+        if (!r)
+                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
+        e = manager_set_access(m, r, caller, owner, group, mode, &why);
+        if (e < 0)
+                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int set_access_authorized(struct manager *m, sd_bus_message *msg, void *args, sd_bus_error *error) {
+        struct allocation_call *a = args;
+
+        return set_access(m, msg, manager_find_region(m, a->name), a->name,
+                          &(const struct client_identity) { .uid = a->uid, .manages_allocations = true }, a->owner,
+                          a->group, a->mode, error);
+}
+
+static int authorize_allocation_call(struct manager *m, sd_bus_message *msg, const struct caller *caller,
+                                     struct allocation_call *a, authorized_fn run, const char *verb,
+                                     sd_bus_error *error) {
+        _cleanup_free_ char *what = NULL;
+
+        if (asprintf(&what, "%s allocation %s of uid %u", verb, a->name,
+                     (unsigned) manager_find_region(m, a->name)->allocation->uid) < 0) {
+                allocation_call_free(a);
+                return -ENOMEM;
+        }
+        return bus_authorize(m, msg, caller,
+                             &(const struct authorization) {
+                                     .action = DAXD_POLKIT_MANAGE_ALLOCATIONS,
+                                     .region = a->name,
+                                     .what = what,
+                                     .run = run,
+                                     .args = a,
+                                     .free_args = allocation_call_free,
+                             },
+                             error);
+}
+
 int region_free_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
                        sd_bus_error *error) {
         _cleanup_(caller_done) struct caller caller = {};
-        _cleanup_free_ char *why = NULL;
+        struct allocation_call *a;
         uint64_t timeout, flags;
         int e;
 
@@ -171,22 +260,24 @@ int region_free_method(struct manager *m, sd_bus_message *msg, struct region *r,
         e = caller_from_message(msg, &caller, error);
         if (e < 0)
                 return e;
-        if (!r)
-                return bus_error_setf(error, -ENOENT, "no region named \"%s\"", name);
-        /* The call is the token, answered by teardown_done once the
-         * backing is gone, or with Busy at the deadline. */
-        sd_bus_message_ref(msg);
-        e = manager_free_allocation(m, r, caller.uid, timeout, flags, msg, &why);
-        if (e < 0) {
-                sd_bus_message_unref(msg);
-                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
+        if (!r || !manager_allocation_needs_authorization(r, caller.uid))
+                return free_allocation(m, msg, r, name, &(const struct client_identity) { .uid = caller.uid },
+                                       timeout, flags, error);
+
+        a = calloc(1, sizeof(*a));
+        if (!a || !(a->name = strdup(r->name))) {
+                free(a);
+                return -ENOMEM;
         }
-        return 1;
+        a->uid = caller.uid;
+        a->timeout = timeout;
+        a->flags = flags;
+        return authorize_allocation_call(m, msg, &caller, a, free_authorized, "free", error);
 }
 
 int region_set_access_method(struct manager *m, sd_bus_message *msg, struct region *r, sd_bus_error *error) {
         _cleanup_(caller_done) struct caller caller = {};
-        _cleanup_free_ char *why = NULL;
+        struct allocation_call *a;
         uint32_t owner, group, mode;
         int e;
 
@@ -196,19 +287,28 @@ int region_set_access_method(struct manager *m, sd_bus_message *msg, struct regi
         e = caller_from_message(msg, &caller, error);
         if (e < 0)
                 return e;
-        e = manager_set_access(m, r,
-                               &(struct client_identity) {
-                                       .name = caller.name,
-                                       .uid = caller.uid,
-                                       .gid = caller.gid,
-                                       .pid = caller.pid,
-                                       .gids = caller.gids,
-                                       .n_gids = caller.n_gids,
-                               },
-                               owner, group, mode, &why);
-        if (e < 0)
-                return bus_error_setf(error, e, "%s", why ? why : strerror(-e));
-        return sd_bus_reply_method_return(msg, NULL);
+        if (!manager_allocation_needs_authorization(r, caller.uid))
+                return set_access(m, msg, r, r->name,
+                                  &(struct client_identity) {
+                                          .name = caller.name,
+                                          .uid = caller.uid,
+                                          .gid = caller.gid,
+                                          .pid = caller.pid,
+                                          .gids = caller.gids,
+                                          .n_gids = caller.n_gids,
+                                  },
+                                  owner, group, mode, error);
+
+        a = calloc(1, sizeof(*a));
+        if (!a || !(a->name = strdup(r->name))) {
+                free(a);
+                return -ENOMEM;
+        }
+        a->uid = caller.uid;
+        a->owner = owner;
+        a->group = group;
+        a->mode = mode;
+        return authorize_allocation_call(m, msg, &caller, a, set_access_authorized, "change the access of", error);
 }
 
 int pool_list_method(struct manager *m, sd_bus_message *msg, sd_bus_error *error) {

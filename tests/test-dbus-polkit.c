@@ -47,7 +47,21 @@ static const char rules[] =
         "    if (action.id == \"org.daxd1.teardown\" && action.lookup(\"region\") == \"r0\" &&\n"
         "        subject.isInGroup(\"daxdtest\"))\n"
         "        return polkit.Result.YES;\n"
+        "    if (action.id == \"org.daxd1.manage-allocations\" && action.lookup(\"region\") == \"granted\" &&\n"
+        "        subject.isInGroup(\"daxdtest\"))\n"
+        "        return polkit.Result.YES;\n"
         "});\n";
+
+static const char pool_config[] =
+        "[daxd]\n"
+        "state-directory = @DIR@/state\n"
+        "\n"
+        "[pool tenants]\n"
+        "backend = file\n"
+        "directory = @DIR@/tenants\n"
+        "size = 16M\n"
+        "align = 2M\n"
+        "mode = 0666\n";
 
 /* ---- one call, from a client of some uid ---- */
 
@@ -344,6 +358,108 @@ TEST(polkit_rule_grants_one_region) {
         test_env_free(env);
 }
 
+/* ---- another user's allocation ---- */
+
+struct allocation_call {
+        const char *method; /* Allocate, Free (the Manager's), SetAccess (the region's) */
+        const char *name;
+        uint32_t owner, group, mode;
+        const char *error;  /* the error name expected, NULL for success */
+        const char *message;
+};
+
+static void do_allocation_call(struct test_env *env, sd_bus *bus, void *userdata) {
+        const struct allocation_call *c = userdata;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *path = region_path(c->name);
+        int r;
+
+        if (strcmp(c->method, "Allocate") == 0)
+                r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Allocate",
+                                       &error, NULL, "sstut", "tenants", c->name, UINT64_C(2) << 20,
+                                       (uint32_t) 0600, UINT64_C(0));
+        else if (strcmp(c->method, "Free") == 0)
+                r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Free", &error,
+                                       NULL, "stt", c->name, LONG_USEC, UINT64_C(0));
+        else
+                r = sd_bus_call_method(bus, DAXD_BUS_NAME, path, DAXD_REGION_INTERFACE, "SetAccess", &error, NULL,
+                                       "uuu", c->owner, c->group, c->mode);
+        fprintf(stderr, "uid %u: %s(%s) -> %d %s: %s\n", (unsigned) getuid(), c->method, c->name, r,
+                error.name ?: "-", error.message ?: "-");
+        if (c->error) {
+                ASSERT_BUS_ERROR(r, &error, c->error, 0);
+                if (c->message)
+                        ASSERT_STRSTR(error.message, c->message);
+        } else
+                ASSERT_BUS_OK(r, &error);
+        sd_bus_error_free(&error);
+        free(path);
+}
+
+static void allocation_call_as(struct test_env *env, uid_t uid, gid_t gid, struct allocation_call c) {
+        test_wait_child_ok(test_env_fork_client(env, uid, gid, NULL, 0, do_allocation_call, &c));
+}
+
+static uint32_t region_u(sd_bus *bus, const char *name, const char *property) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char *path = region_path(name);
+        uint32_t v = 0;
+
+        ASSERT_BUS_OK(sd_bus_get_property_trivial(bus, DAXD_BUS_NAME, path, DAXD_REGION_INTERFACE, property,
+                                                  &error, 'u', &v),
+                      &error);
+        free(path);
+        return v;
+}
+
+/* org.daxd1.manage-allocations: a rule that grants one allocation by name
+ * lets a member free and re-own another user's allocation, and nothing
+ * else; the owner and root are never asked. */
+TEST(polkit_rule_manages_one_allocation) {
+        struct test_env *env;
+        struct polkit p = {};
+        sd_bus *bus;
+
+        test_require_root();
+        env = test_env_new();
+        polkit_start(env, &p);
+        test_env_write_config(env, pool_config);
+        test_env_start_daxd(env);
+        bus = test_env_connect(env);
+
+        allocation_call_as(env, OTHER_UID, OTHER_GID, (struct allocation_call) { "Allocate", "granted" });
+        allocation_call_as(env, OTHER_UID, OTHER_GID, (struct allocation_call) { "Allocate", "kept" });
+        ASSERT_EQ_U64(region_u(bus, "granted", "Owner"), OTHER_UID);
+
+        /* Not named by the rule: polkit wants a password (auth_admin). */
+        allocation_call_as(env, NOBODY_UID, NOBODY_GID,
+                           (struct allocation_call) { "Free", "kept", .error = SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                                                      .message = "free allocation kept of uid" });
+        allocation_call_as(env, NOBODY_UID, NOBODY_GID,
+                           (struct allocation_call) { "SetAccess", "kept", NOBODY_UID, NOBODY_GID, 0600,
+                                                      SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, NULL });
+        ASSERT_EQ_U64(region_u(bus, "kept", "Owner"), OTHER_UID);
+
+        /* Named: the member may change its access as root could, and free it. */
+        allocation_call_as(env, NOBODY_UID, NOBODY_GID,
+                           (struct allocation_call) { "SetAccess", "granted", OTHER_UID, 4242, 0640 });
+        ASSERT_EQ_U64(region_u(bus, "granted", "Group"), 4242);
+        ASSERT_EQ_U64(region_u(bus, "granted", "Mode"), 0640);
+        allocation_call_as(env, NOBODY_UID, NOBODY_GID, (struct allocation_call) { "Free", "granted" });
+        ASSERT_FALSE(daxd_has_region(bus, "granted"));
+        ASSERT_EQ_U64(test_env_log_count(env, "polkit authorized uid 65534"), 2);
+
+        /* The owner frees its own without polkit; one question fewer. */
+        allocation_call_as(env, OTHER_UID, OTHER_GID, (struct allocation_call) { "Free", "kept" });
+        ASSERT_FALSE(daxd_has_region(bus, "kept"));
+        ASSERT_EQ_U64(test_env_log_count(env, "asking polkit whether uid"), 4);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        polkit_stop(&p);
+        test_env_free(env);
+}
+
 static int ctl_as(struct test_env *env, uid_t uid, char **ret, const char *a1, const char *a2, const char *a3) {
         char *u = test_asprintf("--reuid=%u", (unsigned) uid), *g = test_asprintf("--regid=%u", (unsigned) uid);
         char *addr = test_asprintf("--bus-address=%s", env->bus_address);
@@ -466,6 +582,7 @@ TEST(stop_answers_pending_queries) {
 static const struct test_case tests[] = {
         TEST_ENTRY(no_polkit_only_root),
         TEST_ENTRY(polkit_rule_grants_one_region),
+        TEST_ENTRY(polkit_rule_manages_one_allocation),
         TEST_ENTRY(daxdctl_ask_password),
         TEST_ENTRY(polkit_pending_blocks_no_one),
         TEST_ENTRY(stop_answers_pending_queries),

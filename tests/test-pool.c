@@ -328,7 +328,8 @@ static struct region *allocate(struct ctx *c, struct client *cl, const char *poo
 
 static int free_alloc(struct ctx *c, const char *name, uid_t uid, uint64_t timeout, uint64_t flags, void *token) {
         char *why = NULL;
-        int e = manager_free_allocation(c->m, region(c, name), uid, timeout, flags, token, &why);
+        int e = manager_free_allocation(c->m, region(c, name), &(const struct client_identity) { .uid = uid },
+                                        timeout, flags, token, &why);
 
         free(why);
         return e;
@@ -878,7 +879,9 @@ TEST(free_refusals) {
 
         ctx_start(&c, one_pool);
         allocate(&c, c.a, "tenants", "a1", MiB, 0666);
-        ASSERT_RET_ERRNO(manager_free_allocation(c.m, region(&c, "r0"), 0, 0, 0, &tok1, &why), EMEDIUMTYPE);
+        ASSERT_RET_ERRNO(manager_free_allocation(c.m, region(&c, "r0"), &(const struct client_identity) {}, 0, 0,
+                                                 &tok1, &why),
+                         EMEDIUMTYPE);
         ASSERT_STRSTR(why, "not an allocation");
         free(why);
         ASSERT_RET_ERRNO(free_alloc(&c, "a1", TENANT_B, 0, 0, &tok1), EACCES);

@@ -137,8 +137,10 @@ static const struct verb verbs[] = {
           "\n"
           "      --mode=MODE           Who may acquire leases on it, as file permission\n"
           "                            bits (default 0600)\n" },
-        { "free", verb_free, 1, 1, OPT_COMMON | OPT_TIMEOUT | OPT_FORCE, "free NAME [--timeout=DURATION] [--force]",
-          "Free an allocation (its owner or root): daxd revokes its leases and\n"
+        { "free", verb_free, 1, 1, OPT_COMMON | OPT_TIMEOUT | OPT_FORCE | OPT_ASK_PASSWORD,
+          "free NAME [--timeout=DURATION] [--force] [--ask-password]",
+          "Free an allocation (its owner, root, or whom polkit lets manage it):\n"
+          "daxd revokes its leases and\n"
           "waits, as for a teardown, until no client holds a lease and no process\n"
           "maps it; then it erases it (a devdax pool with erase = yes), destroys\n"
           "it and returns its space to the pool. On a terminal a progress line\n"
@@ -149,7 +151,8 @@ static const struct verb verbs[] = {
           "\n"
           "      --timeout=DURATION    How long daxd waits: \"300ms\", \"1.5s\", \"2min\"\n"
           "                            (default: daxd's teardown-timeout)\n"
-          "      --force               At the deadline, revoke what is left\n" },
+          "      --force               At the deadline, revoke what is left\n"
+          "      --ask-password        Let polkit ask for a password (see daxd(8))\n" },
         { "reload", verb_reload, 0, 0, OPT_COMMON | OPT_ASK_PASSWORD, "reload [--ask-password]",
           "Make daxd re-read its configuration (as SIGHUP does) and wait for its\n"
           "answer: exit status 1 when daxd refused the file (the message names\n"
