@@ -714,8 +714,37 @@ static void learn_identity_of(const char *path, struct identity *id) {
         ASSERT_TRUE(id->known);
 }
 
+/* Whether pid is this test's own (a client, or what a client forked: the
+ * test is their subreaper, so orphans stay below it). */
+static bool descends_from_us(long pid) {
+        for (int depth = 0; pid > 1 && depth < 64; depth++) {
+                char path[64], stat[512], *close_paren;
+                long ppid;
+                FILE *f;
+
+                if (pid == (long) getpid())
+                        return true;
+                snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+                f = fopen(path, "re");
+                if (!f)
+                        return false;
+                if (!fgets(stat, sizeof(stat), f))
+                        stat[0] = '\0';
+                fclose(f);
+                close_paren = strrchr(stat, ')');
+                if (!close_paren || sscanf(close_paren + 1, " %*c %ld", &ppid) != 1)
+                        return false;
+                pid = ppid;
+        }
+        return false;
+}
+
 /* The kernel's view: processes other than daxd mapping or holding the
- * backing. Returns how many; describes the first ones into buf. */
+ * backing. Returns how many; describes the first ones into buf. Only this
+ * test's processes count: a backing removed by its teardown action frees
+ * its inode number, which a process of anyone else's on the machine may
+ * hold in another file a moment later (seen on a shared machine: another
+ * daxd "holding" a retired region). */
 static unsigned scan_users(const struct identity *id, pid_t daxd_pid, char *buf, size_t size) {
         DIR *proc = opendir("/proc");
         struct dirent *de;
@@ -732,7 +761,7 @@ static unsigned scan_users(const struct identity *id, pid_t daxd_pid, char *buf,
                 FILE *f;
                 DIR *d;
 
-                if (*end || pid <= 0 || pid == daxd_pid)
+                if (*end || pid <= 0 || pid == daxd_pid || !descends_from_us(pid))
                         continue;
                 snprintf(path, sizeof(path), "/proc/%ld/maps", pid);
                 f = fopen(path, "re");
@@ -808,7 +837,7 @@ static unsigned scan_file_users(const char *file, pid_t daxd_pid, char *buf, siz
                 FILE *f;
                 DIR *d;
 
-                if (*end || pid <= 0 || pid == daxd_pid)
+                if (*end || pid <= 0 || pid == daxd_pid || !descends_from_us(pid))
                         continue;
                 snprintf(path, sizeof(path), "/proc/%ld/maps", pid);
                 f = fopen(path, "re");
