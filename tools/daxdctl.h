@@ -2,8 +2,8 @@
 /* daxdctl.h: what the parts of daxdctl share: the parsed command line,
  * connecting, error reporting and the JSON renderings of regions and
  * leases (daxdctl-util.c), and the commands: daxdctl-show.c (list, leases,
- * status), daxdctl-wait.c (teardown, hold, monitor), daxdctl.c (the
- * command line, reload). */
+ * status), daxdctl-wait.c (teardown, hold, monitor), daxdctl-exec.c (exec),
+ * daxdctl.c (the command line, reload). */
 #pragma once
 
 #include <json-c/json.h>
@@ -35,9 +35,11 @@ struct ctl {
         /* positional arguments after the verb */
         char **args;
         size_t n_args;
-        /* hold: the command after "--" (NULL-terminated), or NULL */
+        /* hold, exec: the command after "--" (NULL-terminated), or NULL */
         char **command;
         size_t n_command;
+        /* exec */
+        const char *on_revoke;
 };
 
 /* Connects as the command line says. Prints the error and returns -errno
@@ -76,3 +78,4 @@ int verb_status(struct ctl *ctl);
 int verb_teardown(struct ctl *ctl);
 int verb_hold(struct ctl *ctl);
 int verb_monitor(struct ctl *ctl);
+int verb_exec(struct ctl *ctl); /* daxdctl-exec.c */
