@@ -12,7 +12,7 @@ fi
 
 pkgs="meson ninja-build gcc pkgconf libc6-dev libsystemd-dev libinih-dev \
 libdbus-1-dev dbus-daemon dbus-bin systemd scdoc libpmem2-dev libdaxctl-dev \
-libndctl-dev libjson-c-dev g++ valgrind"
+libndctl-dev libjson-c-dev g++ valgrind fio pmdk-tools libpmemobj-dev"
 
 # The devdax suite's QEMU guest (tests/devdax): optional. As root they are
 # installed with the rest (about 45 s, most of it the kernel package's
