@@ -2,10 +2,10 @@
 /* backend-devdax.c: a region backed by a device-DAX instance (/dev/daxX.Y).
  *
  * The kernel gives device-DAX no "busy" check: unbinding the driver zaps
- * every mapping and later accesses get SIGBUS, and on 6.1 two sequences
- * crash the kernel (../shared/vm/REPORT.md): a new open()+mmap() of a
- * disabled device while an old holder lives, and re-enabling a device
- * while an old holder lives. So this backend
+ * every mapping and later accesses get SIGBUS, and two sequences crash the
+ * kernel, measured on 6.1, 6.12 and 7.2 alike (../shared/vm/REPORT.md): a
+ * new open()+mmap() of a disabled device while an old holder lives, and
+ * re-enabling a device while an old holder lives. So this backend
  *  - keeps no fd of the device at all: every lease is a fresh open, and
  *    nothing of daxd's own can be a holder across a disable;
  *  - opens the node only after checking that the device is bound to the
@@ -16,7 +16,15 @@
  * libdaxctl is used through a fresh context for every operation: its device
  * objects cache sysfs, and between two operations anyone may have changed
  * the device.
+ *
+ * system-ram must leave the memory in ZONE_MOVABLE, or Activate cannot
+ * offline it again. Kernels that online hot-added memory themselves
+ * (auto_online_blocks "online", the default of Debian's 6.12 and 7.2) put
+ * it into ZONE_NORMAL the moment kmem binds, so for the bind daxd sets that
+ * policy to "online_movable" and puts it back right after; where it cannot,
+ * it refuses before touching the device.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -39,11 +47,17 @@
 
 #define DEVDAX_DRIVER "device_dax"
 #define KMEM_DRIVER "kmem"
+#define AUTO_ONLINE_BLOCKS "/sys/devices/system/memory/auto_online_blocks"
+#define ONLINE_POLICY "/sys/module/memory_hotplug/parameters/online_policy"
+#define CXL_DEVICES "/sys/bus/cxl/devices"
 
 struct backend_devdax {
         struct backend base;
         char *devname; /* daxX.Y as last resolved */
         char *uuid;    /* from the config, or NULL */
+        char *cxl_region; /* regionN on the CXL bus, or NULL */
+        struct backend_cxl_memdev *cxl_memdevs;
+        size_t n_cxl_memdevs;
 };
 
 /* What a device looked like before a destructive step, to put it back. */
@@ -214,6 +228,33 @@ static int read_sysfs_int(const char *devname, const char *attr, int *ret) {
         return 0;
 }
 
+/* The first line of a (sysfs) file, without its newline. */
+static int read_line(const char *path, char *buf, size_t size) {
+        _cleanup_fclose_ FILE *f = NULL;
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        if (!fgets(buf, (int) size, f))
+                return ferror(f) ? -EIO : -ENODATA;
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+static int read_u64(const char *path, uint64_t *ret) {
+        char buf[64], *end;
+        unsigned long long v;
+
+        if (read_line(path, buf, sizeof(buf)) < 0)
+                return -ENOENT;
+        errno = 0;
+        v = strtoull(buf, &end, 0);
+        if (errno != 0 || end == buf || *end != '\0')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 _printf_(3, 4) static int set_error(char **ret_error, int error, const char *fmt, ...) {
         va_list ap;
 
@@ -225,6 +266,22 @@ _printf_(3, 4) static int set_error(char **ret_error, int error, const char *fmt
                 *ret_error = NULL;
         va_end(ap);
         return -error;
+}
+
+/* A step of an action failed with the kernel's errno error: *ret_error
+ * names the step and carries that errno's text, and the return is -EIO,
+ * whatever error was (backend.h: -EBUSY would read as "still held"). */
+_printf_(3, 4) static int step_failed(char **ret_error, int error, const char *fmt, ...) {
+        va_list ap;
+        char *what = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&what, fmt, ap) < 0)
+                what = NULL;
+        va_end(ap);
+        (void) set_error(ret_error, EIO, "%s: %s", what ? what : "a step failed", strerror(error < 0 ? -error : error));
+        free(what);
+        return -EIO;
 }
 
 /* Is daxd itself holding the device (an fd, a mapping)? The manager's scan
@@ -239,8 +296,103 @@ static int check_self(struct backend_devdax *b, const char *step, char **ret_err
                 return set_error(ret_error, r, "%s %s: cannot check daxd's own file descriptors: %s", step,
                                  b->devname, strerror(-r));
         if (used)
-                return set_error(ret_error, EBUSY, "%s %s: daxd itself still holds the device (a bug); not touching it",
+                return set_error(ret_error, EIO, "%s %s: daxd itself still holds the device (a bug); not touching it",
                                  step, b->devname);
+        return 0;
+}
+
+static void cxl_identity_clear(struct backend_devdax *b) {
+        for (size_t i = 0; i < b->n_cxl_memdevs; i++)
+                free(b->cxl_memdevs[i].name);
+        free(b->cxl_memdevs);
+        b->cxl_memdevs = NULL;
+        b->n_cxl_memdevs = 0;
+        free(b->cxl_region);
+        b->cxl_region = NULL;
+}
+
+/* The memory device behind a CXL region's target: the target is an
+ * endpoint decoder (decoderM.K below the endpoint port endpointM, which
+ * sits in the port hierarchy), and the endpoint's uport is the memory
+ * device (memN, below its PCI device). */
+static int cxl_target_memdev(const char *region_dir, unsigned i, struct backend_cxl_memdev *ret) {
+        char path[PATH_MAX + 32], decoder[64], real[PATH_MAX], *slash;
+        uint64_t serial = 0;
+
+        snprintf(path, sizeof(path), "%s/target%u", region_dir, i);
+        if (read_line(path, decoder, sizeof(decoder)) < 0 || decoder[0] == '\0' || strchr(decoder, '/'))
+                return -ENOENT;
+        snprintf(path, sizeof(path), CXL_DEVICES "/%s", decoder);
+        if (!realpath(path, real))
+                return -errno;
+        slash = strrchr(real, '/');
+        if (!slash || slash == real)
+                return -ENOENT;
+        *slash = '\0';
+        snprintf(path, sizeof(path), "%s/uport", real);
+        if (!realpath(path, real))
+                return -errno;
+        slash = strrchr(real, '/');
+        if (!slash || strncmp(slash + 1, "mem", 3) != 0)
+                return -ENOENT;
+        snprintf(path, sizeof(path), "%s/serial", real);
+        (void) read_u64(path, &serial);
+        ret->name = strdup(slash + 1);
+        if (!ret->name)
+                return -ENOMEM;
+        ret->serial = serial;
+        return 0;
+}
+
+/* Which CXL region, if any, holds the physical address start: the region
+ * whose [resource, resource + size) covers it. Its targets name the memory
+ * devices. Only sysfs: no CXL library is needed, and a machine without CXL
+ * has no /sys/bus/cxl. */
+static int cxl_identity_read(struct backend_devdax *b, uint64_t start) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        cxl_identity_clear(b);
+        if (start == UINT64_MAX)
+                return 0;
+        d = opendir(CXL_DEVICES);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                char dir[PATH_MAX], path[PATH_MAX + 32];
+                uint64_t res, size, ways = 0;
+                struct backend_cxl_memdev *v;
+
+                if (strncmp(de->d_name, "region", 6) != 0)
+                        continue;
+                snprintf(dir, sizeof(dir), CXL_DEVICES "/%s", de->d_name);
+                snprintf(path, sizeof(path), "%s/resource", dir);
+                if (read_u64(path, &res) < 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/size", dir);
+                if (read_u64(path, &size) < 0 || size == 0 || start < res || start - res >= size)
+                        continue;
+                snprintf(path, sizeof(path), "%s/interleave_ways", dir);
+                (void) read_u64(path, &ways);
+                if (ways > 16) /* the CXL maximum */
+                        ways = 16;
+                b->cxl_region = strdup(de->d_name);
+                if (!b->cxl_region)
+                        return -ENOMEM;
+                v = calloc(ways ? ways : 1, sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                b->cxl_memdevs = v;
+                for (unsigned i = 0; i < ways; i++) {
+                        int r = cxl_target_memdev(dir, i, &b->cxl_memdevs[b->n_cxl_memdevs]);
+
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r >= 0)
+                                b->n_cxl_memdevs++;
+                }
+                return 0;
+        }
         return 0;
 }
 
@@ -248,9 +400,10 @@ static int check_self(struct backend_devdax *b, const char *step, char **ret_err
 static int devdax_learn(struct backend_devdax *b, struct daxctl_dev *dev, char **ret_error) {
         struct stat st;
         unsigned long align;
-        int node = -1;
+        int node = -1, target = -1;
         char *path;
         dev_t rdev;
+        int r;
 
         rdev = makedev((unsigned) daxctl_dev_get_major(dev), (unsigned) daxctl_dev_get_minor(dev));
         if (asprintf(&path, "/dev/%s", b->devname) < 0)
@@ -274,7 +427,19 @@ static int devdax_learn(struct backend_devdax *b, struct daxctl_dev *dev, char *
                 align = daxctl_region_get_align(daxctl_dev_get_region(dev));
         if (align == 0)
                 align = 4096;
+        /* The node the memory lands on: for memory behind a bridge (CXL)
+         * that is the target node, while numa_node is the node of the
+         * device that decodes it (the host bridge's). */
         (void) read_sysfs_int(b->devname, "numa_node", &node);
+        if (read_sysfs_int(b->devname, "target_node", &target) >= 0 && target >= 0)
+                node = target;
+        r = cxl_identity_read(b, daxctl_dev_get_resource(dev));
+        if (r == -ENOMEM) {
+                free(path);
+                return set_error(ret_error, ENOMEM, "out of memory");
+        }
+        if (r < 0)
+                log_debug("%s: cannot read the CXL regions in sysfs: %s", b->devname, strerror(-r));
 
         free(b->base.path);
         b->base.path = path;
@@ -366,6 +531,130 @@ static int open_device_node(const char *path, dev_t rdev, int flags) {
         return fd;
 }
 
+/* The kernel's policy for memory that is hot-added, as kmem adds a device's:
+ * auto_online_blocks says whether (and into which zone) the kernel onlines
+ * it by itself, online_policy how "online" picks the zone. */
+struct hotplug_policy {
+        char auto_online[32];   /* "offline", "online", "online_kernel", "online_movable"; "" if unknown */
+        char online_policy[32]; /* "contig-zones", "auto-movable"; "" if unknown */
+        int fd;                 /* auto_online_blocks opened for writing, when daxd must override it */
+};
+
+static void hotplug_policy_done(struct hotplug_policy *p) {
+        p->fd = safe_close(p->fd);
+}
+
+static bool hotplug_policy_is_movable(const char *auto_online) {
+        /* "offline": daxd onlines the blocks itself, as movable. A kernel
+         * without the file onlines nothing by itself. */
+        return auto_online[0] == '\0' || strcmp(auto_online, "offline") == 0 ||
+               strcmp(auto_online, "online_movable") == 0;
+}
+
+static void hotplug_policy_describe(const struct hotplug_policy *p, char *buf, size_t size) {
+        snprintf(buf, size, "the kernel onlines hot-added memory by itself (auto_online_blocks is \"%s\"%s%s%s)",
+                 p->auto_online, p->online_policy[0] ? ", memory_hotplug.online_policy \"" : "", p->online_policy,
+                 p->online_policy[0] ? "\"" : "");
+}
+
+/* Before anything touches the device: can its memory be made movable system
+ * RAM? Under a policy that onlines it into a kernel zone, only if daxd may
+ * change the policy for its bind; otherwise it refuses here, naming it. */
+static int hotplug_policy_prepare(struct backend_devdax *b, struct hotplug_policy *ret, char **ret_error) {
+        struct hotplug_policy p = { .fd = -EBADF };
+        char what[160];
+
+        if (read_line(AUTO_ONLINE_BLOCKS, p.auto_online, sizeof(p.auto_online)) < 0)
+                p.auto_online[0] = '\0';
+        if (read_line(ONLINE_POLICY, p.online_policy, sizeof(p.online_policy)) < 0)
+                p.online_policy[0] = '\0';
+        if (!hotplug_policy_is_movable(p.auto_online)) {
+                p.fd = open(AUTO_ONLINE_BLOCKS, O_WRONLY | O_CLOEXEC);
+                if (p.fd < 0) {
+                        int e = errno;
+
+                        hotplug_policy_describe(&p, what, sizeof(what));
+                        return set_error(ret_error, e,
+                                         "system-ram for %s refused: %s, which can put it into ZONE_NORMAL, from which "
+                                         "Activate could not take it back, and daxd cannot set it to \"online_movable\" "
+                                         "for the bind "
+                                         "(" AUTO_ONLINE_BLOCKS ": %s); boot with memhp_default_state=offline or "
+                                         "memhp_default_state=online_movable, or let daxd write that file",
+                                         b->devname, what, strerror(e));
+                }
+        }
+        *ret = p;
+        return 0;
+}
+
+static int write_attr(int fd, const char *value) {
+        size_t n = strlen(value);
+        ssize_t k = pwrite(fd, value, n, 0);
+
+        if (k < 0)
+                return -errno;
+        return (size_t) k == n ? 0 : -EIO;
+}
+
+/* Binds kmem to a disabled device and onlines all its memory as movable:
+ * with the kernel's auto-onlining overridden for the bind, or by daxd
+ * afterwards. Checks that the memory did land in ZONE_MOVABLE. */
+static int kmem_bind(struct backend_devdax *b, struct daxctl_dev *dev, struct hotplug_policy *p, char **ret_error) {
+        struct daxctl_memory *mem;
+        int r, k;
+
+        if (p->fd >= 0) {
+                /* The kernel onlines the blocks within the bind, before any
+                 * uevent: movable from the start, so nothing unmovable can
+                 * land there first. */
+                r = write_attr(p->fd, "online_movable");
+                if (r < 0)
+                        return step_failed(ret_error, r, "step enable-ram of %s (set " AUTO_ONLINE_BLOCKS
+                                                         " to \"online_movable\" for the bind) failed",
+                                           b->devname);
+                log_debug("%s: auto_online_blocks \"%s\" -> \"online_movable\" for the bind", b->devname,
+                          p->auto_online);
+        }
+        r = daxctl_dev_enable_ram(dev);
+        if (p->fd >= 0) {
+                char now[32] = "";
+
+                /* Put the policy back, unless someone changed it meanwhile. */
+                (void) read_line(AUTO_ONLINE_BLOCKS, now, sizeof(now));
+                k = strcmp(now, "online_movable") == 0 ? write_attr(p->fd, p->auto_online) : 0;
+                if (k < 0)
+                        log_error_errno(k, "%s: cannot set " AUTO_ONLINE_BLOCKS " back to \"%s\": %m", b->devname,
+                                        p->auto_online);
+        }
+        if (r < 0)
+                return step_failed(ret_error, r, "step enable-ram of %s (daxctl_dev_enable_ram) failed", b->devname);
+
+        mem = daxctl_dev_get_memory(dev);
+        if (!mem)
+                return step_failed(ret_error, ENXIO, "step online-memory of %s failed: no memory blocks after enable-ram",
+                                   b->devname);
+        if (daxctl_memory_is_online(mem) < daxctl_memory_num_sections(mem)) {
+                r = daxctl_memory_online(mem);
+                if (r < 0)
+                        return step_failed(ret_error, r, "step online-memory of %s (daxctl_memory_online) failed",
+                                           b->devname);
+        }
+        /* Someone else may have onlined blocks first (a udev rule, with the
+         * policy "offline"): then they can be in a kernel zone. */
+        r = daxctl_memory_is_movable(mem);
+        if (r < 0)
+                return step_failed(ret_error, r, "step online-memory of %s failed: cannot tell the zone of its memory",
+                                   b->devname);
+        if (r == 0) {
+                (void) set_error(ret_error, EIO,
+                                 "step online-memory of %s failed: its memory is online, but not all of it in "
+                                 "ZONE_MOVABLE, from which Activate could not take it back",
+                                 b->devname);
+                return -EIO;
+        }
+        return 0;
+}
+
 static int devdax_open(const struct region_config *cfg, struct backend **ret, char **ret_error) {
         _cleanup_(daxctl_unref_nullp) struct daxctl_ctx *ctx = NULL;
         struct backend_devdax *b;
@@ -411,6 +700,15 @@ static int devdax_open(const struct region_config *cfg, struct backend **ret, ch
                 goto fail;
         }
         safe_close(fd);
+
+        if (cfg->teardown == TEARDOWN_SYSTEM_RAM) {
+                /* Said now rather than only once a drain is over. */
+                _cleanup_(hotplug_policy_done) struct hotplug_policy p = { .fd = -EBADF };
+                _cleanup_free_ char *why = NULL;
+
+                if (hotplug_policy_prepare(b, &p, &why) < 0)
+                        log_warning("%s", why ? why : "system-ram will be refused");
+        }
 
         *ret = &b->base;
         return 0;
@@ -465,7 +763,7 @@ static void devdax_restore(struct backend_devdax *b, struct daxctl_dev *dev, con
                 if (users_scan("/proc", &b->base.id, 0, &users) < 0 || users.n > 0) {
                         log_error("%s: cannot restore it as found (driver %s): %s", b->devname,
                                   s->driver[0] ? s->driver : "none",
-                                  users.n > 0 ? "processes still hold it" : "cannot scan /proc");
+                                  users.n > 0 ? "processes still hold it" : "cannot read the kernel view of its users");
                         user_list_clear(&users);
                         return;
                 }
@@ -478,8 +776,18 @@ static void devdax_restore(struct backend_devdax *b, struct daxctl_dev *dev, con
                 }
                 if (r >= 0 && strcmp(s->driver, DEVDAX_DRIVER) == 0)
                         r = daxctl_dev_enable_devdax(dev);
-                else if (r >= 0 && strcmp(s->driver, KMEM_DRIVER) == 0)
-                        r = daxctl_dev_enable_ram(dev);
+                else if (r >= 0 && strcmp(s->driver, KMEM_DRIVER) == 0) {
+                        /* As movable as the teardown made it, or the next
+                         * Activate could not offline it. */
+                        _cleanup_(hotplug_policy_done) struct hotplug_policy p = { .fd = -EBADF };
+                        _cleanup_free_ char *why = NULL;
+
+                        r = hotplug_policy_prepare(b, &p, &why);
+                        if (r >= 0)
+                                r = kmem_bind(b, dev, &p, &why);
+                        if (r < 0)
+                                log_error("%s: %s", b->devname, why ? why : strerror(-r));
+                }
         }
         if (r >= 0 && strcmp(s->driver, KMEM_DRIVER) == 0 && s->online_blocks > 0) {
                 struct daxctl_memory *mem = daxctl_dev_get_memory(dev);
@@ -498,10 +806,10 @@ static void devdax_restore(struct backend_devdax *b, struct daxctl_dev *dev, con
 
 static int devdax_teardown(struct backend *base, enum teardown_action action, char **ret_error) {
         _cleanup_(daxctl_unref_nullp) struct daxctl_ctx *ctx = NULL;
+        _cleanup_(hotplug_policy_done) struct hotplug_policy policy = { .fd = -EBADF };
         struct backend_devdax *b = (struct backend_devdax *) base;
         struct devdax_state found;
         struct daxctl_dev *dev;
-        struct daxctl_memory *mem;
         int r;
 
         if (action == TEARDOWN_NONE)
@@ -516,43 +824,31 @@ static int devdax_teardown(struct backend *base, enum teardown_action action, ch
         r = check_self(b, "disable", ret_error);
         if (r < 0)
                 return r;
+        if (action == TEARDOWN_SYSTEM_RAM) {
+                r = hotplug_policy_prepare(b, &policy, ret_error);
+                if (r < 0)
+                        return -EIO;
+        }
 
         devdax_record(b, dev, &found);
 
         r = daxctl_dev_disable(dev);
         if (r < 0) {
                 devdax_restore(b, dev, &found);
-                return set_error(ret_error, r, "step disable of %s (daxctl_dev_disable) failed: %s", b->devname,
-                                 strerror(-r));
+                return step_failed(ret_error, r, "step disable of %s (daxctl_dev_disable) failed", b->devname);
         }
         if (action == TEARDOWN_DISABLE) {
                 log_info("%s: disabled", b->devname);
                 return 0;
         }
 
-        /* system-ram: bind kmem, then online the memory blocks, as movable
-         * so that Activate can offline them again. */
-        r = daxctl_dev_enable_ram(dev);
+        r = kmem_bind(b, dev, &policy, ret_error);
         if (r < 0) {
                 devdax_restore(b, dev, &found);
-                return set_error(ret_error, r, "step enable-ram of %s (daxctl_dev_enable_ram) failed: %s", b->devname,
-                                 strerror(-r));
+                return r;
         }
-        mem = daxctl_dev_get_memory(dev);
-        if (!mem) {
-                devdax_restore(b, dev, &found);
-                return set_error(ret_error, ENXIO, "step online-memory of %s failed: no memory blocks after enable-ram",
-                                 b->devname);
-        }
-        if (daxctl_memory_is_online(mem) < daxctl_memory_num_sections(mem)) {
-                r = daxctl_memory_online(mem);
-                if (r < 0) {
-                        devdax_restore(b, dev, &found);
-                        return set_error(ret_error, r, "step online-memory of %s (daxctl_memory_online) failed: %s",
-                                         b->devname, strerror(-r));
-                }
-        }
-        log_info("%s: now system RAM, %d memory block(s) online", b->devname, daxctl_memory_is_online(mem));
+        log_info("%s: now system RAM, %d memory block(s) online, movable", b->devname,
+                 daxctl_memory_is_online(daxctl_dev_get_memory(dev)));
         return 0;
 }
 
@@ -582,20 +878,20 @@ static int devdax_activate(struct backend *base, char **ret_error) {
                 if (mem && daxctl_memory_is_online(mem) > 0) {
                         r = daxctl_memory_offline(mem);
                         if (r < 0 || daxctl_memory_is_online(mem) > 0) {
-                                if (r >= 0)
-                                        r = -EBUSY;
+                                /* Blocks that went offline before the
+                                 * failure come back online. */
                                 devdax_restore(b, dev, &found);
-                                return set_error(ret_error, r,
+                                (void) set_error(ret_error, EIO,
                                                  "step offline-memory of %s (daxctl_memory_offline) failed: %s; "
                                                  "the memory stays system RAM",
-                                                 b->devname, strerror(-r));
+                                                 b->devname, strerror(r < 0 ? -r : EBUSY));
+                                return -EIO;
                         }
                 }
                 r = daxctl_dev_disable(dev);
                 if (r < 0) {
                         devdax_restore(b, dev, &found);
-                        return set_error(ret_error, r, "step disable of %s (daxctl_dev_disable) failed: %s",
-                                         b->devname, strerror(-r));
+                        return step_failed(ret_error, r, "step disable of %s (daxctl_dev_disable) failed", b->devname);
                 }
         } else if (found.enabled && strcmp(found.driver, DEVDAX_DRIVER) != 0)
                 return set_error(ret_error, ENXIO, "activate %s: bound to driver %s; not touching it", b->devname,
@@ -605,8 +901,8 @@ static int devdax_activate(struct backend *base, char **ret_error) {
                 r = daxctl_dev_enable_devdax(dev);
                 if (r < 0) {
                         devdax_restore(b, dev, &found);
-                        return set_error(ret_error, r, "step enable-devdax of %s (daxctl_dev_enable_devdax) failed: %s",
-                                         b->devname, strerror(-r));
+                        return step_failed(ret_error, r, "step enable-devdax of %s (daxctl_dev_enable_devdax) failed",
+                                           b->devname);
                 }
         }
         r = devdax_check_devdax_mode(b, ret_error);
@@ -768,6 +1064,7 @@ static void devdax_discard(struct backend *base) {
 static struct backend *devdax_free(struct backend *base) {
         struct backend_devdax *b = (struct backend_devdax *) base;
 
+        cxl_identity_clear(b);
         free(b->base.path);
         free(b->devname);
         free(b->uuid);
@@ -786,3 +1083,20 @@ const struct backend_ops backend_devdax_ops = {
         .discard = devdax_discard,
         .free = devdax_free,
 };
+
+const char *backend_devdax_cxl_region(const struct backend *base) {
+        if (!base || base->ops != &backend_devdax_ops)
+                return NULL;
+        return ((const struct backend_devdax *) base)->cxl_region;
+}
+
+size_t backend_devdax_cxl_memdevs(const struct backend *base, const struct backend_cxl_memdev **ret) {
+        const struct backend_devdax *b = (const struct backend_devdax *) base;
+
+        if (!base || base->ops != &backend_devdax_ops) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = b->cxl_memdevs;
+        return b->n_cxl_memdevs;
+}

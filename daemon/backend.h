@@ -29,11 +29,14 @@ struct backend_ops {
         /* A fresh open of the backing, O_RDONLY or O_RDWR, never a dup. */
         int (*open_lease_fd)(struct backend *b, bool write);
         /* The region's teardown action; on failure the backend is as before
-         * and *ret_error (may be NULL) names the step that failed. */
+         * and *ret_error (may be NULL) names the step that failed. A step
+         * that fails returns -EIO whatever the kernel's errno (its text is
+         * in *ret_error), and never -EBUSY: on the bus that one means "still
+         * held", and names holders. */
         int (*teardown)(struct backend *b, enum teardown_action action, char **ret_error);
         /* Makes a retired backing usable again (re-enable a device); NULL
          * where there is nothing to bring back. Called only when nothing
-         * holds the backing. */
+         * holds the backing. Errors as for teardown. */
         int (*activate)(struct backend *b, char **ret_error);
         /* Health, read when asked (NULL: none known): the persistence
          * domain ("cpu_cache", "memory_controller", "none", "unknown") and
@@ -54,8 +57,14 @@ struct backend {
         char *path;
         uint64_t size;
         uint64_t align;
-        int numa_node;
+        int numa_node; /* where the memory is (a device's target node), or -1 */
         struct backing_id id;
+};
+
+/* A CXL memory device that backs (a part of) a devdax region. */
+struct backend_cxl_memdev {
+        char *name;      /* memN, as cxl list shows it */
+        uint64_t serial; /* the device's serial number (0 when it has none) */
 };
 
 extern const struct backend_ops backend_file_ops;
@@ -65,3 +74,10 @@ extern const struct backend_ops backend_devdax_ops;
  * FILE:LINE message. */
 int backend_open(const struct region_config *cfg, struct backend **ret, char **ret_error);
 struct backend *backend_free(struct backend *b);
+
+/* For a devdax region on CXL memory: the CXL region that holds the device
+ * (regionN under /sys/bus/cxl), and its memory devices in interleave order,
+ * as read when the device was last opened or activated. NULL and 0 for any
+ * other backing. The array belongs to the backend. */
+const char *backend_devdax_cxl_region(const struct backend *b);
+size_t backend_devdax_cxl_memdevs(const struct backend *b, const struct backend_cxl_memdev **ret);

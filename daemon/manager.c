@@ -743,11 +743,12 @@ int manager_activate(struct manager *m, struct region *r, char **ret_error) {
                                         r->name, backend_type_to_string(r->config->backend));
 
         /* Re-enabling a device that any process still holds from before
-         * the disable corrupts the 6.1 kernel (REPORT.md, bug 2): the
-         * kernel's view decides, matched by device number. */
+         * the disable corrupts the kernel (6.1, 6.12 and 7.2 alike;
+         * REPORT.md, bug 2): the kernel's view decides, matched by device
+         * number. */
         e = region_scan_users(r, &users);
         if (e < 0)
-                return refuse(ret_error, -EIO, "region %s: cannot scan /proc for users of %s: %s", r->name,
+                return refuse(ret_error, -EIO, "region %s: cannot read the kernel view of the users of %s: %s", r->name,
                                         r->backend->path, strerror(-e));
         if (users.n > 0) {
                 _cleanup_free_ char *buf = NULL;

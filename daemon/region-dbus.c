@@ -242,7 +242,7 @@ static int property_get_users(sd_bus *bus, const char *path, const char *interfa
          * one of the core's refusals: Backend, with the system's text. */
         e = region_scan_users(r, &users);
         if (e < 0)
-                return bus_error_setf(error, -EIO, "cannot scan /proc: %s", strerror(-e));
+                return bus_error_setf(error, -EIO, "cannot read the kernel view of the users: %s", strerror(-e));
         e = sd_bus_message_open_container(reply, 'a', "(uss)");
         for (size_t i = 0; e >= 0 && i < users.n; i++)
                 e = sd_bus_message_append(reply, "(uss)", (uint32_t) users.users[i].pid, users.users[i].comm,
@@ -293,6 +293,29 @@ static int property_get_bad_blocks(sd_bus *bus, const char *path, const char *in
         return sd_bus_message_close_container(reply);
 }
 
+static int property_get_cxl_region(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+        const char *name = backend_devdax_cxl_region(r->backend);
+
+        return sd_bus_message_append(reply, "s", name ? name : "");
+}
+
+static int property_get_cxl_memdevs(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+        const struct backend_cxl_memdev *mds;
+        size_t n = backend_devdax_cxl_memdevs(r->backend, &mds);
+        int e;
+
+        e = sd_bus_message_open_container(reply, 'a', "(st)");
+        for (size_t i = 0; e >= 0 && i < n; i++)
+                e = sd_bus_message_append(reply, "(st)", mds[i].name, mds[i].serial);
+        if (e < 0)
+                return e;
+        return sd_bus_message_close_container(reply);
+}
+
 static const sd_bus_vtable region_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(struct region, name), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -321,6 +344,9 @@ static const sd_bus_vtable region_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EXPLICIT | SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("BadBlocks", "a(tt)", property_get_bad_blocks, 0,
                         SD_BUS_VTABLE_PROPERTY_EXPLICIT | SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        /* Read with the device's geometry, at start and on Activate. */
+        SD_BUS_PROPERTY("CxlRegion", "s", property_get_cxl_region, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("CxlMemdevs", "a(st)", property_get_cxl_memdevs, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         /* A sysfs read of root-only attributes (backing-dbus.c), so
          * EXPLICIT; the difference of two addresses, not an address. */
         SD_BUS_PROPERTY("NvdimmOffset", "t", backing_property_get_nvdimm_offset, 0,

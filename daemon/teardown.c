@@ -157,7 +157,7 @@ void teardown_check(struct teardown *t) {
         /* Invariant 4: the kernel's view decides, not our lease count. */
         e = region_scan_users(r, &users);
         if (e < 0) {
-                log_warning_errno(e, "region %s: cannot scan /proc, trying again: %m", r->name);
+                log_warning_errno(e, "region %s: cannot read the kernel view of its users, trying again: %m", r->name);
                 (void) drain_wait_for(t->drain, &users);
                 return;
         }

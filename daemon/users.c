@@ -1,10 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* users.c: find processes that map or hold a backing, as /proc shows them.
+/* users.c: find processes that map or hold a backing, as the kernel sees it.
  *
  * This is the "gup extends the lifetime of the device" rule: a forked child
  * that inherited a mapping, or a process that was passed a lease's fd, keeps
  * the backing in use even after every lease was released. Mappings are
  * matched by dev:inode (or the device number), never by path.
+ *
+ * Two ways to look, with the same answer: BPF iterators over every task's
+ * files and mappings, filtering in the kernel (users-bpf.c), and the /proc
+ * files of every process (below), where BPF cannot load. Either way a
+ * process's fds are looked at before its mappings: one that maps the
+ * backing and then closes its only fd between the two looks is seen
+ * holding the fd; the other order would miss it. And neither is atomic
+ * against fork(): a child that appears below the position the walk has
+ * reached is not visited, so an attempt during which the kernel started a
+ * process is repeated.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -12,15 +22,43 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "daxd-protocol.h"
+#include "log.h"
+#include "users-bpf.h"
 #include "users.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+/* The inode number of /proc/self/ns/pid in the initial PID namespace
+ * (the kernel's PROC_PID_INIT_INO). */
+#define PID_NS_INIT_INO UINT64_C(0xEFFFFFFC)
+
+/* Process-wide, and used from one thread: the daemon scans from its event
+ * loop, one scan after the other, which the iterators' globals need (they
+ * are shared by every reader of the programs). */
+static struct {
+        bool decided;
+        enum users_method method; /* PROC or BPF, once decided */
+        int bpf_error;            /* BPF was required and did not load: every scan fails with it */
+        bool bpf_required;        /* DAXD_USERS_SCAN=bpf or users_set_method(BPF): no fallback */
+        struct users_bpf *bpf;    /* loaded on demand; NULL in a child after fork() */
+        bool atfork;
+        users_scan_hook_t hook;
+        void *hook_userdata;
+} state;
 
 const char *user_kind_to_string(enum user_kind k) {
         return k == USER_MAP ? DAXD_USER_MAP : DAXD_USER_FD;
@@ -32,42 +70,15 @@ void user_list_fprint(FILE *f, const struct user_list *l) {
                         l->users[i].kind == USER_MAP ? "maps it" : "holds an fd");
 }
 
-static int user_compare(const void *a, const void *b) {
-        const struct backing_user *x = a, *y = b;
-
-        if (x->pid != y->pid)
-                return x->pid < y->pid ? -1 : 1;
-        if (x->kind != y->kind)
-                return x->kind < y->kind ? -1 : 1;
-        return strcmp(x->comm, y->comm);
-}
-
-bool user_list_equal(const struct user_list *a, const struct user_list *b) {
-        struct backing_user *x, *y;
-        bool equal;
-
-        if (a->n != b->n)
-                return false;
-        if (a->n == 0)
-                return true;
-        /* Sorted copies: /proc lists pids in whatever order readdir gives. */
-        x = malloc(a->n * sizeof(*x));
-        y = malloc(b->n * sizeof(*y));
-        if (!x || !y) {
-                free(x);
-                free(y);
-                return false; /* "changed": at worst one announcement too many */
+const char *users_method_to_string(enum users_method m) {
+        switch (m) {
+        case USERS_METHOD_PROC:
+                return "proc";
+        case USERS_METHOD_BPF:
+                return "bpf";
+        default:
+                return "auto";
         }
-        memcpy(x, a->users, a->n * sizeof(*x));
-        memcpy(y, b->users, b->n * sizeof(*y));
-        qsort(x, a->n, sizeof(*x), user_compare);
-        qsort(y, b->n, sizeof(*y), user_compare);
-        equal = true;
-        for (size_t i = 0; equal && i < a->n; i++)
-                equal = user_compare(&x[i], &y[i]) == 0;
-        free(x);
-        free(y);
-        return equal;
 }
 
 void user_list_clear(struct user_list *l) {
@@ -90,10 +101,203 @@ static int user_list_add(struct user_list *l, pid_t pid, enum user_kind kind, co
         return 0;
 }
 
+static int user_cmp(const void *a, const void *b) {
+        const struct backing_user *x = a, *y = b;
+
+        if (x->pid != y->pid)
+                return x->pid < y->pid ? -1 : 1;
+        return (int) x->kind - (int) y->kind;
+}
+
+/* Sorted by pid and kind, each (pid, kind) once: the same order from both
+ * ways and from any number of attempts. */
+static void user_list_normalise(struct user_list *l) {
+        size_t w = 0;
+
+        if (l->n == 0)
+                return;
+        qsort(l->users, l->n, sizeof(l->users[0]), user_cmp);
+        for (size_t i = 1; i < l->n; i++)
+                if (user_cmp(&l->users[i], &l->users[w]) != 0)
+                        l->users[++w] = l->users[i];
+        l->n = w + 1;
+}
+
+bool user_list_equal(const struct user_list *a, const struct user_list *b) {
+        /* users_scan() hands out normalised lists: equal lists are equal
+         * element by element. */
+        if (a->n != b->n)
+                return false;
+        for (size_t i = 0; i < a->n; i++)
+                if (user_cmp(&a->users[i], &b->users[i]) != 0 || strcmp(a->users[i].comm, b->users[i].comm) != 0)
+                        return false;
+        return true;
+}
+
+static int user_list_merge(struct user_list *into, const struct user_list *from) {
+        for (size_t i = 0; i < from->n; i++) {
+                int r = user_list_add(into, from->users[i].pid, from->users[i].kind, from->users[i].comm);
+
+                if (r < 0)
+                        return r;
+        }
+        user_list_normalise(into);
+        return 0;
+}
+
+/* ---- choosing the way ---- */
+
+/* A forked child must not read with its parent's object: its globals
+ * (mapped memory) would be shared by both. The fds are still exactly the
+ * parent's here, so they are closed right; the child loads its own when
+ * it scans. */
+static void on_fork_child(void) {
+        state.bpf = users_bpf_free(state.bpf);
+}
+
+static int load_bpf(void) {
+        struct users_bpf *b = NULL;
+        struct stat st;
+        int r;
+
+        if (!state.atfork) {
+                r = pthread_atfork(NULL, NULL, on_fork_child);
+                if (r != 0)
+                        return -r;
+                state.atfork = true;
+        }
+
+        /* The iterators name processes by the initial PID namespace's
+         * numbers; a daemon in another one would report the wrong pids. */
+        if (stat("/proc/self/ns/pid", &st) < 0)
+                return -errno;
+        if ((uint64_t) st.st_ino != PID_NS_INIT_INO)
+                return -EXDEV;
+
+        r = users_bpf_new(&b);
+        if (r < 0)
+                return r;
+        state.bpf = users_bpf_free(state.bpf);
+        state.bpf = b;
+        return 0;
+}
+
+static const char *bpf_error_hint(int r) {
+        switch (r) {
+        case -EOPNOTSUPP:
+                return "daxd was built without BPF";
+        case -EXDEV:
+                return "not in the initial PID namespace";
+        case -EPERM:
+        case -EACCES:
+                return "needs CAP_BPF and CAP_PERFMON, and bpf(2) allowed";
+        default:
+                return "the kernel refused them (no BTF, no iterators?)";
+        }
+}
+
+static void decide(void) {
+        const char *e = getenv("DAXD_USERS_SCAN");
+        enum users_method want = USERS_METHOD_AUTO;
+        int r;
+
+        state.decided = true;
+        if (e && *e) {
+                if (strcmp(e, "proc") == 0)
+                        want = USERS_METHOD_PROC;
+                else if (strcmp(e, "bpf") == 0)
+                        want = USERS_METHOD_BPF;
+                else if (strcmp(e, "auto") != 0)
+                        log_warning("DAXD_USERS_SCAN=%s is not \"bpf\", \"proc\" or \"auto\"; taking auto", e);
+        }
+
+        if (want == USERS_METHOD_PROC) {
+                state.method = USERS_METHOD_PROC;
+                log_info("kernel view: the /proc scan (DAXD_USERS_SCAN=proc)");
+                return;
+        }
+        /* libbpf reads the kernel's whole BTF to relocate the object:
+         * 0.1 s, but 20 s under valgrind, which cannot follow what the
+         * kernel does with it anyway. */
+        if (want == USERS_METHOD_AUTO && RUNNING_ON_VALGRIND) {
+                state.method = USERS_METHOD_PROC;
+                log_info("kernel view: the /proc scan (under valgrind; DAXD_USERS_SCAN=bpf would load BPF)");
+                return;
+        }
+        state.bpf_required = want == USERS_METHOD_BPF;
+        r = load_bpf();
+        if (r >= 0) {
+                state.method = USERS_METHOD_BPF;
+                log_info("kernel view: BPF iterators (task_file, task_vma)");
+                return;
+        }
+        if (want == USERS_METHOD_BPF) {
+                state.method = USERS_METHOD_BPF;
+                state.bpf_error = r;
+                log_error_errno(r, "kernel view: DAXD_USERS_SCAN=bpf, but the BPF iterators cannot be loaded (%s): %m; "
+                                "every scan fails", bpf_error_hint(r));
+                return;
+        }
+        state.method = USERS_METHOD_PROC;
+        log_info_errno(r, "kernel view: the /proc scan; the BPF iterators cannot be loaded (%s): %m", bpf_error_hint(r));
+}
+
+int users_set_method(enum users_method m) {
+        int r = 0;
+
+        if (m == USERS_METHOD_PROC) {
+                state.method = USERS_METHOD_PROC;
+                state.bpf_error = 0;
+        } else if (m == USERS_METHOD_AUTO && RUNNING_ON_VALGRIND) {
+                state.method = USERS_METHOD_PROC;
+                state.bpf_error = 0;
+        } else {
+                if (!state.bpf)
+                        r = load_bpf();
+                if (r >= 0) {
+                        state.method = USERS_METHOD_BPF;
+                        state.bpf_error = 0;
+                } else if (m == USERS_METHOD_AUTO) {
+                        state.method = USERS_METHOD_PROC;
+                        state.bpf_error = 0;
+                        r = 0;
+                }
+        }
+        if (r >= 0) {
+                state.decided = true;
+                state.bpf_required = m == USERS_METHOD_BPF;
+                log_debug("kernel view: %s", state.method == USERS_METHOD_BPF ? "BPF iterators (task_file, task_vma)"
+                                                                                : "the /proc scan");
+        }
+        return r;
+}
+
+enum users_method users_get_method(void) {
+        if (!state.decided)
+                decide();
+        return state.method;
+}
+
+void users_set_scan_hook(users_scan_hook_t hook, void *userdata) {
+        state.hook = hook;
+        state.hook_userdata = userdata;
+}
+
+static void call_hook(enum users_scan_point point, pid_t pid, unsigned attempt, const struct user_list *found) {
+        if (state.hook)
+                state.hook(point, pid, attempt, found, state.hook_userdata);
+}
+
+/* ---- the /proc files ---- */
+
 static bool stat_matches(const struct stat *st, const struct backing_id *id) {
         if (id->rdev != 0)
                 return (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) && st->st_rdev == id->rdev;
-        return st->st_dev == id->dev && st->st_ino == id->ino;
+        if (st->st_dev == id->dev && st->st_ino == id->ino)
+                return true;
+        /* The inode mappings name, opened directly (overlayfs's upper
+         * file): the BPF way sees the same inode and counts it too. */
+        return major(st->st_dev) == id->map_major && minor(st->st_dev) == id->map_minor && st->st_ino == id->map_ino;
 }
 
 /* For a device node, /proc/PID/maps shows dev:inode of whatever node the
@@ -114,21 +318,42 @@ static bool map_matches(int pid_dirfd, const struct backing_id *id, unsigned lon
         return maj == id->map_major && min == id->map_minor && ino == id->map_ino;
 }
 
+/* Is there, in buf, a line whose 4th and 5th fields are the needle? */
+static bool maps_text_has(const char *buf, size_t len, const char *needle, size_t nlen) {
+        for (const char *p = buf, *hit; (hit = memmem(p, len - (size_t) (p - buf), needle, nlen)); p = hit + 1) {
+                const char *line = memrchr(buf, '\n', (size_t) (hit - buf));
+                unsigned spaces = 0;
+
+                for (const char *c = line ? line + 1 : buf; c < hit; c++)
+                        spaces += *c == ' ';
+                /* "start-end perms offset" comes before: two spaces. */
+                if (spaces == 2)
+                        return true;
+        }
+        return false;
+}
+
 /* A regular file: its mappings are the lines whose 4th and 5th fields are
  * " MAJ:MIN INODE ", printed as the kernel prints them (learnt from daxd's
- * own mapping, see backend-file.c). Searching the text with memmem() for
- * that, instead of parsing every line, is the cheap part of a scan that the
+ * own mapping, see backend-file.c; stat()'s dev:inode too where it differs,
+ * as the BPF way matches both). Searching the text with memmem() for that,
+ * instead of parsing every line, is the cheap part of a scan that the
  * kernel's formatting of the file dominates. */
 static int scan_maps_text(int fd, const struct backing_id *id, bool *ret_found) {
-        char buf[65536], needle[64];
-        size_t have = 0, nlen;
+        char buf[65536], needle[2][64];
+        size_t have = 0, nlen[2], n_needles = 1;
         bool eof = false;
 
-        nlen = (size_t) snprintf(needle, sizeof(needle), " %02x:%02x %" PRIu64 " ", id->map_major, id->map_minor,
-                                 id->map_ino);
+        nlen[0] = (size_t) snprintf(needle[0], sizeof(needle[0]), " %02x:%02x %" PRIu64 " ", id->map_major,
+                                    id->map_minor, id->map_ino);
+        nlen[1] = (size_t) snprintf(needle[1], sizeof(needle[1]), " %02x:%02x %" PRIu64 " ", major(id->dev),
+                                    minor(id->dev), (uint64_t) id->ino);
+        if (id->ino != 0 && (nlen[1] != nlen[0] || memcmp(needle[0], needle[1], nlen[0]) != 0))
+                n_needles = 2;
+
         while (!eof) {
                 size_t complete;
-                char *p, *hit, *nl;
+                char *nl;
                 ssize_t n;
 
                 n = read(fd, buf + have, sizeof(buf) - have);
@@ -146,18 +371,11 @@ static int scan_maps_text(int fd, const struct backing_id *id, bool *ret_found) 
                 if (complete == 0 && have == sizeof(buf))
                         return -E2BIG; /* no line is that long; not a maps file */
 
-                for (p = buf; (hit = memmem(p, complete - (size_t) (p - buf), needle, nlen)); p = hit + 1) {
-                        char *line = memrchr(buf, '\n', (size_t) (hit - buf));
-                        unsigned spaces = 0;
-
-                        for (char *c = line ? line + 1 : buf; c < hit; c++)
-                                spaces += *c == ' ';
-                        /* "start-end perms offset" comes before: two spaces. */
-                        if (spaces == 2) {
+                for (size_t i = 0; i < n_needles; i++)
+                        if (maps_text_has(buf, complete, needle[i], nlen[i])) {
                                 *ret_found = true;
                                 return 0;
                         }
-                }
                 memmove(buf, buf + complete, have - complete);
                 have -= complete;
         }
@@ -277,17 +495,18 @@ int users_pid_uses(const char *proc, pid_t pid, const struct backing_id *id, boo
         pid_dirfd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (pid_dirfd < 0)
                 return -errno;
-        r = scan_maps(pid_dirfd, id, &maps);
+        r = scan_fds(pid_dirfd, id, &fds);
         if (r < 0)
                 return r;
-        r = scan_fds(pid_dirfd, id, &fds);
+        r = scan_maps(pid_dirfd, id, &maps);
         if (r < 0)
                 return r;
         *ret = maps || fds;
         return 0;
 }
 
-int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret) {
+static int scan_proc(const char *proc, const struct backing_id *id, pid_t ignore_pid, unsigned attempt,
+                     struct user_list *ret) {
         _cleanup_closedir_ DIR *d = NULL;
         struct user_list l = {};
         struct dirent *de;
@@ -299,7 +518,7 @@ int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, 
 
         while ((de = readdir(d))) {
                 _cleanup_close_ int pid_dirfd = -EBADF;
-                char comm[17];
+                char comm[17] = "";
                 bool maps = false, fds = false;
                 char *end;
                 long pid;
@@ -316,19 +535,19 @@ int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, 
 
                 /* Errors here mean the process went away or is a kernel
                  * thread; neither holds the backing. */
-                (void) scan_maps(pid_dirfd, id, &maps);
                 (void) scan_fds(pid_dirfd, id, &fds);
-                if (!maps && !fds)
-                        continue;
-
-                read_comm(pid_dirfd, comm, sizeof(comm));
-                if (maps) {
-                        r = user_list_add(&l, (pid_t) pid, USER_MAP, comm);
+                if (fds) {
+                        read_comm(pid_dirfd, comm, sizeof(comm));
+                        r = user_list_add(&l, (pid_t) pid, USER_FD, comm);
                         if (r < 0)
                                 goto fail;
                 }
-                if (fds) {
-                        r = user_list_add(&l, (pid_t) pid, USER_FD, comm);
+                call_hook(USERS_SCAN_FDS_DONE, (pid_t) pid, attempt, &l);
+                (void) scan_maps(pid_dirfd, id, &maps);
+                if (maps) {
+                        if (!fds)
+                                read_comm(pid_dirfd, comm, sizeof(comm));
+                        r = user_list_add(&l, (pid_t) pid, USER_MAP, comm);
                         if (r < 0)
                                 goto fail;
                 }
@@ -339,5 +558,182 @@ int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, 
 
 fail:
         user_list_clear(&l);
+        return r;
+}
+
+/* ---- the BPF iterators ---- */
+
+static int add_pids(struct user_list *l, const pid_t *pids, size_t n, enum user_kind kind, pid_t ignore_pid) {
+        for (size_t i = 0; i < n; i++) {
+                int r;
+
+                if (pids[i] == ignore_pid)
+                        continue;
+                r = user_list_add(l, pids[i], kind, "");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int scan_bpf(const struct backing_id *id, pid_t ignore_pid, unsigned attempt, struct user_list *ret) {
+        _cleanup_free_ pid_t *fds = NULL, *maps = NULL;
+        struct user_list l = {};
+        size_t n_fds = 0, n_maps = 0;
+        int r;
+
+        if (!state.bpf) {
+                r = load_bpf();
+                if (r < 0)
+                        return r;
+        }
+
+        r = users_bpf_pass(state.bpf, USER_FD, id, &fds, &n_fds);
+        if (r < 0)
+                return r;
+        r = add_pids(&l, fds, n_fds, USER_FD, ignore_pid);
+        if (r < 0)
+                goto fail;
+        call_hook(USERS_SCAN_FDS_DONE, 0, attempt, &l);
+        r = users_bpf_pass(state.bpf, USER_MAP, id, &maps, &n_maps);
+        if (r < 0)
+                goto fail;
+        r = add_pids(&l, maps, n_maps, USER_MAP, ignore_pid);
+        if (r < 0)
+                goto fail;
+
+        user_list_normalise(&l);
+        for (size_t i = 0; i < l.n; i++) {
+                char name[32];
+                int fd;
+
+                if (i > 0 && l.users[i].pid == l.users[i - 1].pid) {
+                        memcpy(l.users[i].comm, l.users[i - 1].comm, sizeof(l.users[i].comm));
+                        continue;
+                }
+                snprintf(name, sizeof(name), "/proc/%d", (int) l.users[i].pid);
+                fd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        snprintf(l.users[i].comm, sizeof(l.users[i].comm), "?");
+                else {
+                        read_comm(fd, l.users[i].comm, sizeof(l.users[i].comm));
+                        safe_close(fd);
+                }
+        }
+        *ret = l;
+        return 0;
+
+fail:
+        user_list_clear(&l);
+        return r;
+}
+
+/* ---- one scan ---- */
+
+/* The kernel's count of tasks started since boot (threads too): the
+ * "processes" line of /proc/stat, incremented as a new task becomes
+ * visible. */
+static int read_forks(const char *proc, uint64_t *ret) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char path[PATH_MAX];
+        size_t size = 0, have = 0;
+        const char *p;
+
+        snprintf(path, sizeof(path), "%s/stat", proc);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t n;
+
+                if (size - have < 4096) {
+                        char *b = realloc(buf, size + 16384);
+
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                        size += 16384;
+                }
+                n = read(fd, buf + have, size - have - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                have += (size_t) n;
+        }
+        if (!buf)
+                return -ENODATA;
+        buf[have] = '\0';
+        p = strstr(buf, "\nprocesses ");
+        if (!p || sscanf(p + 11, "%" SCNu64, ret) != 1)
+                return -ENODATA;
+        return 0;
+}
+
+static int scan_once(const char *proc, const struct backing_id *id, pid_t ignore_pid, unsigned attempt,
+                     struct user_list *ret) {
+        int r;
+
+        if (!state.decided)
+                decide();
+        /* Another tree than the real /proc (tests) can only be read. */
+        if (strcmp(proc, "/proc") != 0 || state.method == USERS_METHOD_PROC)
+                return scan_proc(proc, id, ignore_pid, attempt, ret);
+        if (state.bpf_error < 0)
+                return state.bpf_error;
+        r = scan_bpf(id, ignore_pid, attempt, ret);
+        if (r < 0 && r != -ENOMEM && !state.bpf_required) {
+                /* Refused after it loaded (a seccomp filter or a lost
+                 * capability since): /proc from now on, said once. */
+                log_warning_errno(r, "kernel view: a pass of the BPF iterators failed: %m; the /proc scan from now on");
+                state.method = USERS_METHOD_PROC;
+                state.bpf = users_bpf_free(state.bpf);
+                return scan_proc(proc, id, ignore_pid, attempt, ret);
+        }
+        return r;
+}
+
+int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret) {
+        struct user_list all = {};
+        int r;
+
+        for (unsigned attempt = 0;; attempt++) {
+                struct user_list l = {};
+                uint64_t before = 0, after = 0;
+                bool counted;
+
+                counted = read_forks(proc, &before) >= 0;
+                r = scan_once(proc, id, ignore_pid, attempt, &l);
+                if (r < 0)
+                        break;
+                user_list_normalise(&l);
+                call_hook(USERS_SCAN_ATTEMPT_DONE, 0, attempt, &l);
+
+                /* Nothing started during the attempt: it saw every process
+                 * there was. A tree without the counter is taken as is. */
+                if (!counted || (read_forks(proc, &after) >= 0 && after == before)) {
+                        user_list_clear(&all);
+                        *ret = l;
+                        return 0;
+                }
+                r = user_list_merge(&all, &l);
+                user_list_clear(&l);
+                if (r < 0)
+                        break;
+                if (attempt + 1 >= USERS_SCAN_ATTEMPTS) {
+                        /* Processes keep starting: what the attempts found
+                         * together; a user that let go in between only
+                         * costs a drain one more look. */
+                        log_debug("kernel view: processes started during each of %u scans, taking what all found",
+                                  USERS_SCAN_ATTEMPTS);
+                        *ret = all;
+                        return 0;
+                }
+        }
+        user_list_clear(&all);
         return r;
 }

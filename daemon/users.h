@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* users.h: the kernel's own view of who uses a backing, read from /proc. */
+/* users.h: the kernel's own view of who uses a backing. */
 #pragma once
 
 #include <stdbool.h>
@@ -10,8 +10,8 @@
 #include "backend.h"
 
 enum user_kind {
-        USER_MAP, /* maps the backing (/proc/PID/maps) */
-        USER_FD,  /* holds an open fd to it (/proc/PID/fd) */
+        USER_MAP, /* maps the backing */
+        USER_FD,  /* holds an open fd to it */
 };
 
 struct backing_user {
@@ -20,6 +20,7 @@ struct backing_user {
         char comm[17];
 };
 
+/* Sorted by pid, a process's USER_MAP before its USER_FD. */
 struct user_list {
         struct backing_user *users;
         size_t n;
@@ -27,10 +28,13 @@ struct user_list {
 
 /* Every process except ignore_pid that maps id or holds an fd to it; a
  * process that does both appears twice. proc is the procfs mount ("/proc"
- * except in tests). Processes that vanish during the scan are skipped. */
+ * except in tests, where another tree is read the /proc way). Processes
+ * that vanish during the scan are skipped; a scan during which a process
+ * appeared is repeated (a few times at most, then what all of them found
+ * is returned). */
 int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret);
 void user_list_clear(struct user_list *l);
-/* Whether one process maps id or holds an fd to it. */
+/* Whether one process maps id or holds an fd to it (read from /proc). */
 int users_pid_uses(const char *proc, pid_t pid, const struct backing_id *id, bool *ret);
 
 const char *user_kind_to_string(enum user_kind k);
@@ -39,5 +43,37 @@ const char *user_kind_to_string(enum user_kind k);
  * messages name it. Nothing for an empty list. */
 void user_list_fprint(FILE *f, const struct user_list *l);
 
-/* Whether a and b list the same uses (in any order). */
+/* Whether a and b, as users_scan() gave them, list the same uses. */
 bool user_list_equal(const struct user_list *a, const struct user_list *b);
+
+/* How users_scan() looks at /proc's processes: the BPF iterators where
+ * they load, else the /proc files. Decided at the first scan, from
+ * DAXD_USERS_SCAN ("bpf", "proc" or "auto", the default), and logged. */
+enum users_method {
+        USERS_METHOD_AUTO,
+        USERS_METHOD_PROC,
+        USERS_METHOD_BPF,
+};
+
+/* Chooses the way from now on (AUTO: BPF where it loads). Fails, keeping
+ * the way it had, when BPF is asked for and cannot be loaded. */
+int users_set_method(enum users_method m);
+/* The way scans take (PROC or BPF), deciding it if no scan has yet. */
+enum users_method users_get_method(void);
+const char *users_method_to_string(enum users_method m);
+
+/* For tests: called at fixed points of every scan, with what the current
+ * attempt (0, 1, ...) found so far. USERS_SCAN_FDS_DONE comes after a
+ * process's fds were looked at and before its mappings are (pid; on the
+ * BPF path once for all processes, pid 0); USERS_SCAN_ATTEMPT_DONE after
+ * each attempt, before the check for a new process. */
+enum users_scan_point {
+        USERS_SCAN_FDS_DONE,
+        USERS_SCAN_ATTEMPT_DONE,
+};
+typedef void (*users_scan_hook_t)(enum users_scan_point point, pid_t pid, unsigned attempt,
+                                  const struct user_list *found, void *userdata);
+void users_set_scan_hook(users_scan_hook_t hook, void *userdata);
+
+/* How many times a scan is tried while processes keep appearing. */
+#define USERS_SCAN_ATTEMPTS 3

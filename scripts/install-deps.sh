@@ -13,11 +13,17 @@ fi
 pkgs="meson ninja-build gcc pkgconf libc6-dev libsystemd-dev libinih-dev \
 libdbus-1-dev dbus-daemon dbus-bin systemd scdoc libpmem2-dev libdaxctl-dev \
 libndctl-dev libjson-c-dev g++ valgrind fio pmdk-tools libpmemobj-dev"
+# The kernel view's BPF iterators (daemon/bpf/): clang compiles them,
+# bpftool embeds them, libbpf loads them (-Dbpf=disabled does without).
+pkgs="$pkgs clang bpftool libbpf-dev"
 
 # The devdax suite's QEMU guest (tests/devdax): optional. As root they are
 # installed with the rest (about 45 s, most of it the kernel package's
-# initramfs hook); without them that suite skips.
-vm_pkgs="qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl kmod cpio"
+# initramfs hook); without them that suite skips. ndctl brings the cxl tool
+# for the CXL boots, xz-utils decompresses newer kernels' modules; the
+# Debian 13 kernel is not installed but fetched into a cache by
+# scripts/fetch-kernel.sh (with apt and dpkg, already there).
+vm_pkgs="qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl kmod cpio xz-utils"
 
 is_missing() {
         ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -1082,8 +1082,12 @@ static unsigned count_non_retired(struct chaos *ch, unsigned *ret_draining) {
 }
 
 struct fd_census {
-        unsigned total, backing, deleted, pidfd, other;
+        unsigned total, backing, deleted, pidfd, bpf, other;
 };
+
+/* The kernel view's BPF object (daemon/users-bpf.c), loaded at the first
+ * scan and kept: its BTF, map, two programs and two links. */
+#define KERNEL_VIEW_BPF_FDS 6
 
 static struct fd_census daxd_fds(struct chaos *ch) {
         struct fd_census c = {};
@@ -1113,6 +1117,9 @@ static struct fd_census daxd_fds(struct chaos *ch) {
                                 c.deleted++;
                 } else if (strstr(target, "pidfd"))
                         c.pidfd++;
+                else if (strcmp(target, "anon_inode:btf") == 0 || strcmp(target, "anon_inode:bpf-map") == 0 ||
+                         strcmp(target, "anon_inode:bpf-prog") == 0 || strcmp(target, "anon_inode:bpf_link") == 0)
+                        c.bpf++;
                 else
                         c.other++;
         }
@@ -1336,13 +1343,14 @@ TEST(chaos) {
         end_open = count_non_retired(&ch, NULL);
         fprintf(stderr,
                 "daxd fds: baseline %u (%u backing for %u open regions, %u other), end %u (%u backing for %u open "
-                "regions, %u other, %u pidfd, %u deleted)\n",
+                "regions, %u other, %u pidfd, %u deleted, %u of the kernel view's BPF object)\n",
                 base.total, base.backing, base_open, base.other + base.pidfd, end.total, end.backing, end_open,
-                end.other, end.pidfd, end.deleted);
+                end.other, end.pidfd, end.deleted, end.bpf);
         ASSERT_EQ_U64(end.pidfd, 0);
         ASSERT_EQ_U64(end.deleted, 0);
         ASSERT_EQ_U64(end.backing, end_open);
         ASSERT_TRUE(end.other + end.pidfd <= base.other + base.pidfd + 1);
+        ASSERT_TRUE(end.bpf == 0 || end.bpf == KERNEL_VIEW_BPF_FDS);
 
         fprintf(stderr,
                 "test-chaos totals: %u clients (%u killed), %" PRIu64 " operations (%" PRIu64 " leases acquired, %" PRIu64

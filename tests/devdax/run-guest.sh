@@ -1,18 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# Copied unchanged in behaviour from the project's shared, measured recipe
-# ../shared/vm/run-guest.sh (see ../shared/vm/REPORT.md for the timings, the
-# kernel behaviour it found and why each step is there); only this note and
-# the help text's bundled-checks default differ. Keep the two in step.
+# Grown from the project's shared, measured recipe ../shared/vm/run-guest.sh
+# (see ../shared/vm/REPORT.md for the timings, the kernel behaviour it found
+# and why each step is there). Beyond it: the kernel is picked explicitly
+# (KVER, KERNEL_ROOT: a kernel unpacked anywhere, e.g. by
+# scripts/fetch-kernel.sh), compressed modules and built-ins are handled, and
+# --cxl boots a CXL machine instead of the NVDIMM one.
 #
 # run-guest.sh - run a command inside a QEMU guest that has a real device-DAX
-# device (/dev/daxX.Y) backed by an emulated NVDIMM, and return its exit code.
+# device (/dev/daxX.Y) backed by an emulated NVDIMM or CXL memory device, and
+# return its exit code.
 #
 # How it works
-#   * Guest kernel: the host's Debian kernel (/boot/vmlinuz-$KVER, package
-#     linux-image-amd64); its modules tree in /lib/modules/$KVER is used by
-#     the guest as-is (same kernel version, so modprobe just works).
+#   * Guest kernel: KVER, by default the one the host's linux-image-amd64
+#     package depends on (/boot/vmlinuz-$KVER); its modules tree in
+#     /lib/modules/$KVER is used by the guest as-is. With KERNEL_ROOT=DIR
+#     (--kernel-root), the kernel is DIR/boot/vmlinuz-$KVER and the guest
+#     sees DIR/lib/modules/$KVER at /lib/modules/$KVER (bind-mounted over its
+#     overlay: nothing is installed on the host); KVER then defaults to the
+#     one version in DIR/lib/modules.
 #   * initramfs: busybox-static + the 9p/virtio modules only (~1.5 MB, built
 #     in a second). Its /init mounts the HOST root file system read-only over
 #     virtio-9p at /host, mounts proc/sys/dev/tmp/run over it, mounts the
@@ -23,9 +30,19 @@
 #     "RUN-GUEST-EXIT=<rc>" and written to RESULT_DIR/exit-code; the guest
 #     then powers off and this script exits with that status (or 2-4 on an
 #     infrastructure failure, see below).
+#   * Modules in the initramfs may be compressed (.ko.xz, .ko.zst, .ko.gz:
+#     decompressed when it is built) or built in (virtio_pci on 6.12: left
+#     out); which ones is modprobe's answer for that kernel (fscache is part
+#     of netfs from 6.x on).
 #   * NVDIMM: -machine pc,nvdimm=on, a file-backed memory backend (sparse
 #     file, recreated for every run unless NVDIMM_KEEP=1) and a labelled
 #     nvdimm device (label-size=128K), so `ndctl create-namespace` works.
+#   * CXL (--cxl): -machine q35,cxl=on with one persistent cxl-type3 memory
+#     device (file-backed, with a label area and a serial number) behind a
+#     CXL host bridge with two root ports, and a 4 GiB fixed memory window;
+#     the guest makes a region of it with `cxl create-region` (REPORT.md,
+#     "A device-DAX on emulated CXL memory", has the traps each choice
+#     avoids). No NVDIMM then.
 #   * Acceleration: ACCEL=auto (default) tries KVM, and falls back to TCG when
 #     KVM cannot start the guest or the guest never reaches /init.
 #
@@ -43,8 +60,11 @@
 #                      (e.g. a meson build dir; the rest of the host is r/o)
 #   --accel kvm|tcg|auto, --timeout SECS (default 300), --mem 1G (whole GiB),
 #   --nvdimm-size 1G (multiple of 2M; label area is carved from the end),
-#   --cmdline "EXTRA KERNEL ARGS"
-# Environment: WORK (scratch dir, default /tmp/qemu-devdax), KVER.
+#   --cmdline "EXTRA KERNEL ARGS",
+#   --kernel-root DIR  (as KERNEL_ROOT=DIR, above),
+#   --cxl, --cxl-size 512M (the CXL memory device's size, a multiple of 256M)
+# Environment: WORK (scratch dir, default /tmp/qemu-devdax), KVER,
+#   KERNEL_ROOT, and the options' upper-case names (TIMEOUT, MEM, CXL=1...).
 #   Extra variables for the guest script: export GUEST_ENV="A=1 B=2".
 #
 # Exit status: the guest script's status; 2 = usage/dependency error,
@@ -58,10 +78,13 @@ ACCEL=${ACCEL:-auto}
 TIMEOUT=${TIMEOUT:-300}
 MEM=${MEM:-1G}
 NVDIMM_SIZE=${NVDIMM_SIZE:-1G}
+KERNEL_ROOT=${KERNEL_ROOT:-/}
+CXL=${CXL:-0}
+CXL_SIZE=${CXL_SIZE:-512M}
 RESULT_DIR=""
 SHARES=()
 EXTRA_CMDLINE=""
-DEPS="qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl kmod cpio"
+DEPS="qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl kmod cpio xz-utils"
 
 log() { printf 'run-guest: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -79,6 +102,9 @@ while [ $# -gt 0 ]; do
 	--mem) MEM=$2; shift 2 ;;
 	--nvdimm-size) NVDIMM_SIZE=$2; shift 2 ;;
 	--cmdline) EXTRA_CMDLINE=$2; shift 2 ;;
+	--kernel-root) KERNEL_ROOT=$2; shift 2 ;;
+	--cxl) CXL=1; shift ;;
+	--cxl-size) CXL_SIZE=$2; shift 2 ;;
 	--) shift; break ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (try --help)" ;;
@@ -89,11 +115,25 @@ done
 for b in qemu-system-x86_64 busybox modprobe cpio gzip; do
 	command -v "$b" >/dev/null || die "missing $b; run: $0 --install-deps"
 done
-if [ -z "$KVER" ]; then
-	KVER=$(ls /lib/modules | grep -E '^[0-9].*-amd64$' | sort -V | tail -n1 || true)
+[ -d "$KERNEL_ROOT" ] || die "KERNEL_ROOT $KERNEL_ROOT is not a directory"
+KERNEL_ROOT=$(cd "$KERNEL_ROOT" && pwd)
+if [ -z "$KVER" ] && [ "$KERNEL_ROOT" != / ]; then
+	KVER=$(ls "$KERNEL_ROOT/lib/modules" 2>/dev/null | head -n1 || true)
+elif [ -z "$KVER" ]; then
+	# The release's own kernel, not whatever else was installed later.
+	KVER=$(dpkg-query -W -f '${Depends}' linux-image-amd64 2>/dev/null |
+		sed -n 's/^linux-image-\([^ ,]*\).*/\1/p' || true)
+	[ -n "$KVER" ] && [ -f "/boot/vmlinuz-$KVER" ] ||
+		KVER=$(ls /lib/modules | grep -E '^[0-9].*-amd64$' | sort -V | tail -n1 || true)
 fi
-[ -n "$KVER" ] && [ -f "/boot/vmlinuz-$KVER" ] && [ -d "/lib/modules/$KVER" ] ||
-	die "no Debian guest kernel found (need linux-image-amd64); run: $0 --install-deps"
+KROOT=${KERNEL_ROOT%/}
+VMLINUZ=$KROOT/boot/vmlinuz-$KVER
+MODDIR=$KROOT/lib/modules/$KVER
+[ -n "$KVER" ] && [ -f "$VMLINUZ" ] && [ -d "$MODDIR" ] ||
+	die "no guest kernel ${KVER:-found} in ${KERNEL_ROOT} (need boot/vmlinuz-KVER and lib/modules/KVER; linux-image-amd64, or scripts/fetch-kernel.sh)"
+case $CXL_SIZE in
+*[!0-9]*M | *[!0-9]*G | *[!0-9MG]*) die "--cxl-size $CXL_SIZE: a number of M or G" ;;
+esac
 
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
@@ -119,6 +159,7 @@ rm -f "$RESULT_DIR/exit-code"
 
 # ----------------------------------------------------------------- initramfs
 INITRD=$WORK/initramfs-$KVER.cpio.gz
+[ "$KROOT" = "" ] || INITRD=$WORK/initramfs-$KVER-$(printf '%s' "$KROOT" | cksum | cut -d' ' -f1).cpio.gz
 if [ ! -s "$INITRD" ] || [ "$0" -nt "$INITRD" ]; then
 	log "building $INITRD"
 	R=$WORK/initramfs.d
@@ -126,11 +167,25 @@ if [ ! -s "$INITRD" ] || [ "$0" -nt "$INITRD" ]; then
 	mkdir -p "$R"/{bin,dev,proc,sys,host,lib/modules}
 	cp "$(command -v busybox)" "$R/bin/busybox"
 	# 9p over virtio-pci; everything else is modprobed from the host tree.
-	modprobe -S "$KVER" -a --show-depends --ignore-install \
+	# Built-ins show as "builtin NAME" and are left out. busybox's insmod
+	# cannot read a compressed module (6.12 and later ship .ko.xz), so
+	# each is stored decompressed.
+	modprobe ${KROOT:+-d "$KROOT"} -S "$KVER" -a --show-depends --ignore-install \
 		virtio_pci 9pnet_virtio 9p overlay |
-		awk '$1 == "insmod" && !seen[$2]++ { print $2 }' > "$R/modules.list"
-	while read -r m; do cp "$m" "$R/lib/modules/"; done < "$R/modules.list"
-	sed -i 's|.*/||' "$R/modules.list"
+		awk '$1 == "insmod" && !seen[$2]++ { print $2 }' > "$R/modules.all"
+	[ -s "$R/modules.all" ] || die "modprobe found none of the 9p modules for $KVER in $MODDIR"
+	: > "$R/modules.list"
+	while read -r m; do
+		b=${m##*/}
+		case $m in
+		*.ko.xz) b=${b%.xz}; xz -dc "$m" > "$R/lib/modules/$b" ;;
+		*.ko.zst) b=${b%.zst}; zstd -qdc "$m" > "$R/lib/modules/$b" ;;
+		*.ko.gz) b=${b%.gz}; gzip -dc "$m" > "$R/lib/modules/$b" ;;
+		*) cp "$m" "$R/lib/modules/$b" ;;
+		esac || die "cannot copy module $m into the initramfs"
+		echo "$b" >> "$R/modules.list"
+	done < "$R/modules.all"
+	rm -f "$R/modules.all"
 	cat > "$R/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -155,6 +210,7 @@ finish() {
 for m in $(cat /modules.list); do insmod "/lib/modules/$m" || say "insmod $m failed"; done
 OUT=$(sed -n 's/.*run_guest.out=\([^ ]*\).*/\1/p' /proc/cmdline)
 SHARES=$(sed -n 's/.*run_guest.shares=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+MODDIR=$(sed -n 's/.*run_guest.moddir=\([^ ]*\).*/\1/p' /proc/cmdline)
 say "RUN-GUEST-INIT-REACHED uptime=$(cut -d' ' -f1 /proc/uptime)s"
 O="trans=virtio,version=9p2000.L,msize=262144"
 # Host root, read-only over 9p, made writable (writes are discarded at
@@ -175,6 +231,12 @@ mount -t devtmpfs devtmpfs /host/dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /host/dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /host/dev/shm 2>/dev/null
+# A kernel that is not the host's own: its modules where modprobe looks.
+if [ -n "$MODDIR" ]; then
+	mkdir -p "/host/lib/modules/$(uname -r)" &&
+		mount --bind "/host$MODDIR" "/host/lib/modules/$(uname -r)" ||
+		say "cannot bind $MODDIR at /lib/modules/$(uname -r)"
+fi
 i=0
 for d in $OUT $SHARES; do
 	mkdir -p "/host$d" 2>/dev/null
@@ -188,12 +250,45 @@ EOF
 	(cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$INITRD"
 fi
 
-# ------------------------------------------------------------- NVDIMM backing
-NVDIMM_IMG=$WORK/nvdimm.img
-if [ "${NVDIMM_KEEP:-0}" != 1 ] || [ ! -f "$NVDIMM_IMG" ]; then
-	rm -f "$NVDIMM_IMG"
-	truncate -s "$NVDIMM_SIZE" "$NVDIMM_IMG"
+# ------------------------------------------------------- NVDIMM or CXL backing
+fresh_image() { # FILE SIZE: a sparse file, recreated unless NVDIMM_KEEP=1
+	if [ "${NVDIMM_KEEP:-0}" != 1 ] || [ ! -f "$1" ]; then
+		rm -f "$1"
+		truncate -s "$2" "$1"
+	fi
+}
+if [ "$CXL" = 1 ]; then
+	CXL_IMG=$WORK/cxl-pmem.img
+	CXL_LSA=$WORK/cxl-lsa.img
+	fresh_image "$CXL_IMG" "$CXL_SIZE"
+	fresh_image "$CXL_LSA" 1M
+	# The 9p devices (virtfs) must come first, or QEMU puts them on the
+	# CXL host bridge and refuses. A second, empty root port: with a
+	# single one, 6.1 uses a pass-through decoder it never programs and
+	# every write is lost. sn= gives the label area a stable identity
+	# (without it the second boot rejects the interleave-set cookie).
+	# pcie_ports=compat: 6.12's cxl_pci fails to get its event interrupt
+	# otherwise; hypervisor=off: 6.12 refuses to commit a region when it
+	# cannot flush CPU caches the way a VM must.
+	machine=(-machine q35,cxl=on)
+	backing=(-object "memory-backend-file,id=cxl-mem1,share=on,mem-path=$CXL_IMG,size=$CXL_SIZE"
+		-object "memory-backend-file,id=cxl-lsa1,share=on,mem-path=$CXL_LSA,size=1M"
+		-device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1
+		-device cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2
+		-device cxl-type3,bus=root_port13,memdev=cxl-mem1,lsa=cxl-lsa1,id=cxl-pmem0,sn=0x1234abcd
+		-device cxl-rp,port=1,bus=cxl.1,id=root_port14,chassis=0,slot=3
+		-M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G)
+	EXTRA_CMDLINE="pcie_ports=compat $EXTRA_CMDLINE"
+	TCG_CPU=max,hypervisor=off
+else
+	NVDIMM_IMG=$WORK/nvdimm.img
+	fresh_image "$NVDIMM_IMG" "$NVDIMM_SIZE"
+	machine=(-machine pc,nvdimm=on)
+	backing=(-object "memory-backend-file,id=mem1,share=on,mem-path=$NVDIMM_IMG,size=$NVDIMM_SIZE,align=2M"
+		-device nvdimm,id=nvdimm1,memdev=mem1,label-size=128K)
+	TCG_CPU=max
 fi
+[ "$KROOT" = "" ] || EXTRA_CMDLINE="run_guest.moddir=$MODDIR $EXTRA_CMDLINE"
 
 # ------------------------------------------------------------------- run it
 shares_arg=""
@@ -224,7 +319,7 @@ boot_watchdog() {
 	[ -s "$PIDFILE" ] && kill "$(cat "$PIDFILE")" 2>/dev/null
 }
 run_qemu() { # $1 = kvm|tcg
-	local accel=$1 cpu=max wd=""
+	local accel=$1 cpu=$TCG_CPU wd=""
 	# -cpu host/max under kvm_pvm: "failed to set MSR 0x10a" (arch-capabilities)
 	[ "$accel" = kvm ] && cpu=host,-arch-capabilities
 	: > "$CONSOLE"
@@ -232,12 +327,11 @@ run_qemu() { # $1 = kvm|tcg
 	if [ "$accel" = kvm ]; then boot_watchdog & wd=$!; fi
 	timeout --foreground -k 5 "$TIMEOUT" qemu-system-x86_64 -pidfile "$PIDFILE" \
 		-accel "$accel" -cpu "$cpu" -smp 2 \
-		-machine pc,nvdimm=on \
+		"${machine[@]}" \
 		-m "$MEM,slots=2,maxmem=$(( ${MEM%G} + 8 ))G" \
-		-object "memory-backend-file,id=mem1,share=on,mem-path=$NVDIMM_IMG,size=$NVDIMM_SIZE,align=2M" \
-		-device nvdimm,id=nvdimm1,memdev=mem1,label-size=128K \
 		"${virtfs[@]}" \
-		-kernel "/boot/vmlinuz-$KVER" -initrd "$INITRD" \
+		"${backing[@]}" \
+		-kernel "$VMLINUZ" -initrd "$INITRD" \
 		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init run_guest.out=$RESULT_DIR ${shares_arg:+run_guest.shares=$shares_arg} $EXTRA_CMDLINE" \
 		-display none -monitor none -serial stdio -no-reboot \
 		< /dev/null 2>&1 | tee -a "$CONSOLE"
@@ -251,7 +345,7 @@ accels=$ACCEL
 [ "$ACCEL" = auto ] && accels="kvm tcg"
 rc=4
 for a in $accels; do
-	log "booting $KVER with -accel $a (timeout ${TIMEOUT}s)"
+	log "booting $KVER${KROOT:+ from $KROOT}$([ "$CXL" = 1 ] && echo ' on a CXL machine') with -accel $a (timeout ${TIMEOUT}s)"
 	t0=$(date +%s.%N)
 	set +e; run_qemu "$a"; qrc=$?; set -e
 	t1=$(date +%s.%N)
@@ -270,5 +364,10 @@ for a in $accels; do
 	[ "$qrc" = 124 ] && rc=3 || rc=4
 done
 end=$(date +%s.%N)
-log "$(awk -v s="$start" -v e="$end" -v r="$rc" -v c="$CONSOLE" 'BEGIN { printf "total %.1f s, guest exit status %s; console log: %s", e - s, r, c }')"
+# CPU time tells the cost of a run on a loaded machine, where wall time
+# mostly tells the load.
+# (times in this shell itself: in a pipe or $(...) it would be a subshell's.)
+times > "$WORK/times"
+cpu=$(tail -n1 "$WORK/times" | awk '{ split($1, u, "m"); split($2, s, "m"); printf "%.1f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+log "$(awk -v s="$start" -v e="$end" -v r="$rc" -v c="$CONSOLE" -v cpu="$cpu" 'BEGIN { printf "total %.1f s (QEMU and the tools: %s s of CPU), guest exit status %s; console log: %s", e - s, cpu, r, c }')"
 exit "$rc"

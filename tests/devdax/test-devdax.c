@@ -9,14 +9,18 @@
  * devdax mode. Order matters only in that the sub-tests which disable the
  * device while it is held (force_sigbus, activate_busy_while_held) belong in
  * a boot of their own: if daxd ever got the kernel rules wrong there, the
- * 6.1 kernel would be left corrupted for whatever ran next.
+ * kernel (6.1, 6.12 and 7.2 alike) would be left corrupted for whatever ran
+ * next. On a CXL-backed device in-guest.sh also sets $DAXD_TEST_CXL_REGION,
+ * _MEMDEV and _SERIAL, as the cxl tool reports them.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -63,6 +67,8 @@ static void assert_driver(const char *want) {
         free(d);
 }
 
+static void write_attr(const char *path, const char *value);
+
 static uint64_t sysfs_u64(const char *attr) {
         char path[PATH_MAX];
         unsigned long long v = 0;
@@ -73,6 +79,22 @@ static uint64_t sysfs_u64(const char *attr) {
         if (!f)
                 TEST_FAIL("cannot open %s: %m", path);
         if (fscanf(f, "%lli", &v) != 1)
+                TEST_FAIL("cannot read %s", path);
+        fclose(f);
+        return v;
+}
+
+/* A signed attribute of the device (numa_node, target_node: -1 is valid). */
+static int sysfs_int(const char *attr) {
+        char path[PATH_MAX];
+        int v = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/%s", dev, attr);
+        f = fopen(path, "re");
+        if (!f)
+                TEST_FAIL("cannot open %s: %m", path);
+        if (fscanf(f, "%d", &v) != 1)
                 TEST_FAIL("cannot read %s", path);
         fclose(f);
         return v;
@@ -89,6 +111,46 @@ static unsigned online_memory_blocks(void) {
                 n = 0;
         pclose(p);
         return n;
+}
+
+/* Online memory blocks of the whole machine that are in ZONE_MOVABLE (an
+ * online block's valid_zones names the zone it is in). */
+static unsigned movable_memory_blocks(void) {
+        char cmd[] = "cd /sys/devices/system/memory && for b in memory[0-9]*; do "
+                     "[ \"$(cat $b/state)\" = online ] && cat $b/valid_zones; done | grep -c '^Movable$'";
+        FILE *p = popen(cmd, "re");
+        unsigned n = 0;
+
+        ASSERT_TRUE(p);
+        if (fscanf(p, "%u", &n) != 1)
+                n = 0;
+        pclose(p);
+        return n;
+}
+
+#define AUTO_ONLINE_BLOCKS "/sys/devices/system/memory/auto_online_blocks"
+
+/* The kernel's policy for hot-added memory: whether it onlines it itself. */
+static char *auto_online(void) {
+        char buf[64] = "";
+        FILE *f = fopen(AUTO_ONLINE_BLOCKS, "re");
+
+        if (!f)
+                TEST_FAIL("cannot open " AUTO_ONLINE_BLOCKS ": %m");
+        if (!fgets(buf, sizeof(buf), f))
+                TEST_FAIL("cannot read " AUTO_ONLINE_BLOCKS);
+        fclose(f);
+        buf[strcspn(buf, "\n")] = '\0';
+        return test_strdup(buf);
+}
+
+static void set_auto_online(const char *policy) {
+        char *now;
+
+        write_attr(AUTO_ONLINE_BLOCKS, policy);
+        now = auto_online();
+        ASSERT_STREQ(now, policy);
+        free(now);
 }
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -423,7 +485,14 @@ TEST(lease_rw) {
         free(s);
         ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), sysfs_u64("size"));
         ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Align"), sysfs_u64("align"));
-        ASSERT_TRUE(get_prop_i32(bus, p, DAXD_REGION_INTERFACE, "NumaNode") >= -1);
+        /* Where the memory is: the target node (for CXL memory not the
+         * node of the device that decodes it). */
+        {
+                int target = sysfs_int("target_node");
+
+                ASSERT_EQ_INT(get_prop_i32(bus, p, DAXD_REGION_INTERFACE, "NumaNode"),
+                              target >= 0 ? target : sysfs_int("numa_node"));
+        }
         /* Health from libndctl: a known domain; an emulated NVDIMM has no
          * bad blocks. */
         s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "PersistenceDomain");
@@ -432,6 +501,14 @@ TEST(lease_rw) {
                     strcmp(s, "unknown") == 0);
         free(s);
         ASSERT_EQ_U64(bad_blocks_now(bus, p, NULL), 0);
+        /* Which CXL region holds it: none on an NVDIMM. */
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "CxlRegion");
+        {
+                const char *want = getenv("DAXD_TEST_CXL_REGION");
+
+                ASSERT_STREQ(s, want ? want : "");
+        }
+        free(s);
 
         daxd_acquire_ok(bus, "dd", 0, 0, DAXD_ACQUIRE_WRITE, &l);
         ASSERT_EQ_U64(l.length, sysfs_u64("size"));
@@ -624,6 +701,14 @@ TEST(other_node_counts) {
         holder_start(env, HOLDER_OTHER_NODE_MAP, &h);
         ASSERT_TRUE(users_has(bus, h.pid, "map"));
         ASSERT_FALSE(users_has(bus, h.pid, "fd"));
+        /* On the guest's kernel (Debian's 6.1) the daemon takes the BPF
+         * iterators too: the match above was theirs, by i_rdev. */
+        {
+                char *log = test_env_read_log(env);
+
+                ASSERT_STRSTR(log, "kernel view: BPF iterators (task_file, task_vma)");
+                free(log);
+        }
         r = teardown(bus, 500000u, 0, &error);
         ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BUSY, EBUSY);
         pid = test_asprintf("pid %d", (int) h.pid);
@@ -720,18 +805,34 @@ static void retire_to_system_ram(struct test_env **ret_env, sd_bus **ret_bus, un
                                  unsigned *ret_during) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         struct test_env *env;
+        unsigned movable_before, movable_during;
+        char *policy;
         sd_bus *bus;
 
         setup();
         *ret_before = online_memory_blocks();
+        movable_before = movable_memory_blocks();
+        policy = auto_online();
         env = start("system-ram");
         bus = test_env_connect(env);
         ASSERT_BUS_OK(teardown(bus, 0, 0, &error), &error);
         assert_state(bus, DAXD_STATE_RETIRED);
         assert_driver("kmem");
         *ret_during = online_memory_blocks();
-        fprintf(stderr, "online memory blocks: %u before, %u as system-ram\n", *ret_before, *ret_during);
+        movable_during = movable_memory_blocks();
+        fprintf(stderr, "online memory blocks (auto_online_blocks \"%s\"): %u before, %u as system-ram; movable: %u, %u\n",
+                policy, *ret_before, *ret_during, movable_before, movable_during);
         ASSERT_TRUE(*ret_during > *ret_before);
+        /* All of it in ZONE_MOVABLE, whatever the kernel's policy, which
+         * daxd left as it found it. */
+        ASSERT_EQ_U64(movable_during - movable_before, *ret_during - *ret_before);
+        {
+                char *now = auto_online();
+
+                ASSERT_STREQ(now, policy);
+                free(now);
+        }
+        free(policy);
         *ret_env = env;
         *ret_bus = bus;
 }
@@ -830,6 +931,234 @@ TEST(failed_activate_restores) {
         ASSERT_EQ_U64(online_memory_blocks(), before);
         lease_rw_now(bus);
 
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* Under the other kernels' default auto-online policy too (6.1 defaults
+ * to "offline", 6.12 and 7.2 to "online"; system_ram_activate runs under
+ * the kernel's own): system-ram leaves the memory online and movable
+ * (retire_to_system_ram checks), and Activate takes it back. So each
+ * kernel of the suite runs both ways daxd has of making it movable:
+ * onlining it itself, and overriding the kernel's policy for the bind.
+ * ("online_kernel" takes the override path as "online" does, and
+ * "online_movable" needs none.) */
+TEST(system_ram_auto_online) {
+        static const char *const policies[] = { "online", "offline" };
+        char *orig;
+
+        setup();
+        orig = auto_online();
+        for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+                struct test_env *env;
+                sd_bus *bus;
+                unsigned before, during;
+
+                if (strcmp(policies[i], orig) == 0)
+                        continue; /* the kernel's own: system_ram_activate */
+                fprintf(stderr, "-- auto_online_blocks = %s\n", policies[i]);
+                set_auto_online(policies[i]);
+                retire_to_system_ram(&env, &bus, &before, &during);
+                activate_ok(bus);
+                ASSERT_EQ_U64(online_memory_blocks(), before);
+                lease_rw_now(bus);
+                sd_bus_flush_close_unref(bus);
+                test_env_stop_daxd(env);
+                test_env_free(env);
+        }
+        set_auto_online(orig);
+        free(orig);
+}
+
+/* Where the kernel would online the memory into ZONE_NORMAL itself and
+ * daxd may not change that (here: auto_online_blocks read-only, as a
+ * sandbox could make it), system-ram is refused before the device is
+ * touched, with Backend naming the policy and what to boot with; daxd said
+ * so at start already. The region is live and the device as it was. */
+TEST(system_ram_refused) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct test_env *env;
+        unsigned before;
+        char *orig, *log;
+        sd_bus *bus;
+        int r;
+
+        setup();
+        orig = auto_online();
+        set_auto_online("online");
+        ASSERT_EQ_INT(run("mount --bind " AUTO_ONLINE_BLOCKS " " AUTO_ONLINE_BLOCKS " && "
+                          "mount -o remount,bind,ro " AUTO_ONLINE_BLOCKS), 0);
+        before = online_memory_blocks();
+        env = start("system-ram");
+        bus = test_env_connect(env);
+        log = test_env_read_log(env);
+        ASSERT_STRSTR(log, "system-ram for");
+        ASSERT_STRSTR(log, "refused");
+        free(log);
+
+        r = teardown(bus, 0, 0, &error);
+        fprintf(stderr, "Backend error: %s\n", error.message);
+        (void) run("umount " AUTO_ONLINE_BLOCKS);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BACKEND, EIO);
+        ASSERT_STRSTR(error.message, "auto_online_blocks is \"online\"");
+        ASSERT_STRSTR(error.message, "memhp_default_state=");
+        ASSERT_STRSTR(error.message, "Read-only file system");
+        sd_bus_error_free(&error);
+        assert_state(bus, DAXD_STATE_LIVE);
+        assert_driver("device_dax");
+        ASSERT_EQ_U64(online_memory_blocks(), before);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+        set_auto_online(orig);
+        free(orig);
+}
+
+#define MPOL_BIND_ 2 /* <numaif.h>, without libnuma */
+
+/* A child that holds unmovable kernel memory on node: pipe buffers,
+ * allocated under a strict policy for that node. */
+static void unmovable_holder_start(int node, struct holder *h) {
+        int ready[2], go[2];
+        char c = 'r';
+
+        ASSERT_OK(pipe2(ready, O_CLOEXEC));
+        ASSERT_OK(pipe2(go, O_CLOEXEC));
+        fflush(NULL);
+        h->pid = fork();
+        ASSERT_OK(h->pid);
+        if (h->pid == 0) {
+                unsigned long mask = 1UL << node;
+                static char buf[64 * 1024];
+                int p[2];
+
+                close(ready[0]);
+                close(go[1]);
+                alarm(120);
+                ASSERT_OK(syscall(SYS_set_mempolicy, MPOL_BIND_, &mask, sizeof(mask) * 8));
+                memset(buf, 'u', sizeof(buf));
+                for (int i = 0; i < 8; i++) {
+                        ASSERT_OK(pipe2(p, O_CLOEXEC | O_NONBLOCK));
+                        ASSERT_EQ_INT(write(p[1], buf, sizeof(buf)), (int) sizeof(buf));
+                }
+                ASSERT_EQ_INT(write(ready[1], &c, 1), 1);
+                child_wait_go(go[0]);
+                _exit(0);
+        }
+        close(ready[1]);
+        close(go[0]);
+        h->ready_fd = ready[0];
+        h->go_fd = go[1];
+        if (read(h->ready_fd, &c, 1) != 1)
+                TEST_FAIL("unmovable holder %d died before it was set up", (int) h->pid);
+}
+
+/* An Activate whose offline step the kernel refuses (someone onlined the
+ * memory into ZONE_NORMAL behind daxd's back, and unmovable kernel pages
+ * landed in it) fails with Backend naming the step, not Busy: no process
+ * holds the device. The memory stays system RAM, as much of it online as
+ * before, and once the pages are gone Activate works. Needs the device's
+ * memory on a node of its own (CXL memory is), so that the pages surely
+ * land in it. */
+TEST(activate_offline_fails) {
+        struct test_env *env;
+        struct holder h;
+        sd_bus *bus;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        unsigned before, during;
+        int node, r, status;
+
+        setup();
+        node = sysfs_int("target_node");
+        if (node < 0 || node == sysfs_int("numa_node"))
+                TEST_FAIL("%s's memory is not on a node of its own (target_node %d): run this on CXL memory", dev, node);
+        retire_to_system_ram(&env, &bus, &before, &during);
+
+        /* Behind daxd's back: into ZONE_NORMAL. */
+        ASSERT_EQ_INT(run("cd /sys/devices/system/node/node%d && for b in memory[0-9]*; do "
+                          "echo offline > $b/state && echo online_kernel > $b/state || exit 1; done",
+                          node), 0);
+        ASSERT_EQ_U64(online_memory_blocks(), during);
+        unmovable_holder_start(node, &h);
+
+        r = activate(bus, &error);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BACKEND, EIO);
+        fprintf(stderr, "Backend error: %s\n", error.message);
+        ASSERT_STRSTR(error.message, "offline-memory");
+        ASSERT_STRSTR(error.message, "Device or resource busy; the memory stays system RAM");
+        ASSERT_STRSTR(error.message, "the region stays retired");
+        sd_bus_error_free(&error);
+        assert_state(bus, DAXD_STATE_RETIRED);
+        assert_driver("kmem");
+        ASSERT_EQ_U64(online_memory_blocks(), during);
+
+        holder_go(&h);
+        status = holder_wait(&h);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        activate_ok(bus);
+        ASSERT_EQ_U64(online_memory_blocks(), before);
+        lease_rw_now(bus);
+
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
+/* On CXL memory: the memory's node is the target node, not the node of the
+ * device (the host bridge) that decodes it, the region's persistence
+ * domain is the CXL region's, and CxlRegion and CxlMemdevs say which CXL
+ * region and memory device (with its serial number) hold it. */
+TEST(cxl_identity) {
+        const char *cxl_region = getenv("DAXD_TEST_CXL_REGION");
+        struct test_env *env;
+        sd_bus *bus;
+        char *p, *s;
+        int target;
+
+        setup();
+        if (!cxl_region || !*cxl_region)
+                TEST_FAIL("no DAXD_TEST_CXL_REGION: run this on a CXL-backed device (run-suite.sh with DAXD_GUEST_MACHINE=cxl)");
+        target = sysfs_int("target_node");
+        fprintf(stderr, "%s: numa_node %d, target_node %d\n", dev, sysfs_int("numa_node"), target);
+        ASSERT_TRUE(target >= 0);
+        ASSERT_TRUE(target != sysfs_int("numa_node"));
+
+        env = start("disable");
+        bus = test_env_connect(env);
+        p = region_path("dd");
+        ASSERT_EQ_INT(get_prop_i32(bus, p, DAXD_REGION_INTERFACE, "NumaNode"), target);
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "PersistenceDomain");
+        ASSERT_STREQ(s, "memory_controller");
+        free(s);
+        /* The CXL region and its one memory device, as the cxl tool
+         * (libcxl) reports them; daxd reads sysfs. */
+        s = get_prop_str(bus, p, DAXD_REGION_INTERFACE, "CxlRegion");
+        ASSERT_STREQ(s, cxl_region);
+        free(s);
+        {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+                const char *want = getenv("DAXD_TEST_CXL_MEMDEV"), *name;
+                uint64_t serial;
+
+                ASSERT_TRUE(want && *want);
+                ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "CxlMemdevs", &error,
+                                                  &reply, "a(st)"),
+                              &error);
+                ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(st)"));
+                ASSERT_TRUE(sd_bus_message_read(reply, "(st)", &name, &serial) > 0);
+                fprintf(stderr, "CxlMemdevs: %s, serial 0x%" PRIx64 "\n", name, serial);
+                ASSERT_STREQ(name, want);
+                ASSERT_EQ_U64(serial, strtoull(getenv("DAXD_TEST_CXL_SERIAL"), NULL, 0));
+                ASSERT_TRUE(sd_bus_message_read(reply, "(st)", &name, &serial) == 0);
+                sd_bus_message_unref(reply);
+        }
+        lease_rw_now(bus);
+
+        free(p);
         sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
         test_env_free(env);
@@ -1283,7 +1612,7 @@ TEST(bad_blocks_announced) {
  * its attribute stay. Needs mce-inject, like bad_blocks_announced. */
 TEST(nvdimm_bus_gone_and_back) {
         struct bad_blocks_seen seen = {};
-        char dir[PATH_MAX], acpi[64], *q;
+        char dir[PATH_MAX], acpi[64], link[PATH_MAX + 16], drv[PATH_MAX], *q;
         struct test_env *env;
         sd_bus_slot *slot = NULL;
         unsigned wakes = 0, known;
@@ -1293,11 +1622,16 @@ TEST(nvdimm_bus_gone_and_back) {
         setup();
         require_mce_inject();
 
-        /* .../ACPI0012:00/ndbusN/regionM: the ACPI device nfit is bound to. */
+        /* .../ACPI0012:00/ndbusN/regionM: the device the NFIT driver is
+         * bound to, and that driver, wherever this kernel has it (an ACPI
+         * driver "nfit" up to 6.x, a platform driver "acpi-nfit" on 7.x). */
         nd_region_dir(dir, sizeof(dir));
         ASSERT_TRUE((q = strstr(dir, "/ndbus")) != NULL);
         *q = '\0';
         snprintf(acpi, sizeof(acpi), "%s", strrchr(dir, '/') + 1);
+        snprintf(link, sizeof(link), "%s/driver", dir);
+        ASSERT_TRUE(realpath(link, drv) != NULL);
+        fprintf(stderr, "%s is bound to %s\n", acpi, drv);
 
         env = start("disable");
         bus = test_env_connect(env);
@@ -1305,7 +1639,7 @@ TEST(nvdimm_bus_gone_and_back) {
         ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, p, "org.freedesktop.DBus.Properties",
                                       "PropertiesChanged", on_region_changed, &seen));
 
-        ASSERT_EQ_INT(run("echo %s > /sys/bus/acpi/drivers/nfit/unbind", acpi), 0);
+        ASSERT_EQ_INT(run("echo %s > %s/unbind", acpi, drv), 0);
         test_wait_until("region dd retired", region_retired, bus, 20);
         /* Long enough for a spinning watch to show in the log. */
         test_pump_for(&bus, 1, 500);
@@ -1316,7 +1650,7 @@ TEST(nvdimm_bus_gone_and_back) {
         fprintf(stderr, "daxd woke %u times for the region's badblocks while it went away\n", wakes);
         ASSERT_TRUE(wakes <= 2);
 
-        ASSERT_EQ_INT(run("echo %s > /sys/bus/acpi/drivers/nfit/bind", acpi), 0);
+        ASSERT_EQ_INT(run("echo %s > %s/bind", acpi, drv), 0);
         for (int i = 0; i < 500 && access(devpath, F_OK) < 0; i++)
                 usleep(10000);
         ensure_devdax();
@@ -1415,6 +1749,10 @@ static const struct test_case tests[] = {
         TEST_ENTRY(system_ram_activate),
         TEST_ENTRY(failed_action_restores),
         TEST_ENTRY(failed_activate_restores),
+        TEST_ENTRY(system_ram_auto_online),
+        TEST_ENTRY(system_ram_refused),
+        TEST_ENTRY(activate_offline_fails),
+        TEST_ENTRY(cxl_identity),
         TEST_ENTRY(force_sigbus),
         TEST_ENTRY(activate_busy_while_held),
         TEST_ENTRY(hot_remove_gone),

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* kernel-types.h: the few kernel types the kernel-view iterators read.
+ *
+ * Written by hand instead of a vmlinux.h dumped from the build machine's
+ * BTF, so the build is the same on every machine, BTF or not. Only the
+ * fields used are declared: with preserve_access_index every access is a
+ * CO-RE relocation that libbpf resolves against the running kernel's own
+ * BTF at load time, so offsets, padding and the fields left out do not
+ * matter, and one object serves 6.1 to 6.18. Names and types must match
+ * the kernel's (libbpf matches fields by name and checks their kind).
+ */
+#pragma once
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef signed char __s8;
+typedef short __s16;
+typedef int __s32;
+typedef long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u64 __be64;
+typedef __u32 __wsum;
+
+typedef __u32 dev_t;
+typedef __u16 umode_t;
+typedef int pid_t;
+
+#define S_IFMT 00170000
+#define S_IFBLK 0060000
+#define S_IFCHR 0020000
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct super_block {
+        dev_t s_dev;
+};
+
+struct inode {
+        umode_t i_mode;
+        struct super_block *i_sb;
+        unsigned long i_ino;
+        dev_t i_rdev;
+};
+
+struct file {
+        struct inode *f_inode;
+};
+
+struct vm_area_struct {
+        unsigned long vm_start;
+        struct file *vm_file;
+};
+
+struct task_struct {
+        pid_t pid;
+        pid_t tgid;
+};
+
+struct seq_file;
+
+struct bpf_iter_meta {
+        struct seq_file *seq;
+        __u64 session_id;
+        __u64 seq_num;
+};
+
+/* The iterators' contexts; the kernel wraps each pointer in a union of
+ * its own, which libbpf's field matching looks through. */
+struct bpf_iter__task_file {
+        struct bpf_iter_meta *meta;
+        struct task_struct *task;
+        __u32 fd;
+        struct file *file;
+};
+
+struct bpf_iter__task_vma {
+        struct bpf_iter_meta *meta;
+        struct task_struct *task;
+        struct vm_area_struct *vma;
+};
+
+#pragma clang attribute pop

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* users-abi.h: what the kernel-view iterators and users-bpf.c exchange.
+ *
+ * Included by the BPF program and by the daemon, so only plain C types.
+ * Device numbers are the kernel's own encoding (major << 20 | minor), not
+ * glibc's dev_t.
+ */
+#pragma once
+
+/* The backing, as the kernel knows it; written before each pass. A file
+ * has two names where overlayfs stacks it: the overlay's inode, behind an
+ * open file, and the upper file's, behind a mapping. Either counts. */
+struct users_target {
+        unsigned long long fd_ino;
+        unsigned long long map_ino;
+        unsigned long long learn_addr; /* the start of the reader's own mapping of it, or 0 */
+        unsigned int fd_dev;           /* the inode's superblock's device */
+        unsigned int map_dev;
+        unsigned int rdev;             /* a device node's number; 0 for a regular file */
+        int learn_fd;                  /* the reader's own fd on it, or -1 */
+};
+
+/* What the reader's own learn_fd or learn_addr points at. */
+struct users_learned {
+        unsigned long long ino;
+        unsigned int dev;
+        unsigned int found;
+};
+
+#define USERS_RECORD_MAP 0u
+#define USERS_RECORD_FD 1u
+
+/* One per process found; the iterator's output is an array of these. */
+struct users_record {
+        unsigned int tgid;
+        unsigned int kind;
+};

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* users.bpf.c: who holds or maps a backing, asked of the kernel directly.
+ *
+ * Two iterators, run one after the other by users-bpf.c: iter/task_file
+ * visits every open file of every process, iter/task_vma every mapping,
+ * and each writes a record only for those whose inode is the backing. The
+ * text of /proc/PID/maps is never formatted and nothing is stat()ed, which
+ * is what the /proc scan spends its time on.
+ *
+ * The globals below are one copy for every reader of these programs: a
+ * pass must not start while another one runs (users.c serialises them).
+ *
+ * No loops and no bpf_probe_read_kernel(): every read is a direct,
+ * CO-RE-relocated load of a field the verifier knows from BTF.
+ */
+#include "kernel-types.h"
+
+#include <bpf/bpf_helpers.h>
+
+#include "users-abi.h"
+
+/* bpf_seq_write() is offered to GPL-compatible programs only; LGPL-2.1
+ * allows the GPL's terms to be applied instead (its section 3). */
+char LICENSE[] SEC("license") = "GPL";
+
+struct users_target target;
+struct users_learned learned;
+/* The last process written: the rest of its files or mappings need no
+ * look. Set only once the record is out, because a record that did not
+ * fit in the seq buffer is shown again on the next read(). */
+__u32 last_tgid;
+
+static __always_inline int inode_is_backing(const struct inode *inode) {
+        const struct super_block *sb;
+        __u64 ino;
+        dev_t dev;
+
+        if (!inode)
+                return 0;
+        if (target.rdev) {
+                umode_t fmt = inode->i_mode & S_IFMT;
+
+                return (fmt == S_IFCHR || fmt == S_IFBLK) && inode->i_rdev == target.rdev;
+        }
+        sb = inode->i_sb;
+        if (!sb)
+                return 0;
+        dev = sb->s_dev;
+        ino = inode->i_ino;
+        return (dev == target.fd_dev && ino == target.fd_ino) || (dev == target.map_dev && ino == target.map_ino);
+}
+
+static __always_inline void learn(const struct inode *inode) {
+        const struct super_block *sb;
+
+        if (!inode)
+                return;
+        sb = inode->i_sb;
+        learned.dev = sb ? sb->s_dev : 0;
+        learned.ino = inode->i_ino;
+        learned.found = 1;
+}
+
+static __always_inline void emit(struct seq_file *seq, __u32 tgid, __u32 kind) {
+        struct users_record r = { .tgid = tgid, .kind = kind };
+
+        if (bpf_seq_write(seq, &r, sizeof(r)) == 0)
+                last_tgid = tgid;
+}
+
+SEC("iter/task_file")
+int users_fds(struct bpf_iter__task_file *ctx) {
+        struct task_struct *task = ctx->task;
+        struct file *file = ctx->file;
+        struct inode *inode;
+        __u32 tgid;
+
+        if (!task || !file)
+                return 0;
+        tgid = task->tgid;
+        inode = file->f_inode;
+
+        /* The reader's own descriptor on the backing says how the kernel
+         * names the inode behind an open file (on overlayfs not what
+         * stat() says); the current task is the process reading. */
+        if (target.learn_fd >= 0 && ctx->fd == (__u32) target.learn_fd &&
+            tgid == (__u32) (bpf_get_current_pid_tgid() >> 32))
+                learn(inode);
+
+        if (tgid == last_tgid || !inode_is_backing(inode))
+                return 0;
+        emit(ctx->meta->seq, tgid, USERS_RECORD_FD);
+        return 0;
+}
+
+SEC("iter/task_vma")
+int users_maps(struct bpf_iter__task_vma *ctx) {
+        struct task_struct *task = ctx->task;
+        struct vm_area_struct *vma = ctx->vma;
+        struct file *file;
+        __u32 tgid;
+
+        if (!task || !vma)
+                return 0;
+        tgid = task->tgid;
+        file = vma->vm_file;
+        if (!file)
+                return 0;
+        /* The same for a mapping: newer kernels (6.18, not 6.1) show an
+         * overlayfs mapping in /proc/PID/maps as the overlay's inode, but
+         * vm_file is the upper file's; the reader's own mapping says. */
+        if (target.learn_addr && vma->vm_start == target.learn_addr &&
+            tgid == (__u32) (bpf_get_current_pid_tgid() >> 32)) {
+                learn(file->f_inode);
+                return 0; /* made for the look, not a use */
+        }
+        if (tgid == last_tgid || !inode_is_backing(file->f_inode))
+                return 0;
+        emit(ctx->meta->seq, tgid, USERS_RECORD_MAP);
+        return 0;
+}

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* users-bpf.c: run the kernel-view iterators (bpf/users.bpf.c) and read
+ * what they found.
+ *
+ * The object is built with the daemon and embedded in it (a bpftool
+ * skeleton); libbpf relocates it against the running kernel's BTF when it
+ * is loaded, once per process. Each pass creates a fresh iterator from
+ * the attached link and reads it to the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "users-bpf.h"
+
+#if DAXD_BPF
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "bpf/users-abi.h"
+#include "cleanup.h"
+#include "log.h"
+#include "users.skel.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_DISABLE_ERROR_REPORTING ((void) 0)
+#define VALGRIND_ENABLE_ERROR_REPORTING ((void) 0)
+#endif
+
+/* How the kernel names a file's inode behind an open file and behind a
+ * mapping, learnt from the daemon's own fd and a mapping of its own, per
+ * stat() identity. A handful of backings at most. */
+#define LEARNT_MAX 32
+
+struct learnt {
+        dev_t st_dev;
+        ino_t st_ino;
+        uint32_t dev[2]; /* [USER_MAP], [USER_FD] */
+        uint64_t ino[2];
+        bool known[2];
+};
+
+struct users_bpf {
+        struct users_iter *skel;
+        struct learnt learnt[LEARNT_MAX];
+        size_t n_learnt, next_learnt;
+};
+
+static uint32_t kernel_dev(unsigned maj, unsigned min) {
+        return (uint32_t) maj << 20 | (min & 0xfffff);
+}
+
+_printf_(2, 0) static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+        _cleanup_free_ char *s = NULL;
+
+        if (level == LIBBPF_DEBUG || vasprintf(&s, fmt, ap) < 0)
+                return 0;
+        s[strcspn(s, "\n")] = '\0';
+        /* A failed load is reported once by users.c; the details (the
+         * verifier's log, a missing BTF) are for debugging. */
+        log_debug("libbpf: %s", s);
+        return 0;
+}
+
+struct users_bpf *users_bpf_free(struct users_bpf *b) {
+        if (!b)
+                return NULL;
+        users_iter__destroy(b->skel);
+        free(b);
+        return NULL;
+}
+
+int users_bpf_new(struct users_bpf **ret) {
+        _cleanup_free_ struct users_bpf *b = NULL;
+        int r;
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        libbpf_set_print(on_libbpf_print);
+        /* valgrind's model of bpf(2) checks the fields of another command
+         * than the one libbpf's feature probes send and calls them
+         * uninitialised; what is loaded is the kernel's business. */
+        VALGRIND_DISABLE_ERROR_REPORTING;
+        b->skel = users_iter__open_and_load();
+        r = b->skel ? 0 : errno > 0 ? -errno : -EINVAL;
+        VALGRIND_ENABLE_ERROR_REPORTING;
+        if (r < 0)
+                return r;
+        r = users_iter__attach(b->skel);
+        if (r < 0) {
+                users_iter__destroy(b->skel);
+                return r;
+        }
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+/* The daemon's own descriptor on a regular-file backing (the region's),
+ * or -1: the one file whose kernel identity can be learnt. */
+static int find_own_fd(const struct backing_id *id) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        d = opendir("/proc/self/fd");
+        if (!d)
+                return -1;
+        while ((de = readdir(d))) {
+                struct stat st;
+                char *end;
+                long fd;
+
+                fd = strtol(de->d_name, &end, 10);
+                if (de->d_name[0] == '.' || *end != '\0' || fd == dirfd(d))
+                        continue;
+                if (fstat((int) fd, &st) >= 0 && S_ISREG(st.st_mode) && st.st_dev == id->dev &&
+                    st.st_ino == id->ino)
+                        return (int) fd;
+        }
+        return -1;
+}
+
+static struct learnt *learnt_get(struct users_bpf *b, const struct backing_id *id) {
+        struct learnt *l;
+
+        for (size_t i = 0; i < b->n_learnt; i++)
+                if (b->learnt[i].st_dev == id->dev && b->learnt[i].st_ino == id->ino)
+                        return &b->learnt[i];
+        l = &b->learnt[b->next_learnt];
+        *l = (struct learnt) { .st_dev = id->dev, .st_ino = id->ino };
+        b->next_learnt = (b->next_learnt + 1) % LEARNT_MAX;
+        if (b->n_learnt < LEARNT_MAX)
+                b->n_learnt++;
+        return l;
+}
+
+static int pids_add(pid_t **pids, size_t *n, size_t *cap, pid_t pid) {
+        if (*n == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                pid_t *p = realloc(*pids, c * sizeof(pid_t));
+
+                if (!p)
+                        return -ENOMEM;
+                *pids = p;
+                *cap = c;
+        }
+        (*pids)[(*n)++] = pid;
+        return 0;
+}
+
+/* Runs one iterator to its end with target as it is now. */
+static int run_pass(struct users_bpf *b, struct bpf_link *link, pid_t **ret_pids, size_t *ret_n) {
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = 0, cap = 0, have = 0;
+        struct users_record rec[512];
+
+        b->skel->bss->last_tgid = 0;
+        b->skel->bss->learned = (struct users_learned) {};
+        fd = bpf_iter_create(bpf_link__fd(link));
+        if (fd < 0)
+                return fd;
+
+        for (;;) {
+                ssize_t k = read(fd, (char *) rec + have, sizeof(rec) - have);
+                size_t whole;
+
+                if (k < 0) {
+                        /* EAGAIN: a million objects without a record in
+                         * one read(); the next read() goes on from there. */
+                        if (errno == EINTR || errno == EAGAIN)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                have += (size_t) k;
+                whole = have / sizeof(rec[0]);
+                for (size_t i = 0; i < whole; i++) {
+                        int r = pids_add(&pids, &n, &cap, (pid_t) rec[i].tgid);
+
+                        if (r < 0)
+                                return r;
+                }
+                have -= whole * sizeof(rec[0]);
+                memmove(rec, (char *) rec + whole * sizeof(rec[0]), have);
+        }
+        if (have != 0)
+                return -EBADMSG; /* a torn record: not this program's output */
+
+        *ret_pids = TAKE_PTR(pids);
+        *ret_n = n;
+        return 0;
+}
+
+int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backing_id *id, pid_t **ret_pids,
+                   size_t *ret_n) {
+        struct users_target *t = &b->skel->bss->target;
+        struct bpf_link *link = kind == USER_FD ? b->skel->links.users_fds : b->skel->links.users_maps;
+        struct learnt *l = NULL;
+        void *own_map = MAP_FAILED;
+        pid_t *pids = NULL;
+        size_t n = 0;
+        int r;
+
+        *t = (struct users_target) { .learn_fd = -1 };
+        if (id->rdev != 0)
+                t->rdev = kernel_dev(major(id->rdev), minor(id->rdev));
+        else {
+                /* What stat() and /proc/PID/maps say is what the kernel
+                 * has on most file systems; where it is not (overlayfs),
+                 * the daemon's own fd and a mapping of its own tell. */
+                l = learnt_get(b, id);
+                t->fd_dev = l->known[USER_FD] ? l->dev[USER_FD] : kernel_dev(major(id->dev), minor(id->dev));
+                t->fd_ino = l->known[USER_FD] ? l->ino[USER_FD] : id->ino;
+                t->map_dev = l->known[USER_MAP] ? l->dev[USER_MAP] : kernel_dev(id->map_major, id->map_minor);
+                t->map_ino = l->known[USER_MAP] ? l->ino[USER_MAP] : id->map_ino;
+                if (!l->known[kind]) {
+                        int fd = find_own_fd(id);
+
+                        if (fd >= 0 && kind == USER_FD)
+                                t->learn_fd = fd;
+                        else if (fd >= 0) {
+                                own_map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+                                if (own_map != MAP_FAILED)
+                                        t->learn_addr = (uintptr_t) own_map;
+                        }
+                }
+        }
+
+        r = run_pass(b, link, &pids, &n);
+        if (own_map != MAP_FAILED)
+                munmap(own_map, 4096);
+        if (r < 0)
+                return r;
+
+        if ((t->learn_fd >= 0 || t->learn_addr != 0) && b->skel->bss->learned.found) {
+                uint32_t dev = b->skel->bss->learned.dev;
+                uint64_t ino = b->skel->bss->learned.ino;
+
+                l->dev[kind] = dev;
+                l->ino[kind] = ino;
+                l->known[kind] = true;
+                if ((dev != t->fd_dev || ino != t->fd_ino) && (dev != t->map_dev || ino != t->map_ino)) {
+                        /* Looked for the wrong name: again, with the
+                         * kernel's. Once per backing. */
+                        log_debug("backing %u:%u inode %ju: %s the kernel's inode %ju on device %u:%u",
+                                  major(id->dev), minor(id->dev), (uintmax_t) id->ino,
+                                  kind == USER_FD ? "open files are" : "mappings are", (uintmax_t) ino, dev >> 20,
+                                  dev & 0xfffff);
+                        free(pids);
+                        pids = NULL;
+                        if (kind == USER_FD) {
+                                t->fd_dev = dev;
+                                t->fd_ino = ino;
+                        } else {
+                                t->map_dev = dev;
+                                t->map_ino = ino;
+                        }
+                        t->learn_fd = -1;
+                        t->learn_addr = 0;
+                        r = run_pass(b, link, &pids, &n);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        *ret_pids = pids;
+        *ret_n = n;
+        return 0;
+}
+
+#else /* !DAXD_BPF */
+
+int users_bpf_new(struct users_bpf **ret) {
+        return -EOPNOTSUPP;
+}
+
+struct users_bpf *users_bpf_free(struct users_bpf *b) {
+        return NULL;
+}
+
+int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backing_id *id, pid_t **ret_pids,
+                   size_t *ret_n) {
+        return -EOPNOTSUPP;
+}
+
+#endif
