@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 
 #include "cleanup.h"
-#include "harness.h"
+#include "exec-harness.h"
 
 static const char config[] =
         "[daxd]\n"
@@ -50,14 +50,6 @@ static const char config[] =
         "size = 4M\n"
         "mode = 0666\n";
 
-static const char *env_program(const char *name) {
-        const char *p = getenv(name);
-
-        if (!p || !*p)
-                TEST_SKIP("%s is not set (not found at build time)", name);
-        return p;
-}
-
 /* The environment every test uses: daxd with the regions above, their
  * files written by root where a test reads them back. */
 static struct test_env *env_start(void) {
@@ -84,309 +76,26 @@ static void write_backing(struct test_env *env, const char *name, const char *te
         free(path);
 }
 
-static uint64_t refs(sd_bus *bus, const char *region) {
-        char *p = region_path(region);
-        uint64_t v = get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "References");
-
-        free(p);
-        return v;
-}
-
-/* The pids in a region's Holders. */
-static size_t holder_pids(sd_bus *bus, const char *region, pid_t *ret, size_t max) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        char *p = region_path(region);
-        const char *name;
-        uint32_t pid;
-        uint64_t n;
-        size_t k = 0;
-        int r;
-
-        r = sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "Holders", &error, &reply, "a(sut)");
-        ASSERT_BUS_OK(r, &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(sut)"));
-        while ((r = sd_bus_message_read(reply, "(sut)", &name, &pid, &n)) > 0)
-                if (k < max)
-                        ret[k++] = (pid_t) pid;
-        ASSERT_OK(r);
-        sd_bus_message_unref(reply);
-        free(p);
-        return k;
-}
-
-struct wait_refs {
-        sd_bus *bus;
-        const char *region;
-        uint64_t want;
-};
-
-static bool refs_are(void *userdata) {
-        struct wait_refs *w = userdata;
-
-        return refs(w->bus, w->region) == w->want;
-}
-
-static void wait_refs(sd_bus *bus, const char *region, uint64_t want) {
-        struct wait_refs w = { bus, region, want };
-
-        test_wait_until("References", refs_are, &w, 60);
-}
-
-/* ---- a program under daxdctl exec ---- */
-
-struct proc {
-        pid_t pid;      /* daxdctl, then (exec) the program itself */
-        int in;         /* its stdin */
-        FILE *out;      /* its stdout */
-        char *err_path; /* its stderr */
-        char *line;
-};
-
-/* Runs `daxdctl --bus-address=... exec [--on-revoke=POLICY] -- argv...` as
- * uid (nobody, or 0), in a process group of its own (term-group must not
- * reach the test). extra_env: "K=V" or NULL. */
-static void proc_start(struct test_env *env, struct proc *p, uid_t uid, const char *policy, const char *extra_env,
-                       const char *const *argv) {
-        static unsigned counter;
-        const char *args[64];
-        char *address = test_asprintf("--bus-address=%s", env->bus_address), *revoke = NULL, *name;
-        int in[2], out[2], err;
-        size_t n = 0;
-
-        *p = (struct proc) {};
-        name = test_asprintf("proc%u.err", counter++);
-        p->err_path = test_env_path(env, name);
-        free(name);
-        args[n++] = getenv("DAXDCTL_BINARY");
-        if (!args[0])
-                TEST_SKIP("DAXDCTL_BINARY is not set");
-        args[n++] = address;
-        args[n++] = "exec";
-        if (policy) {
-                revoke = test_asprintf("--on-revoke=%s", policy);
-                args[n++] = revoke;
-        }
-        args[n++] = "--";
-        for (size_t i = 0; argv[i]; i++) {
-                ASSERT_TRUE(n < 62);
-                args[n++] = argv[i];
-        }
-        args[n] = NULL;
-
-        ASSERT_OK(pipe2(in, O_CLOEXEC));
-        ASSERT_OK(pipe2(out, O_CLOEXEC));
-        err = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ASSERT_OK(err);
-        fflush(NULL);
-        p->pid = fork();
-        ASSERT_OK(p->pid);
-        if (p->pid == 0) {
-                (void) setsid();
-                if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
-                        _exit(126);
-                if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(NOBODY_GID, NOBODY_GID, NOBODY_GID) < 0 ||
-                                 setresuid(uid, uid, uid) < 0))
-                        _exit(126);
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (extra_env)
-                        (void) putenv((char *) extra_env);
-                execv(args[0], (char *const *) args);
-                _exit(127);
-        }
-        close(in[0]);
-        close(out[1]);
-        close(err);
-        p->in = in[1];
-        p->out = fdopen(out[0], "r");
-        ASSERT_TRUE(p->out);
-        free(address);
-        free(revoke);
-}
-
-static char *proc_stderr(struct proc *p) {
-        FILE *f = fopen(p->err_path, "re");
-        char *buf = NULL;
-        size_t size = 0;
-
-        if (!f)
-                return test_strdup("");
-        if (getdelim(&buf, &size, '\0', f) < 0) {
-                free(buf);
-                buf = test_strdup("");
-        }
-        fclose(f);
-        return buf;
-}
-
-struct wait_stderr {
-        struct proc *p;
-        const char *needle;
-};
-
-static bool stderr_has(void *userdata) {
-        struct wait_stderr *w = userdata;
-        char *err = proc_stderr(w->p);
-        bool found = strstr(err, w->needle);
-
-        free(err);
-        return found;
-}
-
-/* What the interposer says of a revoke it heard on its own thread. */
-static void wait_stderr(struct proc *p, const char *needle) {
-        struct wait_stderr w = { p, needle };
-
-        test_wait_until(needle, stderr_has, &w, 60);
-}
-
-static void proc_fail(struct proc *p, const char *what) {
-        char *err = proc_stderr(p);
-
-        fprintf(stderr, "---- its stderr ----\n%s---- end ----\n", err);
-        free(err);
-        TEST_FAIL("%s", what);
-}
-
-/* Reads its stdout up to "READY step ..."; returns what follows the step
- * (valid until the next call). */
-static const char *proc_expect(struct proc *p, const char *step) {
-        size_t size = 0, len = strlen(step);
-
-        for (;;) {
-                struct pollfd pfd = { .fd = fileno(p->out), .events = POLLIN };
-
-                free(p->line);
-                p->line = NULL;
-                if (poll(&pfd, 1, 90 * 1000) <= 0)
-                        proc_fail(p, test_asprintf("no \"READY %s\" within 90 s", step));
-                if (getline(&p->line, &size, p->out) < 0)
-                        proc_fail(p, test_asprintf("it ended before \"READY %s\"", step));
-                p->line[strcspn(p->line, "\n")] = '\0';
-                if (strncmp(p->line, "READY ", 6) == 0 && strncmp(p->line + 6, step, len) == 0 &&
-                    (p->line[6 + len] == ' ' || p->line[6 + len] == '\0'))
-                        return p->line + 6 + len + (p->line[6 + len] == ' ');
-                if (strncmp(p->line, "READY ", 6) == 0)
-                        proc_fail(p, test_asprintf("expected \"READY %s\", got \"%s\"", step, p->line));
-        }
-}
-
-static void proc_continue(struct proc *p) {
-        ASSERT_EQ_INT(write(p->in, "\n", 1), 1);
-}
-
-/* Waits for it to end (90 s at most); returns the wait status. */
-static int proc_wait(struct proc *p) {
-        int status = 0;
-
-        for (unsigned i = 0; i < 9000; i++) {
-                pid_t r = waitpid(p->pid, &status, WNOHANG);
-
-                ASSERT_OK(r);
-                if (r == p->pid)
-                        return status;
-                usleep(10000);
-        }
-        kill(p->pid, SIGKILL);
-        proc_fail(p, "it did not end within 90 s");
-        return -1;
-}
-
-static void proc_wait_ok(struct proc *p) {
-        int status = proc_wait(p);
-
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                proc_fail(p, test_asprintf("it ended with wait status 0x%x", (unsigned) status));
-}
-
-static void proc_done(struct proc *p) {
-        if (p->out)
-                fclose(p->out);
-        if (p->in >= 0)
-                close(p->in);
-        free(p->line);
-        free(p->err_path);
-        *p = (struct proc) { .in = -1 };
-}
-
-/* Runs it to the end; asserts it succeeded; returns its stdout. */
-static char *run_exec_ok(struct test_env *env, uid_t uid, const char *extra_env, const char *const *argv) {
-        struct proc p;
-        char *out = NULL;
-        size_t size = 0;
-
-        proc_start(env, &p, uid, NULL, extra_env, argv);
-        close(p.in);
-        p.in = -1;
-        if (getdelim(&out, &size, '\0', p.out) < 0) {
-                free(out);
-                out = test_strdup("");
-        }
-        proc_wait_ok(&p);
-        proc_done(&p);
-        return out;
-}
-
-/* daxdctl itself with args (NULL-terminated), to completion; its exit
- * status, its output in *ret. */
-static int ctl(struct test_env *env, char **ret, ...) {
-        char *address = test_asprintf("--bus-address=%s", env->bus_address);
-        const char *argv[16] = { getenv("DAXDCTL_BINARY"), address };
-        size_t n = 2;
-        va_list ap;
-        int status;
-
-        if (!argv[0])
-                TEST_SKIP("DAXDCTL_BINARY is not set");
-        va_start(ap, ret);
-        for (const char *a; (a = va_arg(ap, const char *));) {
-                ASSERT_TRUE(n < 15);
-                argv[n++] = a;
-        }
-        va_end(ap);
-        status = test_run_capture(argv, ret);
-        free(address);
-        ASSERT_TRUE(WIFEXITED(status));
-        return WEXITSTATUS(status);
-}
-
-/* nobody may not open it without daxd. */
-static void assert_closed_to_nobody(struct test_env *env, const char *name) {
-        char *path = test_env_path(env, name);
-        pid_t pid;
-
-        fflush(NULL);
-        pid = fork();
-        ASSERT_OK(pid);
-        if (pid == 0) {
-                if (setresgid(NOBODY_GID, NOBODY_GID, NOBODY_GID) < 0 || setresuid(NOBODY_UID, NOBODY_UID, NOBODY_UID) < 0)
-                        _exit(2);
-                _exit(open(path, O_RDONLY) < 0 && errno == EACCES ? 0 : 1);
-        }
-        test_wait_child_ok(pid);
-        free(path);
-}
-
 /* ---- the command line ---- */
 
 TEST(command_line) {
         struct test_env *env = env_start();
         char *out = NULL;
 
-        ASSERT_EQ_INT(ctl(env, &out, "exec", "--help", NULL), 0);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "exec", "--help", NULL), 0);
         ASSERT_STRSTR(out, "--on-revoke=POLICY");
         free(out);
-        ASSERT_EQ_INT(ctl(env, &out, "exec", NULL), 1);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "exec", NULL), 1);
         ASSERT_STRSTR(out, "exec: no command");
         free(out);
-        ASSERT_EQ_INT(ctl(env, &out, "exec", "--on-revoke=later", "--", "true", NULL), 1);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "exec", "--on-revoke=later", "--", "true", NULL), 1);
         ASSERT_STRSTR(out, "invalid --on-revoke \"later\"");
         free(out);
-        ASSERT_EQ_INT(ctl(env, &out, "exec", "--", "/nonexistent/program", NULL), 127);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "exec", "--", "/nonexistent/program", NULL), 127);
         ASSERT_STRSTR(out, "cannot run /nonexistent/program");
         free(out);
         /* The command's own exit status is the caller's. */
-        ASSERT_EQ_INT(ctl(env, &out, "exec", "--", "false", NULL), 1);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "exec", "--", "false", NULL), 1);
         free(out);
         test_env_free(env);
 }
@@ -396,7 +105,7 @@ TEST(no_daxd) {
         struct test_env *env = test_env_new();
         char *out = NULL;
 
-        ASSERT_EQ_INT(ctl(env, &out, "exec", "--", "true", NULL), 1);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "exec", "--", "true", NULL), 1);
         ASSERT_STRSTR(out, "asking daxd for its regions failed");
         free(out);
         test_env_free(env);
@@ -408,49 +117,54 @@ TEST(lifetime) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *path = test_env_path(env, "r0.pool");
-        const char *argv[] = { env_program("EXEC_HELPER"), "lifetime", path, NULL };
-        struct proc p;
+        const char *argv[] = { test_program("EXEC_HELPER"), "lifetime", path, NULL };
+        struct exec_proc p;
 
-        assert_closed_to_nobody(env, "r0.pool");
-        proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
-        proc_expect(&p, "opened");
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
-        proc_continue(&p);
-        proc_expect(&p, "mapped-closed");
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
-        proc_continue(&p);
-        proc_expect(&p, "dup");
-        ASSERT_EQ_U64(refs(bus, "r0"), 2);
-        proc_continue(&p);
-        proc_expect(&p, "dup-closed");
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
-        proc_continue(&p);
-        proc_expect(&p, "unmapped");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        proc_continue(&p);
-        proc_expect(&p, "replaced");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        proc_continue(&p);
-        proc_expect(&p, "half-unmapped");
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
-        proc_continue(&p);
-        proc_expect(&p, "all-unmapped");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        proc_continue(&p);
-        proc_expect(&p, "remapped");
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
-        proc_continue(&p);
-        proc_expect(&p, "remap-unmapped");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        proc_continue(&p);
-        proc_expect(&p, "raw-dup");
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
-        proc_continue(&p);
-        proc_expect(&p, "raw-closed");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        proc_continue(&p);
-        proc_wait_ok(&p);
-        proc_done(&p);
+        {
+                char *_p = test_env_path(env, "r0.pool");
+
+                assert_closed_to_nobody(_p);
+                free(_p);
+        }
+        exec_proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
+        exec_proc_expect(&p, "opened");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "mapped-closed");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "dup");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 2);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "dup-closed");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "unmapped");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "replaced");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "half-unmapped");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "all-unmapped");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "remapped");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "remap-unmapped");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "raw-dup");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "raw-closed");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        exec_proc_continue(&p);
+        exec_proc_wait_ok(&p);
+        exec_proc_done(&p);
         free(path);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
@@ -463,22 +177,22 @@ TEST(paths_and_flags) {
         sd_bus *bus = test_env_connect(env);
         char *path = test_env_path(env, "r0.pool"), *link = test_env_path(env, "r0.link");
         char *hidden = test_env_path(env, "hidden/hid.pool");
-        const char *argv[] = { env_program("EXEC_HELPER"), "paths", path, link, env->dir, hidden, NULL };
-        struct proc p;
+        const char *argv[] = { test_program("EXEC_HELPER"), "paths", path, link, env->dir, hidden, NULL };
+        struct exec_proc p;
 
         ASSERT_OK(symlink(path, link));
         write_backing(env, "r0.pool", "paths\n");
         write_backing(env, "hidden/hid.pool", "hidden\n");
-        proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
-        proc_expect(&p, "proc-fd");
-        ASSERT_EQ_U64(refs(bus, "r0"), 2);
-        proc_continue(&p);
-        proc_expect(&p, "done");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        ASSERT_EQ_U64(refs(bus, "hid"), 0);
-        proc_continue(&p);
-        proc_wait_ok(&p);
-        proc_done(&p);
+        exec_proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
+        exec_proc_expect(&p, "proc-fd");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 2);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "done");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        ASSERT_EQ_U64(region_refs(bus, "hid"), 0);
+        exec_proc_continue(&p);
+        exec_proc_wait_ok(&p);
+        exec_proc_done(&p);
         free(path);
         free(link);
         free(hidden);
@@ -499,38 +213,38 @@ TEST(fork) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *path = test_env_path(env, "r0.pool"), *out = NULL;
-        const char *argv[] = { env_program("EXEC_HELPER"), "fork", path, NULL };
+        const char *argv[] = { test_program("EXEC_HELPER"), "fork", path, NULL };
         pid_t parent, child, pids[4], orphan;
-        struct proc p;
+        struct exec_proc p;
         int status;
 
         /* An orphan of the helper is reparented here, to be reaped. */
         ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1));
-        proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
-        parent = parse_pid(proc_expect(&p, "parent-mapped"));
+        exec_proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
+        parent = parse_pid(exec_proc_expect(&p, "parent-mapped"));
         ASSERT_EQ_INT(parent, p.pid); /* daxdctl became the program */
-        ASSERT_EQ_INT(holder_pids(bus, "r0", pids, 4), 1);
+        ASSERT_EQ_INT(region_holder_pids(bus, "r0", pids, 4), 1);
         ASSERT_EQ_INT(pids[0], parent);
-        proc_continue(&p);
+        exec_proc_continue(&p);
 
         /* The child's open is a lease of its own, held by the child. */
-        child = parse_pid(proc_expect(&p, "child-opened"));
+        child = parse_pid(exec_proc_expect(&p, "child-opened"));
         ASSERT_TRUE(child != parent);
-        ASSERT_EQ_U64(refs(bus, "r0"), 2);
-        ASSERT_EQ_INT(holder_pids(bus, "r0", pids, 4), 2);
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 2);
+        ASSERT_EQ_INT(region_holder_pids(bus, "r0", pids, 4), 2);
         ASSERT_TRUE((pids[0] == parent && pids[1] == child) || (pids[0] == child && pids[1] == parent));
-        proc_continue(&p);
-        proc_expect(&p, "child-released");
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
-        ASSERT_EQ_INT(holder_pids(bus, "r0", pids, 4), 1);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "child-released");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
+        ASSERT_EQ_INT(region_holder_pids(bus, "r0", pids, 4), 1);
         ASSERT_EQ_INT(pids[0], parent);
-        proc_continue(&p);
+        exec_proc_continue(&p);
 
         /* The parent let go; what the child inherited keeps the teardown
          * waiting, by the kernel's view. */
-        ASSERT_EQ_INT(parse_pid(proc_expect(&p, "parent-released")), child);
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=500ms", NULL), 1);
+        ASSERT_EQ_INT(parse_pid(exec_proc_expect(&p, "parent-released")), child);
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=500ms", NULL), 1);
         ASSERT_STRSTR(out, DAXD_ERROR_BUSY);
         {
                 char *cp = test_asprintf("processes using the backing: pid %d", (int) child);
@@ -540,23 +254,23 @@ TEST(fork) {
         }
         ASSERT_TRUE(!strstr(out, "holders:"));
         free(out);
-        proc_continue(&p);
-        proc_expect(&p, "child-gone");
-        proc_continue(&p);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "child-gone");
+        exec_proc_continue(&p);
 
         /* A child that outlives the program does not keep its connection:
          * daxd sees the program leave, and its lease end. */
-        orphan = parse_pid(proc_expect(&p, "orphan-forked"));
+        orphan = parse_pid(exec_proc_expect(&p, "orphan-forked"));
         ASSERT_EQ_INT(waitpid(p.pid, &status, 0), p.pid);
         ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        wait_refs(bus, "r0", 0);
+        wait_region_refs(bus, "r0", 0);
         ASSERT_EQ_INT(kill(orphan, 0), 0);
-        proc_continue(&p);
+        exec_proc_continue(&p);
         ASSERT_EQ_INT(waitpid(orphan, &status, 0), orphan);
 
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=30s", NULL), 0);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=30s", NULL), 0);
         free(out);
-        proc_done(&p);
+        exec_proc_done(&p);
         free(path);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
@@ -568,18 +282,18 @@ TEST(threads) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *path = test_env_path(env, "r0.pool");
-        const char *argv[] = { env_program("EXEC_HELPER"), "threads", path, "16", NULL };
-        struct proc p;
+        const char *argv[] = { test_program("EXEC_HELPER"), "threads", path, "16", NULL };
+        struct exec_proc p;
 
-        proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
-        proc_expect(&p, "all-open");
-        ASSERT_EQ_U64(refs(bus, "r0"), 16);
-        proc_continue(&p);
-        proc_expect(&p, "all-closed");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        proc_continue(&p);
-        proc_wait_ok(&p);
-        proc_done(&p);
+        exec_proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
+        exec_proc_expect(&p, "all-open");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 16);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "all-closed");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        exec_proc_continue(&p);
+        exec_proc_wait_ok(&p);
+        exec_proc_done(&p);
         free(path);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
@@ -590,11 +304,16 @@ TEST(threads) {
 TEST(read_only_region) {
         struct test_env *env = env_start();
         char *path = test_env_path(env, "ro.pool"), *out;
-        const char *argv[] = { env_program("EXEC_HELPER"), "readonly", path, NULL };
+        const char *argv[] = { test_program("EXEC_HELPER"), "readonly", path, NULL };
 
         write_backing(env, "ro.pool", "readonly\n");
-        assert_closed_to_nobody(env, "ro.pool");
-        out = run_exec_ok(env, NOBODY_UID, NULL, argv);
+        {
+                char *_p = test_env_path(env, "ro.pool");
+
+                assert_closed_to_nobody(_p);
+                free(_p);
+        }
+        out = exec_run_ok(env, NOBODY_UID, NULL, argv);
         ASSERT_STRSTR(out, "readonly ok");
         free(out);
         free(path);
@@ -604,8 +323,8 @@ TEST(read_only_region) {
 /* ---- daxd's refusals as open()'s errno ---- */
 
 static void expect_refused(struct test_env *env, const char *path, const char *errno_name) {
-        const char *argv[] = { env_program("EXEC_HELPER"), "refused", path, errno_name, NULL };
-        char *out = run_exec_ok(env, NOBODY_UID, NULL, argv);
+        const char *argv[] = { test_program("EXEC_HELPER"), "refused", path, errno_name, NULL };
+        char *out = exec_run_ok(env, NOBODY_UID, NULL, argv);
 
         ASSERT_STRSTR(out, errno_name);
         free(out);
@@ -722,30 +441,30 @@ TEST(others_never_reach_daxd) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *path = test_env_path(env, "r0.pool"), *scratch = test_env_path(env, "scratch");
-        const char *argv[] = { env_program("EXEC_HELPER"), "others", path, scratch, NULL };
+        const char *argv[] = { test_program("EXEC_HELPER"), "others", path, scratch, NULL };
         const char *me = NULL;
         struct census c;
-        struct proc p;
+        struct exec_proc p;
 
         ASSERT_OK(chmod(env->dir, 0777));
         ASSERT_OK(sd_bus_get_unique_name(bus, &me));
         census_start(env, &c, me);
-        proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
-        proc_expect(&p, "others");
+        exec_proc_start(env, &p, NOBODY_UID, NULL, NULL, argv);
+        exec_proc_expect(&p, "others");
         census_take(&c, bus);
         /* 500 opens of other files and devices: the table, once. */
         ASSERT_EQ_INT(c.list_backings, 1);
         ASSERT_EQ_INT(c.acquire, 0);
         if (c.other != 0)
                 TEST_FAIL("%u other call(s) to daxd, the last %s", c.other, c.other_name);
-        proc_continue(&p);
-        proc_expect(&p, "backing");
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "backing");
         census_take(&c, bus);
         ASSERT_EQ_INT(c.list_backings, 1);
         ASSERT_EQ_INT(c.acquire, 1);
-        proc_continue(&p);
-        proc_wait_ok(&p);
-        proc_done(&p);
+        exec_proc_continue(&p);
+        exec_proc_wait_ok(&p);
+        exec_proc_done(&p);
         sd_bus_flush_close_unref(c.bus);
         free(path);
         free(scratch);
@@ -760,10 +479,10 @@ static char *fio_run(struct test_env *env, const char *extra_env, const char *en
         char *path = test_env_path(env, "r0.pool"), *filename = test_asprintf("--filename=%s", path);
         char *engine_arg = test_asprintf("--ioengine=%s", engine), *rw_arg = test_asprintf("--rw=%s", rw);
         char *bs_arg = test_asprintf("--bs=%s", bs), *out;
-        const char *argv[] = { env_program("FIO"), "--name=exec", filename, engine_arg, rw_arg, bs_arg,
+        const char *argv[] = { test_program("FIO"), "--name=exec", filename, engine_arg, rw_arg, bs_arg,
                                "--size=64M", extra, NULL };
 
-        out = run_exec_ok(env, NOBODY_UID, extra_env, argv);
+        out = exec_run_ok(env, NOBODY_UID, extra_env, argv);
         free(path);
         free(filename);
         free(engine_arg);
@@ -777,7 +496,12 @@ TEST(fio_file) {
         sd_bus *bus = test_env_connect(env);
         char *out;
 
-        assert_closed_to_nobody(env, "r0.pool");
+        {
+                char *_p = test_env_path(env, "r0.pool");
+
+                assert_closed_to_nobody(_p);
+                free(_p);
+        }
         /* Written and verified through the lease (fio reads back what it
          * wrote, through another lease). */
         out = fio_run(env, NULL, "mmap", "write", "2M", "--verify=crc32c");
@@ -792,7 +516,7 @@ TEST(fio_file) {
         out = fio_run(env, "PMEM_IS_PMEM_FORCE=1", "libpmem", "write", "2M", "--verify=crc32c");
         ASSERT_STRSTR(out, "err= 0");
         free(out);
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
 }
@@ -803,26 +527,31 @@ TEST(pmdk_file) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *p1 = test_env_path(env, "p1.pool"), *p2 = test_env_path(env, "p2.pool"), *out;
-        const char *pmempool = env_program("PMEMPOOL"), *pmemobj = env_program("EXEC_PMEMOBJ");
+        const char *pmempool = test_program("PMEMPOOL"), *pmemobj = test_program("EXEC_PMEMOBJ");
 
-        assert_closed_to_nobody(env, "p1.pool");
-        out = run_exec_ok(env, NOBODY_UID, NULL, (const char *[]) { pmempool, "create", "obj", p1, NULL });
+        {
+                char *_p = test_env_path(env, "p1.pool");
+
+                assert_closed_to_nobody(_p);
+                free(_p);
+        }
+        out = exec_run_ok(env, NOBODY_UID, NULL, (const char *[]) { pmempool, "create", "obj", p1, NULL });
         free(out);
-        out = run_exec_ok(env, NOBODY_UID, NULL, (const char *[]) { pmempool, "info", p1, NULL });
+        out = exec_run_ok(env, NOBODY_UID, NULL, (const char *[]) { pmempool, "info", p1, NULL });
         ASSERT_STRSTR(out, "PMEMOBJ");
         free(out);
 
-        out = run_exec_ok(env, NOBODY_UID, NULL, (const char *[]) { pmemobj, "create", p2, NULL });
+        out = exec_run_ok(env, NOBODY_UID, NULL, (const char *[]) { pmemobj, "create", p2, NULL });
         ASSERT_STRSTR(out, "pmemobj ok");
         free(out);
-        out = run_exec_ok(env, NOBODY_UID, NULL, (const char *[]) { pmemobj, "check", p2, NULL });
+        out = exec_run_ok(env, NOBODY_UID, NULL, (const char *[]) { pmemobj, "check", p2, NULL });
         free(out);
-        out = run_exec_ok(env, NOBODY_UID, NULL, (const char *[]) { pmempool, "info", p2, NULL });
+        out = exec_run_ok(env, NOBODY_UID, NULL, (const char *[]) { pmempool, "info", p2, NULL });
         ASSERT_STRSTR(out, "daxd-exec-test"); /* the layout */
         free(out);
 
-        ASSERT_EQ_U64(refs(bus, "p1"), 0);
-        ASSERT_EQ_U64(refs(bus, "p2"), 0);
+        ASSERT_EQ_U64(region_refs(bus, "p1"), 0);
+        ASSERT_EQ_U64(region_refs(bus, "p2"), 0);
         free(p1);
         free(p2);
         sd_bus_flush_close_unref(bus);
@@ -839,18 +568,18 @@ struct wait_holder {
 static bool has_holder(void *userdata) {
         struct wait_holder *w = userdata;
 
-        return holder_pids(w->bus, "r0", &w->pid, 1) == 1;
+        return region_holder_pids(w->bus, "r0", &w->pid, 1) == 1;
 }
 
 /* fio writing r0 until it is stopped (90 s at most), as nobody; its
  * holder's pid: fio's job, a process of its own session. */
-static pid_t fio_start(struct test_env *env, sd_bus *bus, struct proc *p, const char *policy) {
+static pid_t fio_start(struct test_env *env, sd_bus *bus, struct exec_proc *p, const char *policy) {
         char *path = test_env_path(env, "r0.pool"), *filename = test_asprintf("--filename=%s", path);
-        const char *argv[] = { env_program("FIO"), "--name=exec", filename, "--ioengine=mmap", "--rw=randwrite",
+        const char *argv[] = { test_program("FIO"), "--name=exec", filename, "--ioengine=mmap", "--rw=randwrite",
                                "--bs=4k", "--size=64M", "--time_based", "--runtime=90", NULL };
         struct wait_holder w = { bus, 0 };
 
-        proc_start(env, p, NOBODY_UID, policy, NULL, argv);
+        exec_proc_start(env, p, NOBODY_UID, policy, NULL, argv);
         test_wait_until("fio holding r0", has_holder, &w, 60);
         free(path);
         free(filename);
@@ -861,19 +590,19 @@ TEST(revoke_term) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *out = NULL, *err;
-        struct proc p;
+        struct exec_proc p;
 
         (void) fio_start(env, bus, &p, NULL);
         /* fio stops on SIGTERM, unmaps, and the teardown goes through. */
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=60s", NULL), 0);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=60s", NULL), 0);
         free(out);
-        proc_wait_ok(&p);
-        err = proc_stderr(&p);
+        exec_proc_wait_ok(&p);
+        err = exec_proc_stderr(&p);
         ASSERT_STRSTR(err, "region r0 is being torn down");
         ASSERT_STRSTR(err, "sending SIGTERM to this process");
         free(err);
         ASSERT_REGION_STATE(bus, "r0", DAXD_STATE_RETIRED);
-        proc_done(&p);
+        exec_proc_done(&p);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
 }
@@ -882,28 +611,28 @@ TEST(revoke_ignore) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *out = NULL, *err, *pid;
-        struct proc p;
+        struct exec_proc p;
         pid_t holder;
 
         holder = fio_start(env, bus, &p, "ignore");
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=1s", NULL), 1);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=1s", NULL), 1);
         ASSERT_STRSTR(out, DAXD_ERROR_BUSY);
         pid = test_asprintf("pid %d, fio", (int) holder);
         ASSERT_STRSTR(out, pid);
         free(pid);
         free(out);
-        wait_stderr(&p, "ignored (--on-revoke=ignore)");
-        err = proc_stderr(&p);
+        exec_wait_stderr(&p, "ignored (--on-revoke=ignore)");
+        err = exec_proc_stderr(&p);
         ASSERT_STRSTR(err, "ignored (--on-revoke=ignore)");
         free(err);
         /* fio never noticed; the region is live again. */
         ASSERT_EQ_INT(kill(p.pid, 0), 0);
         ASSERT_REGION_STATE(bus, "r0", DAXD_STATE_LIVE);
-        ASSERT_EQ_U64(refs(bus, "r0"), 1);
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 1);
         ASSERT_OK(kill(holder, SIGKILL));
         ASSERT_OK(kill(-p.pid, SIGKILL));
-        (void) proc_wait(&p);
-        proc_done(&p);
+        (void) exec_proc_wait(&p);
+        exec_proc_done(&p);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
 }
@@ -912,11 +641,11 @@ TEST(revoke_release) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *out = NULL, *err, *pid;
-        struct proc p;
+        struct exec_proc p;
         pid_t holder;
 
         holder = fio_start(env, bus, &p, "release");
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=2s", NULL), 1);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=2s", NULL), 1);
         /* The lease was given back at once; fio's mapping alone kept the
          * teardown waiting. */
         ASSERT_STRSTR(out, DAXD_ERROR_BUSY);
@@ -925,31 +654,31 @@ TEST(revoke_release) {
         ASSERT_STRSTR(out, pid);
         free(pid);
         free(out);
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
         ASSERT_EQ_INT(kill(p.pid, 0), 0);
-        err = proc_stderr(&p);
+        err = exec_proc_stderr(&p);
         ASSERT_STRSTR(err, "released; the teardown still waits");
         free(err);
         ASSERT_OK(kill(holder, SIGKILL));
         ASSERT_OK(kill(-p.pid, SIGKILL));
-        (void) proc_wait(&p);
+        (void) exec_proc_wait(&p);
         /* Nothing maps it now. */
-        if (ctl(env, &out, "teardown", "r0", "--timeout=30s", NULL) != 0)
+        if (daxdctl_run(env, &out, "teardown", "r0", "--timeout=30s", NULL) != 0)
                 TEST_FAIL("teardown failed: %s", out);
         free(out);
-        proc_done(&p);
+        exec_proc_done(&p);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
 }
 
 /* The helper's child holds the lease, the helper itself only waits. */
-static pid_t group_start(struct test_env *env, struct proc *p, const char *policy) {
+static pid_t group_start(struct test_env *env, struct exec_proc *p, const char *policy) {
         char *path = test_env_path(env, "r0.pool");
-        const char *argv[] = { env_program("EXEC_HELPER"), "group", path, NULL };
+        const char *argv[] = { test_program("EXEC_HELPER"), "group", path, NULL };
         pid_t child;
 
-        proc_start(env, p, NOBODY_UID, policy, NULL, argv);
-        child = parse_pid(proc_expect(p, "child-holding"));
+        exec_proc_start(env, p, NOBODY_UID, policy, NULL, argv);
+        child = parse_pid(exec_proc_expect(p, "child-holding"));
         free(path);
         return child;
 }
@@ -958,19 +687,19 @@ TEST(revoke_term_group) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *out = NULL, *err;
-        struct proc p;
+        struct exec_proc p;
         int status;
 
         (void) group_start(env, &p, "term-group");
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=60s", NULL), 0);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=60s", NULL), 0);
         free(out);
         /* The whole group went, the idle parent too. */
-        status = proc_wait(&p);
+        status = exec_proc_wait(&p);
         ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
-        err = proc_stderr(&p);
+        err = exec_proc_stderr(&p);
         ASSERT_STRSTR(err, "sending SIGTERM to process group");
         free(err);
-        proc_done(&p);
+        exec_proc_done(&p);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
 }
@@ -979,16 +708,16 @@ TEST(revoke_term_holder_only) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *out = NULL;
-        struct proc p;
+        struct exec_proc p;
 
         (void) group_start(env, &p, "term");
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=60s", NULL), 0);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=60s", NULL), 0);
         free(out);
         /* Only the holder was told to go. */
         ASSERT_EQ_INT(waitpid(p.pid, NULL, WNOHANG), 0);
         ASSERT_OK(kill(-p.pid, SIGKILL)); /* fio and its job */
-        (void) proc_wait(&p);
-        proc_done(&p);
+        (void) exec_proc_wait(&p);
+        exec_proc_done(&p);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
 }
@@ -997,19 +726,19 @@ TEST(revoke_forced_logged) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *out = NULL, *err;
-        struct proc p;
+        struct exec_proc p;
 
         (void) group_start(env, &p, "ignore");
-        ASSERT_EQ_INT(ctl(env, &out, "teardown", "r0", "--timeout=500ms", "--force", NULL), 0);
+        ASSERT_EQ_INT(daxdctl_run(env, &out, "teardown", "r0", "--timeout=500ms", "--force", NULL), 0);
         free(out);
-        wait_stderr(&p, "revoked by force");
-        err = proc_stderr(&p);
+        exec_wait_stderr(&p, "revoked by force");
+        err = exec_proc_stderr(&p);
         ASSERT_STRSTR(err, "revoked by force");
         ASSERT_STRSTR(err, "its mappings of the file stay, unmanaged");
         free(err);
         ASSERT_OK(kill(-p.pid, SIGKILL));
-        (void) proc_wait(&p);
-        proc_done(&p);
+        (void) exec_proc_wait(&p);
+        exec_proc_done(&p);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
 }
@@ -1022,7 +751,7 @@ TEST(under_valgrind) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *path = test_env_path(env, "r0.pool");
-        const char *vg = env_program("VALGRIND"), *helper = env_program("EXEC_HELPER");
+        const char *vg = test_program("VALGRIND"), *helper = test_program("EXEC_HELPER");
         const char *threads[] = { vg, "--quiet", "--error-exitcode=99", "--leak-check=full",
                                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", helper,
                                   "threads", path, "4", NULL };
@@ -1033,26 +762,26 @@ TEST(under_valgrind) {
                                              "replaced", "half-unmapped", "all-unmapped", "remapped",
                                              "remap-unmapped", "raw-dup", "raw-closed" };
         static const uint64_t want[] = { 1, 1, 2, 1, 0, 0, 1, 0, 1, 0, 1, 0 };
-        struct proc p;
+        struct exec_proc p;
 
-        proc_start(env, &p, NOBODY_UID, NULL, NULL, threads);
-        proc_expect(&p, "all-open");
-        ASSERT_EQ_U64(refs(bus, "r0"), 4);
-        proc_continue(&p);
-        proc_expect(&p, "all-closed");
-        ASSERT_EQ_U64(refs(bus, "r0"), 0);
-        proc_continue(&p);
-        proc_wait_ok(&p);
-        proc_done(&p);
+        exec_proc_start(env, &p, NOBODY_UID, NULL, NULL, threads);
+        exec_proc_expect(&p, "all-open");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 4);
+        exec_proc_continue(&p);
+        exec_proc_expect(&p, "all-closed");
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
+        exec_proc_continue(&p);
+        exec_proc_wait_ok(&p);
+        exec_proc_done(&p);
 
-        proc_start(env, &p, NOBODY_UID, NULL, NULL, lifetime);
+        exec_proc_start(env, &p, NOBODY_UID, NULL, NULL, lifetime);
         for (size_t i = 0; i < TEST_N(steps); i++) {
-                proc_expect(&p, steps[i]);
-                ASSERT_EQ_U64(refs(bus, "r0"), want[i]);
-                proc_continue(&p);
+                exec_proc_expect(&p, steps[i]);
+                ASSERT_EQ_U64(region_refs(bus, "r0"), want[i]);
+                exec_proc_continue(&p);
         }
-        proc_wait_ok(&p);
-        proc_done(&p);
+        exec_proc_wait_ok(&p);
+        exec_proc_done(&p);
         free(path);
         sd_bus_flush_close_unref(bus);
         test_env_free(env);
