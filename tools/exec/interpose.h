@@ -77,8 +77,6 @@ bool exec_active(void);
  * the guard is set already: the caller then passes through. */
 bool exec_enter(void);
 void exec_leave(void);
-/* This thread is inside the library (the guard is set). */
-bool exec_inside(void);
 /* A line on stderr, "daxdctl exec[PID]: ...", written at once. */
 void exec_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -9,7 +9,7 @@
  * caught by asking the kernel before a Release: /proc/self/fd and
  * /proc/self/maps name the backing, and an untracked fd or mapping of it
  * is taken into the lease that would otherwise end. A Release too early
- * would only cost the process its Revoke (daxd's own view of /proc still
+ * would only cost the process its Revoke (daxd's own kernel view still
  * holds a teardown back), one too late nothing but a lease.
  */
 #include <dirent.h>
@@ -93,11 +93,11 @@ static enum policy policy;
 /* ---- the process, the lock, the guard ---- */
 
 static void on_fork_prepare(void) {
+        forking_pid = getpid();
         /* A fork from inside the library (a signal handler's) must not wait
          * for a lock its own thread holds. */
         if (guard)
                 return;
-        forking_pid = getpid();
         pthread_mutex_lock(&lock);
         fork_locked = true;
 }
@@ -139,10 +139,6 @@ __attribute__((constructor)) static void exec_init(void) {
 bool exec_active(void) {
         return atomic_load_explicit(&constructed, memory_order_acquire) && !guard &&
                getpid() == atomic_load_explicit(&owner, memory_order_relaxed);
-}
-
-bool exec_inside(void) {
-        return guard;
 }
 
 bool exec_enter(void) {
