@@ -443,6 +443,59 @@ static int cmd_group(const char *path) {
                 pause();
 }
 
+/* ---- PMDK's root-only sysfs reads and its deep flush, on devdax ---- */
+
+static void read_attr(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        CHECK(fd >= 0);
+        n = read(fd, buf, size - 1);
+        CHECK(n > 0);
+        buf[n] = '\0';
+        CHECK(close(fd) == 0);
+}
+
+static int cmd_resources(const char *dev, const char *device_resource, const char *region_resource,
+                         const char *deep_flush, const char *offset) {
+        char buf[64], want[64];
+        int rd, wr, f;
+
+        /* Nothing leased yet: what the kernel says. */
+        step = "unleased";
+        CHECK_ERRNO(open(device_resource, O_RDONLY), EACCES);
+        CHECK_ERRNO(open(region_resource, O_RDONLY), EACCES);
+
+        step = "read-lease";
+        rd = open(dev, O_RDONLY);
+        CHECK(rd >= 0);
+        snprintf(want, sizeof(want), "%s\n", offset);
+        read_attr(device_resource, buf, sizeof(buf));
+        if (strcmp(buf, want) != 0)
+                die("%s reads \"%s\", expected \"%s\"", device_resource, buf, offset);
+        read_attr(region_resource, buf, sizeof(buf));
+        CHECK(strcmp(buf, "0x0\n") == 0);
+        /* A deep flush takes a WRITE lease. */
+        CHECK_ERRNO(open(deep_flush, O_WRONLY), EACCES);
+
+        step = "write-lease";
+        wr = open(dev, O_RDWR);
+        CHECK(wr >= 0);
+        f = open(deep_flush, O_WRONLY);
+        CHECK(f >= 0);
+        CHECK(write(f, "1", 1) == 1);
+        CHECK(close(f) == 0);
+        /* As libndctl does it: opened O_RDWR, pwrite(). */
+        f = open(deep_flush, O_RDWR | O_CLOEXEC);
+        CHECK(f >= 0);
+        CHECK(pwrite(f, "1\n", 1, 0) == 1);
+        CHECK(close(f) == 0);
+        CHECK(close(wr) == 0);
+        CHECK(close(rd) == 0);
+        printf("resources ok\n");
+        return 0;
+}
+
 /* ---- opens of everything but the backing ---- */
 
 static int cmd_others(const char *path, const char *scratch) {
@@ -485,6 +538,8 @@ int main(int argc, char **argv) {
                 return cmd_group(argv[2]);
         if (argc == 4 && strcmp(argv[1], "others") == 0)
                 return cmd_others(argv[2], argv[3]);
-        fprintf(stderr, "usage: exec-helper lifetime|paths|fork|threads|readonly|refused|group|others ...\n");
+        if (argc == 7 && strcmp(argv[1], "resources") == 0)
+                return cmd_resources(argv[2], argv[3], argv[4], argv[5], argv[6]);
+        fprintf(stderr, "usage: exec-helper lifetime|paths|fork|threads|readonly|refused|group|others|resources ...\n");
         return 2;
 }

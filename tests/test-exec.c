@@ -496,6 +496,9 @@ TEST(fio_file) {
         sd_bus *bus = test_env_connect(env);
         char *out;
 
+        /* Hello answered now, not after the programs ran (sd-bus closes a
+         * connection whose Hello went unread for 25 s). */
+        ASSERT_EQ_U64(region_refs(bus, "r0"), 0);
         {
                 char *_p = test_env_path(env, "r0.pool");
 
@@ -529,6 +532,7 @@ TEST(pmdk_file) {
         char *p1 = test_env_path(env, "p1.pool"), *p2 = test_env_path(env, "p2.pool"), *out;
         const char *pmempool = test_program("PMEMPOOL"), *pmemobj = test_program("EXEC_PMEMOBJ");
 
+        ASSERT_EQ_U64(region_refs(bus, "p1"), 0); /* Hello answered now, as in fio_file */
         {
                 char *_p = test_env_path(env, "p1.pool");
 
