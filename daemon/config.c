@@ -446,6 +446,87 @@ static char *config_ini_reader(char *str, int num, void *stream) {
         return str;
 }
 
+/* The path with "//", "." and ".." resolved as text (no symlinks followed),
+ * so that /var/./tmp/x and /var/lib/../tmp/x are seen as /var/tmp/x. */
+static char *path_normalize(const char *path) {
+        char *out = malloc(strlen(path) + 2);
+        size_t n = 0;
+
+        if (!out)
+                return NULL;
+        for (const char *p = path; *p;) {
+                size_t len;
+
+                while (*p == '/')
+                        p++;
+                len = strcspn(p, "/");
+                if (len == 0 || (len == 1 && p[0] == '.'))
+                        ;
+                else if (len == 2 && p[0] == '.' && p[1] == '.') {
+                        while (n > 0 && out[n - 1] != '/')
+                                n--;
+                        if (n > 0)
+                                n--;
+                } else {
+                        out[n++] = '/';
+                        memcpy(out + n, p, len);
+                        n += len;
+                }
+                p += len;
+        }
+        if (n == 0)
+                out[n++] = '/';
+        out[n] = '\0';
+        return out;
+}
+
+/* systemd's PrivateTmp=yes gives a service a /tmp and a /var/tmp of its
+ * own and deletes them when it stops: a region file there would silently
+ * start empty after every restart. systemd (252) bind-mounts them from
+ * directories named systemd-private-BOOTID-UNIT-RANDOM in the service's
+ * mount namespace, and mountinfo names that source as the mount's root. */
+static bool dir_is_systemd_private_tmp(const char *dir) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        bool private = false;
+
+        if (!f)
+                return false; /* no /proc: nothing to go by */
+        while (getline(&line, &size, f) > 0) {
+                char *root = NULL, *where = NULL;
+
+                /* ID PARENT MAJOR:MINOR ROOT MOUNT-POINT ...; the last
+                 * mount on dir is the one that shows. */
+                if (sscanf(line, "%*u %*u %*u:%*u %ms %ms", &root, &where) == 2 && strcmp(where, dir) == 0)
+                        private = strstr(root, "/systemd-private-") != NULL;
+                free(root);
+                free(where);
+        }
+        return private;
+}
+
+static int validate_file_path(struct parse_state *s, const struct region_config *rc) {
+        static const char *const tmp_dirs[] = { "/tmp", "/var/tmp" };
+        _cleanup_free_ char *norm = path_normalize(rc->path);
+
+        if (!norm) {
+                parse_error(s, rc->path_line, "out of memory");
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(tmp_dirs); i++) {
+                size_t n = strlen(tmp_dirs[i]);
+
+                if (strncmp(norm, tmp_dirs[i], n) != 0 || norm[n] != '/' || !dir_is_systemd_private_tmp(tmp_dirs[i]))
+                        continue;
+                parse_error(s, rc->path_line, "region %s: %s is in the private %s that systemd gives this service "
+                            "(PrivateTmp=yes) and deletes when it stops; put region files below /var/lib/daxd, or "
+                            "in a directory the unit lists in ReadWritePaths=", rc->name, rc->path, tmp_dirs[i]);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int validate_devdax(struct parse_state *s, struct region_config *rc) {
         /* The device dictates where, how big and how aligned. */
         if (rc->path) {
@@ -509,6 +590,8 @@ static int config_validate(struct parse_state *s) {
                         parse_error(s, rc->line, "region %s has no path", rc->name);
                         return -EINVAL;
                 }
+                if (validate_file_path(s, rc) < 0)
+                        return -EINVAL;
                 if (rc->has_size && rc->size % rc->align != 0) {
                         parse_error(s, rc->line, "region %s: size %" PRIu64 " is not a multiple of align %" PRIu64,
                                     rc->name, rc->size, rc->align);

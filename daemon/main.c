@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -60,16 +61,18 @@ static int parse_argv(int argc, char *argv[]) {
         const char *bus_option = NULL;
         int c, level;
 
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+        /* getopt's own messages would bypass the logger, and with it the
+         * journal's error priority. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":c:h", options, NULL)) >= 0) {
                 /* One bus: the last of two would win silently, and the
                  * daemon would serve where its unit file does not say. */
                 if (c == ARG_SYSTEM || c == ARG_USER || c == ARG_BUS_ADDRESS) {
                         const char *name = c == ARG_SYSTEM ? "--system" : c == ARG_USER ? "--user" : "--bus-address";
 
-                        if (bus_option) {
-                                fprintf(stderr, "daxd: %s and %s both name a bus; give one.\n", bus_option, name);
-                                return -EINVAL;
-                        }
+                        if (bus_option)
+                                return log_error_errno(EINVAL, "%s and %s both name a bus; give one.", bus_option,
+                                                       name);
                         bus_option = name;
                 }
                 switch (c) {
@@ -88,11 +91,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_LOG_LEVEL:
                         level = log_level_from_string(optarg);
-                        if (level < 0) {
-                                fprintf(stderr, "daxd: unknown log level \"%s\" (err, warning, notice, info, debug)\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
+                        if (level < 0)
+                                return log_error_errno(EINVAL, "unknown log level \"%s\" (err, warning, notice, info, debug)",
+                                                       optarg);
                         log_set_max_level(level);
                         break;
                 case 'h':
@@ -101,15 +102,20 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_VERSION:
                         printf("daxd %s\n", DAXD_VERSION);
                         return 0;
+                case ':':
+                        return log_error_errno(EINVAL, "option %s needs an argument; try 'daxd --help'.",
+                                               argv[optind - 1]);
                 default:
-                        fprintf(stderr, "Try 'daxd --help'.\n");
-                        return -EINVAL;
+                        /* optopt is a short option's letter, or a long
+                         * option's value when it was given an argument it
+                         * does not take. */
+                        if (optopt > 0 && optopt < 0x100)
+                                return log_error_errno(EINVAL, "unknown option -%c; try 'daxd --help'.", optopt);
+                        return log_error_errno(EINVAL, "invalid option %s; try 'daxd --help'.", argv[optind - 1]);
                 }
         }
-        if (optind < argc) {
-                fprintf(stderr, "daxd: unexpected argument \"%s\"; try 'daxd --help'.\n", argv[optind]);
-                return -EINVAL;
-        }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "unexpected argument \"%s\"; try 'daxd --help'.", argv[optind]);
         return 1;
 }
 
@@ -155,6 +161,23 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 
+/* A configuration that is wrong in itself exits with EX_CONFIG, which the
+ * unit's RestartPreventExitStatus= keeps from being restarted in a loop. A
+ * backing that cannot be opened is a plain failure instead: the device or
+ * file system may only be late, and a restart may find it. The file is
+ * parsed once more by manager_load_config(); only its own errors are
+ * told apart here. */
+static int config_check(const char *path, bool missing_ok) {
+        _cleanup_(config_freep) struct daxd_config *c = NULL;
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        r = config_load(path, missing_ok, &c, &why);
+        if (r < 0)
+                return log_error_errno(r, "%s", why ? why : strerror(-r));
+        return 0;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(manager_freep) struct manager *m = NULL;
@@ -168,7 +191,7 @@ static int run(int argc, char *argv[]) {
 
         r = parse_argv(argc, argv);
         if (r <= 0)
-                return r < 0 ? 1 : 0;
+                return r < 0 ? EX_USAGE : 0;
 
         r = sd_event_default(&event);
         if (r < 0)
@@ -180,11 +203,12 @@ static int run(int argc, char *argv[]) {
 
         /* A config named on the command line must exist; the default one
          * may be absent on a machine that has no regions configured yet. */
+        r = config_check(arg_config ? arg_config : DAXD_DEFAULT_CONFIG, !arg_config);
+        if (r < 0)
+                return r == -ENOMEM ? 1 : EX_CONFIG;
         r = manager_load_config(m, arg_config ? arg_config : DAXD_DEFAULT_CONFIG, !arg_config, &why);
-        if (r < 0) {
-                fprintf(stderr, "%s\n", why ? why : strerror(-r));
-                return 1;
-        }
+        if (r < 0)
+                return log_error("%s", why ? why : strerror(-r)), 1;
 
         /* Decide (and log) how the kernel view is read now: loading the
          * BPF iterators costs 0.1 s, which would otherwise fall on the

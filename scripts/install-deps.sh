@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # install-deps.sh: installs, with apt, the Debian 12 packages daxd needs to
 # build, test and run its demo. Only what is missing; needs root for that.
-#   --no-vm   leave out the devdax suite's QEMU guest packages (the demo)
+#   --no-vm   leave out the QEMU guest suites' packages (the demo)
 set -eu
 
 with_vm=1
@@ -17,13 +17,16 @@ libndctl-dev libjson-c-dev g++ valgrind fio pmdk-tools libpmemobj-dev"
 # bpftool embeds them, libbpf loads them (-Dbpf=disabled does without).
 pkgs="$pkgs clang bpftool libbpf-dev"
 
-# The devdax suite's QEMU guest (tests/devdax): optional. As root they are
+# The devdax and systemd suites' QEMU guest (tests/devdax, tests/systemd):
+# optional. As root they are
 # installed with the rest (about 45 s, most of it the kernel package's
 # initramfs hook); without them that suite skips. ndctl brings the cxl tool
 # for the CXL boots, xz-utils decompresses newer kernels' modules; the
 # Debian 13 kernel is not installed but fetched into a cache by
-# scripts/fetch-kernel.sh (with apt and dpkg, already there).
-vm_pkgs="qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl kmod cpio xz-utils"
+# scripts/fetch-kernel.sh (with apt and dpkg, already there). The systemd
+# suite (tests/systemd) boots the host's systemd with its system bus (dbus)
+# and runs systemd-analyze verify, which asks man-db for the unit's man pages.
+vm_pkgs="qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl kmod cpio xz-utils dbus man-db"
 
 is_missing() {
         ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
@@ -49,7 +52,7 @@ fi
 
 if [ "$(id -u)" -ne 0 ]; then
         if [ -n "$vm_missing" ]; then
-                echo "install-deps.sh: the devdax guest suite will skip; as root, install:$vm_missing" >&2
+                echo "install-deps.sh: the devdax and systemd guest suites will skip; as root, install:$vm_missing" >&2
         fi
         if [ -n "$missing" ]; then
                 echo "install-deps.sh: missing packages:$missing; run as root to install them" >&2

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* harness.c: a private dbus-daemon, the real daxd and real clients for tests. */
+#include <ctype.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
@@ -9,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 
@@ -108,6 +110,42 @@ char *test_env_read_log(struct test_env *env) {
         char *s = read_whole_file(env->log_path);
 
         return s ? s : test_strdup("");
+}
+
+static size_t count_substr(const char *s, const char *needle) {
+        size_t n = 0;
+
+        for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+size_t test_env_log_count(struct test_env *env, const char *needle) {
+        char *log = test_env_read_log(env);
+        size_t n = count_substr(log, needle);
+
+        free(log);
+        return n;
+}
+
+struct log_wait {
+        struct test_env *env;
+        const char *needle;
+        size_t n;
+};
+
+static bool log_has(void *userdata) {
+        struct log_wait *w = userdata;
+
+        return test_env_log_count(w->env, w->needle) >= w->n;
+}
+
+void test_env_wait_log(struct test_env *env, const char *needle, size_t n, unsigned timeout_sec) {
+        struct log_wait w = { env, needle, n };
+        char *what = test_asprintf("daxd to log \"%s\" %zu time(s)", needle, n);
+
+        test_wait_until(what, log_has, &w, timeout_sec);
+        free(what);
 }
 
 static void print_file(const char *title, const char *path) {
@@ -446,7 +484,7 @@ void test_env_start_daxd_on(struct test_env *env, const char *const *bus_args) {
         args[n++] = "--config";
         args[n++] = env->config_path;
         args[n++] = "--log-level";
-        args[n++] = "debug";
+        args[n++] = env->daxd_log_level ? env->daxd_log_level : "debug";
         args[n] = NULL;
         pid_t pid;
 
@@ -472,16 +510,26 @@ void test_env_stop_daxd(struct test_env *env) {
         pid_t pid = env->daxd_pid;
         uint64_t deadline = now_usec() + STOP_TIMEOUT_SEC * 1000000u;
         bool stopping = false;
-        int status = 0;
+        int status = 0, pidfd;
         char desc[64];
 
         ASSERT_TRUE(pid > 0);
+        /* The exit is an event on a pidfd. Under valgrind (3.19 does not
+         * know pidfd_open) the poll below times out every 10 ms instead. */
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0 && errno != ENOSYS)
+                TEST_FAIL("pidfd_open(%d): %m", (int) pid);
         ASSERT_OK(kill(pid, SIGTERM));
         while (!daxd_exited(env, &status)) {
-                if (now_usec() >= deadline)
+                struct pollfd p = { .fd = pidfd, .events = POLLIN };
+                uint64_t now = now_usec();
+
+                if (now >= deadline)
                         TEST_FAIL("daxd did not exit within %d s of SIGTERM", STOP_TIMEOUT_SEC);
-                usleep(10000);
+                (void) poll(&p, 1, pidfd < 0 ? 10 : (int) ((deadline - now) / 1000 + 1));
         }
+        if (pidfd >= 0)
+                close(pidfd);
         while (!stopping) {
                 struct pollfd p = { .fd = env->notify_fd, .events = POLLIN };
 
@@ -582,6 +630,47 @@ sd_bus *test_env_connect(struct test_env *env) {
         }
         ASSERT_OK(daxd_bus_open(DAXD_BUS_KIND_ADDRESS, env->bus_address, NULL, &bus));
         return bus;
+}
+
+sd_bus *test_env_monitor(struct test_env *env, const char *const *matches) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL;
+        sd_bus *bus = NULL;
+        int r;
+
+        ASSERT_OK(sd_bus_new(&bus));
+        ASSERT_OK(sd_bus_set_address(bus, env->bus_address));
+        ASSERT_OK(sd_bus_set_monitor(bus, true));
+        ASSERT_OK(sd_bus_set_bus_client(bus, true));
+        ASSERT_OK(sd_bus_start(bus));
+        ASSERT_OK(sd_bus_message_new_method_call(bus, &m, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                 "org.freedesktop.DBus.Monitoring", "BecomeMonitor"));
+        ASSERT_OK(sd_bus_message_append_strv(m, (char **) matches));
+        ASSERT_OK(sd_bus_message_append(m, "u", UINT32_C(0)));
+        r = sd_bus_call(bus, m, 0, &error, NULL);
+        ASSERT_BUS_OK(r, &error);
+        sd_bus_message_unref(m);
+        return bus;
+}
+
+sd_bus_message *test_monitor_next(sd_bus *monitor, unsigned timeout_sec) {
+        uint64_t deadline = now_usec() + (uint64_t) timeout_sec * 1000000u;
+
+        for (;;) {
+                sd_bus_message *m = NULL;
+                uint64_t now;
+                int r = sd_bus_process(monitor, &m);
+
+                ASSERT_OK(r);
+                if (m)
+                        return m;
+                if (r > 0)
+                        continue;
+                now = now_usec();
+                if (now >= deadline)
+                        return NULL;
+                ASSERT_OK(sd_bus_wait(monitor, deadline - now));
+        }
 }
 
 pid_t test_env_fork_client(struct test_env *env, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
@@ -955,4 +1044,286 @@ void listed_leases_free(struct listed_lease *v, size_t n) {
                 free(v[i].region);
         }
         free(v);
+}
+
+uint64_t get_n_leases(sd_bus *bus) {
+        return get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases");
+}
+
+uint64_t get_region_refs(sd_bus *bus, const char *region) {
+        char *p = region_path(region);
+        uint64_t v = get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "References");
+
+        free(p);
+        return v;
+}
+
+struct count_wait {
+        sd_bus *bus;
+        const char *region; /* NULL: NLeases */
+        uint64_t want;
+};
+
+static bool count_is(void *userdata) {
+        struct count_wait *w = userdata;
+
+        return (w->region ? get_region_refs(w->bus, w->region) : get_n_leases(w->bus)) == w->want;
+}
+
+void test_wait_region_refs(sd_bus *bus, const char *region, uint64_t refs) {
+        struct count_wait w = { bus, region, refs };
+        char *what = test_asprintf("References of %s to read %" PRIu64, region, refs);
+
+        test_wait_until(what, count_is, &w, 30);
+        free(what);
+}
+
+void test_wait_n_leases(sd_bus *bus, uint64_t n) {
+        struct count_wait w = { bus, NULL, n };
+        char *what = test_asprintf("NLeases to read %" PRIu64, n);
+
+        test_wait_until(what, count_is, &w, 30);
+        free(what);
+}
+
+uint64_t lease_path_id(const char *path) {
+        const char *prefix = DAXD_LEASE_PATH_PREFIX "/";
+        char *end;
+        uint64_t id;
+
+        if (strncmp(path, prefix, strlen(prefix)) != 0 || !isdigit((unsigned char) path[strlen(prefix)]))
+                return 0;
+        errno = 0;
+        id = strtoull(path + strlen(prefix), &end, 10);
+        return errno == 0 && *end == '\0' ? id : 0;
+}
+
+size_t get_region_users(sd_bus *bus, const char *region, struct test_user *out, size_t max) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        char *p = region_path(region);
+        const char *comm, *kind;
+        uint32_t pid;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "Users", &error, &reply, "a(uss)");
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(uss)"));
+        while ((r = sd_bus_message_read(reply, "(uss)", &pid, &comm, &kind)) > 0) {
+                if (strcmp(kind, "map") != 0 && strcmp(kind, "fd") != 0)
+                        TEST_FAIL("Users entry for pid %u has kind \"%s\", expected map or fd", pid, kind);
+                if (!*comm)
+                        TEST_FAIL("Users entry for pid %u has an empty command", pid);
+                if (n < max) {
+                        out[n].pid = pid;
+                        snprintf(out[n].comm, sizeof(out[n].comm), "%s", comm);
+                        snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
+                }
+                n++;
+        }
+        ASSERT_OK(r);
+        sd_bus_message_unref(reply);
+        free(p);
+        return n;
+}
+
+bool test_users_has(const struct test_user *u, size_t n, pid_t pid, const char *kind) {
+        for (size_t i = 0; i < n; i++)
+                if (u[i].pid == (uint32_t) pid && (!kind || strcmp(u[i].kind, kind) == 0))
+                        return true;
+        return false;
+}
+
+char *get_region_user_kind(sd_bus *bus, const char *region, pid_t pid) {
+        struct test_user u[64];
+        size_t n = get_region_users(bus, region, u, 64);
+
+        ASSERT_TRUE(n <= 64);
+        /* A process may show up as both; "map" is the one that matters. */
+        if (test_users_has(u, n, pid, "map"))
+                return test_strdup("map");
+        if (test_users_has(u, n, pid, "fd"))
+                return test_strdup("fd");
+        return NULL;
+}
+
+bool get_region_holder(sd_bus *bus, const char *region, const char *name, uint32_t *ret_pid, uint64_t *ret_count,
+                        unsigned *ret_n_holders) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        char *p = region_path(region);
+        const char *holder;
+        uint32_t pid;
+        uint64_t count;
+        unsigned n = 0;
+        bool found = false;
+        int r;
+
+        r = sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "Holders", &error, &reply, "a(sut)");
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(sut)"));
+        while ((r = sd_bus_message_read(reply, "(sut)", &holder, &pid, &count)) > 0) {
+                n++;
+                if (strcmp(holder, name) == 0) {
+                        found = true;
+                        if (ret_pid)
+                                *ret_pid = pid;
+                        if (ret_count)
+                                *ret_count = count;
+                }
+        }
+        ASSERT_OK(r);
+        sd_bus_message_unref(reply);
+        free(p);
+        if (ret_n_holders)
+                *ret_n_holders = n;
+        return found;
+}
+
+static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct test_revokes *rv = userdata;
+        const char *lease, *reason, *dest = sd_bus_message_get_destination(m);
+        uint64_t timeout;
+
+        ASSERT_OK(sd_bus_message_read(m, "ost", &lease, &reason, &timeout));
+        if (rv->n < TEST_MAX_REVOKES) {
+                rv->lease[rv->n] = test_strdup(lease);
+                rv->reason[rv->n] = test_strdup(reason);
+                rv->dest[rv->n] = test_strdup(dest ? dest : "");
+                rv->timeout[rv->n] = timeout;
+                rv->at[rv->n] = rv->seq ? ++*rv->seq : 0;
+        }
+        rv->n++;
+        if (strcmp(reason, DAXD_REVOKE_TEARDOWN) == 0)
+                rv->got_teardown = true;
+        if (strcmp(reason, DAXD_REVOKE_FORCED) == 0)
+                rv->got_forced = true;
+        return 0;
+}
+
+sd_bus_slot *test_watch_revokes(sd_bus *bus, struct test_revokes *rv) {
+        sd_bus_slot *slot = NULL;
+
+        *rv = (struct test_revokes) {};
+        ASSERT_OK(sd_bus_add_match(bus, &slot, "type='signal',interface='" DAXD_MANAGER_INTERFACE "',member='Revoke'",
+                                   on_revoke, rv));
+        return slot;
+}
+
+unsigned test_revokes_for(const struct test_revokes *rv, const char *lease, const char *reason) {
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < rv->n && i < TEST_MAX_REVOKES; i++)
+                if (strcmp(rv->lease[i], lease) == 0 && (!reason || strcmp(rv->reason[i], reason) == 0))
+                        n++;
+        return n;
+}
+
+void test_revokes_done(struct test_revokes *rv) {
+        for (unsigned i = 0; i < rv->n && i < TEST_MAX_REVOKES; i++) {
+                free(rv->lease[i]);
+                free(rv->reason[i]);
+                free(rv->dest[i]);
+        }
+        *rv = (struct test_revokes) {};
+}
+
+static void object_watch_update(struct test_object_watch *w) {
+        w->all_added = w->all_removed = true;
+        for (size_t i = 0; i < TEST_WATCH_PATHS; i++) {
+                if (!w->paths[i])
+                        continue;
+                w->all_added = w->all_added && w->n_added[i] > 0;
+                w->all_removed = w->all_removed && w->n_removed[i] > 0;
+        }
+}
+
+static int on_object_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct test_object_watch *w = userdata;
+        const char *path;
+
+        ASSERT_OK(sd_bus_message_read(m, "o", &path));
+        for (size_t i = 0; i < TEST_WATCH_PATHS; i++)
+                if (w->paths[i] && strcmp(w->paths[i], path) == 0)
+                        w->n_added[i]++;
+        object_watch_update(w);
+        return 0;
+}
+
+static int on_object_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct test_object_watch *w = userdata;
+        const char *path, *iface, *want = NULL;
+        bool named = false;
+        int r;
+
+        ASSERT_OK(sd_bus_message_read(m, "o", &path));
+        if (strncmp(path, DAXD_LEASE_PATH_PREFIX "/", strlen(DAXD_LEASE_PATH_PREFIX "/")) == 0)
+                want = DAXD_LEASE_INTERFACE;
+        else if (strncmp(path, DAXD_REGION_PATH_PREFIX "/", strlen(DAXD_REGION_PATH_PREFIX "/")) == 0)
+                want = DAXD_REGION_INTERFACE;
+        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "s"));
+        while ((r = sd_bus_message_read(m, "s", &iface)) > 0)
+                if (want && strcmp(iface, want) == 0)
+                        named = true;
+        ASSERT_OK(r);
+        if (want && !named)
+                TEST_FAIL("InterfacesRemoved for %s does not name %s", path, want);
+        for (size_t i = 0; i < TEST_WATCH_PATHS; i++)
+                if (w->paths[i] && strcmp(w->paths[i], path) == 0) {
+                        if (w->n_removed[i]++ == 0 && w->seq)
+                                w->removed_at[i] = ++*w->seq;
+                }
+        object_watch_update(w);
+        return 0;
+}
+
+void test_watch_objects(sd_bus *bus, struct test_object_watch *w, sd_bus_slot **ret_slots) {
+        /* paths[] and seq are the caller's; the counts start again. */
+        memset(w->n_added, 0, sizeof(w->n_added));
+        memset(w->n_removed, 0, sizeof(w->n_removed));
+        memset(w->removed_at, 0, sizeof(w->removed_at));
+        w->all_added = w->all_removed = false;
+        ASSERT_OK(sd_bus_match_signal(bus, &ret_slots[0], DAXD_BUS_NAME, DAXD_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_object_added, w));
+        ASSERT_OK(sd_bus_match_signal(bus, &ret_slots[1], DAXD_BUS_NAME, DAXD_MANAGER_PATH,
+                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_object_removed,
+                                      w));
+}
+
+void test_bus_roundtrip(sd_bus *bus) {
+        int r;
+
+        (void) get_n_leases(bus);
+        while ((r = sd_bus_process(bus, NULL)) > 0)
+                ;
+        ASSERT_OK(r);
+}
+
+int daxd_teardown(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags, sd_bus_error *error) {
+        sd_bus_message *m = NULL;
+        int r;
+
+        ASSERT_OK(sd_bus_message_new_method_call(bus, &m, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE,
+                                                 "Teardown"));
+        ASSERT_OK(sd_bus_message_append(m, "stt", region, timeout_usec, flags));
+        r = sd_bus_call(bus, m, UINT64_C(90) * 1000000u, error, NULL);
+        sd_bus_message_unref(m);
+        return r;
+}
+
+int daxd_reload(sd_bus *bus, sd_bus_error *error) {
+        return sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", error,
+                                  NULL, NULL);
+}
+
+bool daxd_has_region(sd_bus *bus, const char *name) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &error,
+                                   NULL, "s", name);
+
+        if (r < 0 && !sd_bus_error_has_name(&error, DAXD_ERROR_NO_SUCH_REGION))
+                TEST_FAIL("GetRegion(%s): %s: %s", name, error.name, error.message);
+        sd_bus_error_free(&error);
+        return r >= 0;
 }

@@ -37,6 +37,7 @@ struct test_env {
         pid_t daxd_pid;
         int notify_fd;
         char **daxd_extra_env; /* NULL-terminated "K=V" set for daxd, or NULL */
+        const char *daxd_log_level; /* daxd's --log-level; NULL: debug */
 };
 
 /* The temp dir and a running dbus-daemon; no daxd yet. */
@@ -83,10 +84,25 @@ int test_run_capture(const char *const *argv, char **ret_output);
 
 /* The daxd log so far (free it). */
 char *test_env_read_log(struct test_env *env);
+/* How often needle occurs in the daxd log so far. */
+size_t test_env_log_count(struct test_env *env, const char *needle);
+/* Waits (timeout_sec at most) until needle occurs at least n times in the
+ * daxd log: for what daxd tells only its log (a /proc check that found a
+ * user, a SIGHUP reload refused). */
+void test_env_wait_log(struct test_env *env, const char *needle, size_t n, unsigned timeout_sec);
 
 /* A new client connection to the private bus, fd passing on, with daxd's
  * error map registered. Free with sd_bus_flush_close_unref(). */
 sd_bus *test_env_connect(struct test_env *env);
+
+/* A connection that watches the private bus as a monitor (BecomeMonitor)
+ * with the given match rules (NULL-terminated; none: everything), to see
+ * what other processes (busctl, daxdctl) are sent. Free with
+ * sd_bus_flush_close_unref(). */
+sd_bus *test_env_monitor(struct test_env *env, const char *const *matches);
+/* The next message the monitor sees (unref it), or NULL when none comes
+ * within timeout_sec. */
+sd_bus_message *test_monitor_next(sd_bus *monitor, unsigned timeout_sec);
 
 /* Forks a client: in the child, drops to uid/gid (with the supplementary
  * groups given; uid (uid_t) -1 keeps root), connects, runs fn, and exits 0
@@ -143,6 +159,91 @@ uint32_t get_prop_u32(sd_bus *bus, const char *path, const char *iface, const ch
 int32_t get_prop_i32(sd_bus *bus, const char *path, const char *iface, const char *name);
 char *get_prop_str(sd_bus *bus, const char *path, const char *iface, const char *name);  /* 's' */
 char *get_prop_path(sd_bus *bus, const char *path, const char *iface, const char *name); /* 'o' */
+
+/* Manager.NLeases, and a region's References (by region name). */
+uint64_t get_n_leases(sd_bus *bus);
+uint64_t get_region_refs(sd_bus *bus, const char *region);
+/* Waits (30 s at most) until the region's References reads refs. */
+void test_wait_region_refs(sd_bus *bus, const char *region, uint64_t refs);
+/* Waits (30 s at most) until Manager.NLeases reads n. */
+void test_wait_n_leases(sd_bus *bus, uint64_t n);
+
+/* The lease ID that a lease object path ends in (decimal, from 1), or 0
+ * when path is not one. */
+uint64_t lease_path_id(const char *path);
+
+/* Region.Users, the processes the kernel shows using the region. Asserts
+ * each entry's kind is "map" or "fd" and its command is not empty.
+ * Returns how many there are; stores at most max in out. */
+struct test_user {
+        uint32_t pid;
+        char comm[32];
+        char kind[8];
+};
+size_t get_region_users(sd_bus *bus, const char *region, struct test_user *out, size_t max);
+/* Is pid listed (with kind, unless kind is NULL)? */
+bool test_users_has(const struct test_user *u, size_t n, pid_t pid, const char *kind);
+/* The kind the region's Users shows for pid, "map" winning over "fd"
+ * (free it), or NULL when pid is not listed. */
+char *get_region_user_kind(sd_bus *bus, const char *region, pid_t pid);
+
+/* Region.Holders: whether the bus name holds leases there, with its pid
+ * and lease count; ret_n_holders gets the number of entries. Out-parameters
+ * may be NULL. */
+bool get_region_holder(sd_bus *bus, const char *region, const char *name, uint32_t *ret_pid, uint64_t *ret_count,
+                        unsigned *ret_n_holders);
+
+/* Records every Manager.Revoke signal a connection receives (no sender,
+ * path or destination limit, so a misaddressed one is caught too). The
+ * first TEST_MAX_REVOKES are kept; n counts all. With seq set, at[i] is
+ * ++*seq when revoke i came, to order it against other recorders sharing
+ * the counter. */
+#define TEST_MAX_REVOKES 8
+struct test_revokes {
+        unsigned n;
+        unsigned *seq;
+        char *lease[TEST_MAX_REVOKES];
+        char *reason[TEST_MAX_REVOKES];
+        char *dest[TEST_MAX_REVOKES];
+        uint64_t timeout[TEST_MAX_REVOKES];
+        unsigned at[TEST_MAX_REVOKES];
+        bool got_teardown, got_forced;
+};
+/* Resets rv and subscribes; unref the slot, then test_revokes_done(). */
+sd_bus_slot *test_watch_revokes(sd_bus *bus, struct test_revokes *rv);
+/* How many of the kept revokes were for lease (and reason, unless NULL). */
+unsigned test_revokes_for(const struct test_revokes *rv, const char *lease, const char *reason);
+void test_revokes_done(struct test_revokes *rv);
+
+/* Objects coming and going (ObjectManager InterfacesAdded/Removed on the
+ * manager path) for up to TEST_WATCH_PATHS paths set in paths[] before
+ * test_watch_objects(). A removal of a lease (region) object must name the
+ * Lease (Region) interface. With seq set, removed_at[i] is ++*seq at the
+ * first removal of paths[i]. all_added/all_removed: for every path set. */
+#define TEST_WATCH_PATHS 4
+struct test_object_watch {
+        const char *paths[TEST_WATCH_PATHS];
+        unsigned *seq;
+        unsigned n_added[TEST_WATCH_PATHS], n_removed[TEST_WATCH_PATHS];
+        unsigned removed_at[TEST_WATCH_PATHS];
+        bool all_added, all_removed;
+};
+/* Subscribes (two slots in ret_slots; unref both); the counters start at 0. */
+void test_watch_objects(sd_bus *bus, struct test_object_watch *w, sd_bus_slot **ret_slots);
+
+/* Makes sure every message daxd sent to bus before now was read and
+ * dispatched: the reply to a method call comes after anything daxd sent
+ * to this connection before it. */
+void test_bus_roundtrip(sd_bus *bus);
+
+/* Manager.Teardown, waiting for its reply (90 s at most); returns the
+ * sd_bus_call result. */
+int daxd_teardown(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags, sd_bus_error *error);
+/* Manager.Reload; returns the sd_bus_call result. */
+int daxd_reload(sd_bus *bus, sd_bus_error *error);
+/* Does Manager.GetRegion know name? (Any other error than NoSuchRegion
+ * fails the test.) */
+bool daxd_has_region(sd_bus *bus, const char *name);
 
 /* Polls cond every 10 ms; fails the test after timeout_sec. */
 void test_wait_until(const char *what, bool (*cond)(void *userdata), void *userdata, unsigned timeout_sec);

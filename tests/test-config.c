@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-config.c: the command line, daxd.conf errors and the process contract.
  *
- * A broken config must make daxd exit 1 with "FILE:LINE: what is wrong" on
- * stderr, even with a working bus at hand (each case gets a private
- * dbus-daemon, so the config is the only thing wrong). Also: --help,
+ * A broken config must make daxd exit 78 (EX_CONFIG; 1 when the backing
+ * cannot be opened) with "FILE:LINE: what is wrong" on stderr, even with a
+ * working bus at hand (each case gets a private dbus-daemon, so the config
+ * is the only thing wrong). Also: --help,
  * --version, a second daxd on a bus where the name is taken, an unreachable
  * bus, SIGTERM/SIGINT, the watchdog, and what a good config creates.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <syslog.h>
 
 #include "build-config.h"
 #include "harness.h"
@@ -27,6 +29,10 @@ struct bad_config {
         unsigned lines[2]; /* accepted line numbers (0: unused) */
         const char *keyword; /* must appear in the message */
         const char *existing_file; /* created with 2 MiB before daxd starts */
+        /* Found when the backing is opened, not in the file itself: exit
+         * status 1, which the unit restarts (the backing may be late),
+         * instead of 78 (EX_CONFIG), which it does not. */
+        bool backing;
 };
 
 static const struct bad_config bad_configs[] = {
@@ -134,7 +140,7 @@ static const struct bad_config bad_configs[] = {
                 "[region r0]\n"
                 "backend = file\n"
                 "path = @DIR@/does-not-exist.pool\n",
-                { 2, 4 }, "r0", NULL,
+                { 2, 4 }, "r0", NULL, true,
         },
         {
                 "size_larger_than_file",
@@ -142,7 +148,7 @@ static const struct bad_config bad_configs[] = {
                 "backend = file\n"
                 "path = @DIR@/existing.pool\n"
                 "size = 4M\n",
-                { 1, 4 }, "size", "existing.pool",
+                { 1, 4 }, "size", "existing.pool", true,
         },
         {
                 "path_cannot_be_opened",
@@ -150,7 +156,7 @@ static const struct bad_config bad_configs[] = {
                 "backend = file\n"
                 "path = /nonexistent-daxd-test-dir/r0.pool\n"
                 "size = 2M\n",
-                { 1, 3 }, "/nonexistent-daxd-test-dir/r0.pool", NULL,
+                { 1, 3 }, "/nonexistent-daxd-test-dir/r0.pool", NULL, true,
         },
         {
                 /* The device dictates the path. */
@@ -279,7 +285,7 @@ static const struct bad_config bad_configs[] = {
                 "[region r0]\n"
                 "backend = devdax\n"
                 "device = dax97.3\n",
-                { 1, 3 }, "dax97.3", NULL,
+                { 1, 3 }, "dax97.3", NULL, true,
         },
         {
                 "devdax_size",
@@ -301,7 +307,7 @@ static const struct bad_config bad_configs[] = {
                 "[region r0]\n"
                 "backend = devdax\n"
                 "uuid = 6E9F0B5C-1D2A-4F4E-9C53-0A1B2C3D4E5F\n",
-                { 1, 3 }, "6e9f0b5c-1d2a-4f4e-9c53-0a1b2c3d4e5f", NULL,
+                { 1, 3 }, "6e9f0b5c-1d2a-4f4e-9c53-0a1b2c3d4e5f", NULL, true,
         },
         {
                 "file_device",
@@ -334,7 +340,7 @@ static void run_bad_config(const struct bad_config *bc) {
         status = test_env_run_daxd(env, args, &output);
         fprintf(stderr, "daxd output:\n%s\n", output);
         ASSERT_TRUE(WIFEXITED(status));
-        ASSERT_EQ_INT(WEXITSTATUS(status), 1);
+        ASSERT_EQ_INT(WEXITSTATUS(status), bc->backing ? 1 : 78);
         for (int i = 0; i < 2 && bc->lines[i]; i++) {
                 char *prefix = test_asprintf("%s:%u: ", env->config_path, bc->lines[i]);
 
@@ -456,29 +462,78 @@ TEST(user_bus) {
         test_env_free(env);
 }
 
+/* A bad command line exits 64 (EX_USAGE), which the unit does not restart,
+ * with a message of daxd's own, not getopt's. */
 TEST(bad_options) {
-        static const char *const cases[][4] = {
-                { "--no-such-option", NULL, NULL, NULL },
-                { "--log-level", "loud", NULL, NULL },
-                { "extra-argument", NULL, NULL, NULL },
-                { "--system", "--user", NULL, NULL },
-                { "--user", "--bus-address", "unix:path=/nonexistent", NULL },
-                { "--system", "--system", NULL, NULL },
+        static const struct {
+                const char *args[4];
+                const char *message;
+        } cases[] = {
+                { { "--no-such-option", NULL }, "invalid option --no-such-option" },
+                { { "-x", NULL }, "unknown option -x" },
+                { { "--config", NULL }, "option --config needs an argument" },
+                { { "--system=yes", NULL }, "invalid option --system=yes" },
+                { { "--log-level", "loud", NULL }, "unknown log level \"loud\"" },
+                { { "extra-argument", NULL }, "unexpected argument \"extra-argument\"" },
+                { { "--system", "--user", NULL }, "both name a bus" },
+                { { "--user", "--bus-address", "unix:path=/nonexistent", NULL }, "both name a bus" },
+                { { "--system", "--system", NULL }, "both name a bus" },
         };
         struct test_env *env = test_env_new();
 
         for (size_t i = 0; i < TEST_N(cases); i++) {
                 char *out = NULL;
-                int status = test_env_run_daxd(env, cases[i], &out);
+                int status = test_env_run_daxd(env, cases[i].args, &out);
 
-                fprintf(stderr, "daxd %s %s: %s\n", cases[i][0], cases[i][1] ? cases[i][1] : "", out);
+                fprintf(stderr, "daxd %s %s: %s\n", cases[i].args[0], cases[i].args[1] ? cases[i].args[1] : "", out);
                 ASSERT_TRUE(WIFEXITED(status));
-                ASSERT_NE_U64(WEXITSTATUS(status), 0);
-                ASSERT_TRUE(*out != '\0');
-                if (i >= 3)
-                        ASSERT_STRSTR(out, "both name a bus");
+                ASSERT_EQ_INT(WEXITSTATUS(status), 64);
+                ASSERT_STRSTR(out, cases[i].message);
+                ASSERT_TRUE(strncmp(out, "daxd: ", 6) == 0);
                 free(out);
         }
+        test_env_free(env);
+}
+
+/* Under systemd (JOURNAL_STREAM set) every start-up error carries the
+ * journal's error priority, <3>, and nothing reaches stderr without a
+ * priority prefix (journald would file it at the default, info). */
+TEST(startup_errors_at_error_priority) {
+        struct test_env *env = test_env_new();
+        char journal[] = "JOURNAL_STREAM=8:12345";
+        char *extra[] = { journal, NULL };
+        const char *bad_option[] = { "--colour", NULL };
+        const char *config_args[] = { "--bus-address", env->bus_address, "--config", env->config_path, NULL };
+        const char *const *cases[] = { bad_option, config_args, config_args };
+        const char *const configs[] = { NULL, "[region r0]\nbackend = tape\n",
+                                        "[region r0]\nbackend = file\npath = @DIR@/none/r0.pool\nsize = 2M\n" };
+        const char *const messages[] = { "<3>invalid option --colour", "<3>", "<3>" };
+        const int statuses[] = { 64, 78, 1 };
+
+        env->daxd_extra_env = extra;
+        for (size_t i = 0; i < TEST_N(cases); i++) {
+                char *out = NULL, *line, *save = NULL;
+                int status;
+
+                if (configs[i])
+                        test_env_write_config(env, configs[i]);
+                status = test_env_run_daxd(env, cases[i], &out);
+                fprintf(stderr, "case %zu: %s\n", i, out);
+                ASSERT_TRUE(WIFEXITED(status));
+                ASSERT_EQ_INT(WEXITSTATUS(status), statuses[i]);
+                ASSERT_STRSTR(out, messages[i]);
+                if (configs[i]) {
+                        char *prefix = test_asprintf("<3>%s:", env->config_path);
+
+                        ASSERT_STRSTR(out, prefix);
+                        free(prefix);
+                }
+                for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                        if (line[0] != '<' || !strchr("01234567", line[1]) || line[2] != '>')
+                                TEST_FAIL("a line without a priority prefix: \"%s\"", line);
+                free(out);
+        }
+        env->daxd_extra_env = NULL;
         test_env_free(env);
 }
 
@@ -703,18 +758,153 @@ TEST(good_config_creates_files) {
         test_env_free(env);
 }
 
-TEST(log_level_and_log) {
-        struct test_env *env = test_env_new_with_daxd(good_region);
-        char *log;
+/* One message daxd logs at each level, made to happen by log_scenario(). */
+static const struct {
+        int level;
+        const char *name; /* as daxd prints it at debug level */
+        const char *text;
+} log_markers[] = {
+        { LOG_ERR, "err", "reload refused, keeping the running configuration" },
+        { LOG_WARNING, "warning", "region r0: changed in " },
+        { LOG_NOTICE, "notice", "region r0: teardown deadline passed" },
+        { LOG_INFO, "info", "region r0: teardown started" },
+        { LOG_DEBUG, "debug", "lease 1: " },
+};
 
+static const char log_config[] =
+        "[region r0]\n"
+        "backend = file\n"
+        "path = @DIR@/r0.pool\n"
+        "size = 4M\n";
+
+/* Runs daxd with --log-level level (and JOURNAL_STREAM set, with journal)
+ * through a lease (debug), a teardown that runs out of time (info, notice),
+ * a reload that changes r0 (warning) and one that is refused (err); returns
+ * its log (free it). */
+static char *log_scenario(const char *level, bool journal) {
+        static char *journal_env[] = { (char *) "JOURNAL_STREAM=8:12345", NULL };
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct test_env *env = test_env_new();
+        struct lease l;
+        sd_bus *bus;
+        char *log;
+        int r;
+
+        env->daxd_log_level = level;
+        env->daxd_extra_env = journal ? journal_env : NULL;
+        test_env_write_config(env, log_config);
+        test_env_start_daxd(env);
+        bus = test_env_connect(env);
+        daxd_acquire_ok(bus, "r0", 0, 0, 0, &l);
+        r = daxd_teardown(bus, "r0", UINT64_C(300000), 0, &error);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_BUSY, EBUSY);
+        sd_bus_error_free(&error);
+        test_env_write_config(env, "[region r0]\nbackend = file\npath = @DIR@/r0.pool\nsize = 2M\n");
+        ASSERT_BUS_OK(daxd_reload(bus, &error), &error);
+        test_env_write_config(env, "[region r0]\nbogus = 1\n");
+        r = daxd_reload(bus, &error);
+        ASSERT_BUS_ERROR(r, &error, "org.freedesktop.DBus.Error.InvalidFileContent", 0);
+        sd_bus_error_free(&error);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+        sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
         log = test_env_read_log(env);
-        /* Something was logged at debug level, and without JOURNAL_STREAM no
-         * syslog prefixes. */
-        ASSERT_TRUE(*log != '\0');
-        ASSERT_TRUE(strncmp(log, "<", 1) != 0);
-        free(log);
+        fprintf(stderr, "---- daxd --log-level %s%s ----\n%s---- end ----\n", level,
+                journal ? " with JOURNAL_STREAM" : "", log);
         test_env_free(env);
+        return log;
+}
+
+/* The line of log that holds text, copied (free it), or NULL. */
+static char *log_line(const char *log, const char *text) {
+        const char *at = strstr(log, text), *start, *end;
+
+        if (!at)
+                return NULL;
+        for (start = at; start > log && start[-1] != '\n'; start--)
+                ;
+        end = strchrnul(at, '\n');
+        return strndup(start, (size_t) (end - start));
+}
+
+/* What --log-level max shows: each message at its level or below, in the
+ * form of that level (file:line and the level's name at debug, "daxd: "
+ * otherwise), and nothing above it. */
+static void check_log_level(const char *level, int max) {
+        char *log = log_scenario(level, false);
+
+        for (size_t i = 0; i < TEST_N(log_markers); i++) {
+                char *line = log_line(log, log_markers[i].text);
+
+                if (log_markers[i].level > max) {
+                        if (line)
+                                TEST_FAIL("--log-level %s logged a %s message: %s", level, log_markers[i].name,
+                                          line);
+                        continue;
+                }
+                if (!line)
+                        TEST_FAIL("--log-level %s did not log the %s message \"%s\"", level, log_markers[i].name,
+                                  log_markers[i].text);
+                if (max == LOG_DEBUG) {
+                        char *tag = test_asprintf("] %s: ", log_markers[i].name);
+
+                        ASSERT_TRUE(strncmp(line, "daxd[", 5) == 0);
+                        ASSERT_TRUE(strstr(line, ".c:") != NULL);
+                        ASSERT_STRSTR(line, tag);
+                        free(tag);
+                } else
+                        ASSERT_TRUE(strncmp(line, "daxd: ", 6) == 0);
+                /* journald's prefix only with JOURNAL_STREAM. */
+                ASSERT_TRUE(line[0] != '<');
+                free(line);
+        }
+        free(log);
+}
+
+TEST(log_level_err) {
+        check_log_level("err", LOG_ERR);
+}
+
+TEST(log_level_warning) {
+        check_log_level("warning", LOG_WARNING);
+}
+
+TEST(log_level_notice) {
+        check_log_level("notice", LOG_NOTICE);
+}
+
+TEST(log_level_info) {
+        check_log_level("info", LOG_INFO);
+}
+
+TEST(log_level_debug) {
+        check_log_level("debug", LOG_DEBUG);
+}
+
+/* "error" and "warn" are the same levels as err and warning. */
+TEST(log_level_aliases) {
+        check_log_level("error", LOG_ERR);
+        check_log_level("warn", LOG_WARNING);
+}
+
+/* Under systemd (JOURNAL_STREAM set) each line is "<N>message", N the
+ * syslog level, for journald to read; no file:line even at debug. */
+TEST(log_journal_prefixes) {
+        char *log = log_scenario("debug", true);
+
+        for (size_t i = 0; i < TEST_N(log_markers); i++) {
+                char *line = log_line(log, log_markers[i].text);
+                char *prefix = test_asprintf("<%d>", log_markers[i].level);
+
+                ASSERT_TRUE(line != NULL);
+                if (strncmp(line, prefix, strlen(prefix)) != 0)
+                        TEST_FAIL("%s message without the %s prefix: %s", log_markers[i].name, prefix, line);
+                ASSERT_TRUE(strstr(line, ".c:") == NULL);
+                free(prefix);
+                free(line);
+        }
+        free(log);
 }
 
 /* A machine without pmem runs file regions and says nothing about NVDIMMs:
@@ -772,6 +962,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(help),
         TEST_ENTRY(version),
         TEST_ENTRY(bad_options),
+        TEST_ENTRY(startup_errors_at_error_priority),
         TEST_ENTRY(user_bus),
         TEST_ENTRY(name_already_owned),
         TEST_ENTRY(bus_unreachable),
@@ -780,7 +971,13 @@ static const struct test_case tests[] = {
         TEST_ENTRY(sigterm_exits_0_and_restarts),
         TEST_ENTRY(watchdog),
         TEST_ENTRY(good_config_creates_files),
-        TEST_ENTRY(log_level_and_log),
+        TEST_ENTRY(log_level_err),
+        TEST_ENTRY(log_level_warning),
+        TEST_ENTRY(log_level_notice),
+        TEST_ENTRY(log_level_info),
+        TEST_ENTRY(log_level_debug),
+        TEST_ENTRY(log_level_aliases),
+        TEST_ENTRY(log_journal_prefixes),
 };
 
 int main(int argc, char **argv) {

@@ -1278,7 +1278,7 @@ TEST(reload) {
         test_require_root();
         struct test_env *env = test_env_new_with_daxd(config);
         struct json_object *a, *o;
-        char *cfg, *out;
+        char *cfg, *out, *line;
 
         cfg = test_asprintf("%s\n[region r2]\nbackend = file\npath = @DIR@/r2.pool\nsize = 2M\n", config);
         test_env_write_config(env, cfg);
@@ -1290,17 +1290,27 @@ TEST(reload) {
         check_region_json(env, jfind(a, "name", "r2"), "r2", 2 * MiB, 2 * MiB, "live", 0);
         json_object_put(a);
 
-        /* A broken config is refused whole, with daxd's FILE:LINE message. */
+        /* A broken config is refused whole, with daxd's FILE:LINE message:
+         * the unit's ExecReload= is this command, so its exit status is
+         * what "systemctl reload daxd" reports. */
         test_env_write_config(env, "[daxd]\nno-such-key = 1\n");
         ASSERT_EQ_INT(ctl_run(env, &out, "reload", NULL), 1);
         ASSERT_STRSTR(out, "daxdctl: reload failed: org.freedesktop.DBus.Error.InvalidFileContent: ");
         ASSERT_STRSTR(out, "no-such-key");
+        line = test_asprintf("%s:2: ", env->config_path);
+        ASSERT_STRSTR(out, line);
+        free(line);
+        ASSERT_STRSTR(out, "the running configuration is kept");
         free(out);
         a = jarray(ctl_json(env, "list", "--json", NULL), NULL);
         ASSERT_EQ_U64(json_object_array_length(a), 3);
         json_object_put(a);
 
+        /* No daxd on the bus: a failure too, not a silent success. */
         test_env_stop_daxd(env);
+        ASSERT_EQ_INT(ctl_run(env, &out, "reload", NULL), 1);
+        ASSERT_STRSTR(out, "daxdctl: reload failed: org.freedesktop.DBus.Error.ServiceUnknown: ");
+        free(out);
         test_env_free(env);
 }
 

@@ -203,7 +203,7 @@ static void nobody_checks_order(struct test_env *env, sd_bus *bus, void *userdat
         r = daxd_acquire(bus, "private", 0, 0, 0, &error, NULL);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, EACCES);
         sd_bus_error_free(&error);
-        ASSERT_EQ_U64(get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        ASSERT_EQ_U64(get_n_leases(bus), 0);
 }
 
 TEST(check_order_for_nobody) {
@@ -231,15 +231,13 @@ TEST(not_holder_other_uid) {
         struct test_env *env = test_env_new_with_daxd(access_config);
         sd_bus *bus = test_env_connect(env);
         struct lease l;
-        char *rp = region_path("private");
 
         daxd_acquire_ok(bus, "private", 0, 0, 0, &l);
         test_env_run_as_nobody(env, nobody_releases_root_lease, l.path);
-        ASSERT_EQ_U64(get_prop_u64(bus, rp, DAXD_REGION_INTERFACE, "References"), 1);
+        ASSERT_EQ_U64(get_region_refs(bus, "private"), 1);
         daxd_release_ok(bus, l.path);
-        ASSERT_EQ_U64(get_prop_u64(bus, rp, DAXD_REGION_INTERFACE, "References"), 0);
+        ASSERT_EQ_U64(get_region_refs(bus, "private"), 0);
         lease_done(&l);
-        free(rp);
         sd_bus_flush_close_unref(bus);
         test_env_stop_daxd(env);
         test_env_free(env);
@@ -251,16 +249,14 @@ static void nobody_root_only_methods(struct test_env *env, sd_bus *bus, void *us
         char *state;
         int r;
 
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "others-read", (uint64_t) 0, (uint64_t) 0);
+        r = daxd_teardown(bus, "others-read", 0, 0, &error);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, EACCES);
         sd_bus_error_free(&error);
         r = sd_bus_call_method(bus, DAXD_BUS_NAME, rp, DAXD_REGION_INTERFACE, "Teardown", &error, NULL, "tt",
                                (uint64_t) 0, (uint64_t) 0);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, EACCES);
         sd_bus_error_free(&error);
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error, NULL,
-                               NULL);
+        r = daxd_reload(bus, &error);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, EACCES);
         sd_bus_error_free(&error);
         state = get_prop_str(bus, rp, DAXD_REGION_INTERFACE, "State");
@@ -307,18 +303,13 @@ static char *system_bus_policy(void) {
                              file);
 }
 
-static bool revoked;
-static int on_revoke_flag(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        revoked = true;
-        return 0;
-}
-
 /* As nobody: the name is not ours to own, anything else still is not
  * (the policy is not allow-all), daxd's methods are reachable and decide
  * for themselves, a lease fd arrives, and the unicast Revoke too. */
 static void nobody_under_system_policy(struct test_env *env, sd_bus *bus, void *userdata) {
         int *ready = userdata;
         sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct test_revokes rv;
         sd_bus_slot *slot = NULL;
         struct lease l;
         void *p;
@@ -329,24 +320,25 @@ static void nobody_under_system_policy(struct test_env *env, sd_bus *bus, void *
         ASSERT_EQ_INT(r, -EACCES);
         ASSERT_EQ_INT(sd_bus_request_name(bus, "org.example.NotAllowed", 0), -EACCES);
 
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error, NULL,
-                               NULL);
+        r = daxd_reload(bus, &error);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, EACCES);
         /* daxd's refusal, not the bus's: it names the rule. */
         ASSERT_STRSTR(error.message, "only root may reload");
         sd_bus_error_free(&error);
 
-        ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
-                                      on_revoke_flag, NULL));
+        slot = test_watch_revokes(bus, &rv);
         daxd_acquire_ok(bus, "others-read", 0, 0, 0, &l);
         p = mmap(NULL, 2 * MiB, PROT_READ, MAP_SHARED, l.fd, 0);
         ASSERT_TRUE(p != MAP_FAILED);
         ASSERT_OK(write(*ready, "x", 1));
-        test_bus_wait_flag(bus, &revoked, 30);
+        test_bus_wait_flag(bus, &rv.got_teardown, 30);
+        ASSERT_EQ_U64(rv.n, 1);
+        ASSERT_STREQ(rv.lease[0], l.path);
         munmap(p, 2 * MiB);
         daxd_release_ok(bus, l.path);
         lease_done(&l);
         sd_bus_slot_unref(slot);
+        test_revokes_done(&rv);
 }
 
 TEST(shipped_bus_policy) {
@@ -370,9 +362,7 @@ TEST(shipped_bus_policy) {
         ASSERT_EQ_INT(read(ready[0], &c, 1), 1);
         close(ready[0]);
         /* The holder lets go on Revoke: the teardown completes. */
-        ASSERT_BUS_OK(sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown",
-                                         &error, NULL, "stt", "others-read", (uint64_t) 20 * 1000000, (uint64_t) 0),
-                      &error);
+        ASSERT_BUS_OK(daxd_teardown(bus, "others-read", UINT64_C(20) * 1000000, 0, &error), &error);
         test_wait_child_ok(pid);
 
         sd_bus_flush_close_unref(bus);
@@ -392,9 +382,8 @@ static const struct test_case tests[] = {
 };
 
 int main(int argc, char **argv) {
-        if (geteuid() != 0) {
-                printf("skip: these tests run clients as other uids and need root\n");
-                return TEST_EXIT_SKIP;
-        }
+        if (geteuid() != 0)
+                return test_main_skip_all(argc, argv, tests, TEST_N(tests),
+                                          "these tests run clients as other uids and need root");
         return test_main(argc, argv, tests, TEST_N(tests));
 }

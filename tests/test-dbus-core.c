@@ -62,22 +62,6 @@ static void ctx_done(struct ctx *c) {
         free(c->r0);
 }
 
-static uint64_t references(struct ctx *c, const char *region) {
-        char *p = region_path(region);
-        uint64_t v = get_prop_u64(c->bus, p, DAXD_REGION_INTERFACE, "References");
-
-        free(p);
-        return v;
-}
-
-static bool r0_unreferenced(void *userdata) {
-        return references(userdata, "r0") == 0;
-}
-
-static uint64_t n_leases(sd_bus *bus) {
-        return get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases");
-}
-
 /* Calls a Manager method with no arguments, or fails. */
 static sd_bus_message *call_manager(sd_bus *bus, const char *member) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -133,16 +117,11 @@ static void assert_getall_types(sd_bus *bus, const char *path, const char *iface
         sd_bus_message_unref(reply);
 }
 
-/* The path ends in a lease ID: decimal, from 1. */
+/* The lease ID the path ends in; fails the test unless it is one. */
 static uint64_t lease_id(const char *path) {
-        const char *prefix = DAXD_LEASE_PATH_PREFIX "/";
-        char *end;
-        uint64_t id;
+        uint64_t id = lease_path_id(path);
 
-        ASSERT_TRUE(strncmp(path, prefix, strlen(prefix)) == 0);
-        errno = 0;
-        id = strtoull(path + strlen(prefix), &end, 10);
-        if (errno != 0 || *end != '\0' || id == 0)
+        if (id == 0)
                 TEST_FAIL("lease path %s does not end in a decimal ID >= 1", path);
         return id;
 }
@@ -163,73 +142,6 @@ static bool lease_object_gone(sd_bus *bus, const char *path) {
                 TEST_FAIL("GetAll on a gone lease %s: unexpected error %s: %s", path, error.name, error.message);
         sd_bus_error_free(&error);
         return true;
-}
-
-/* Holders property: the entry for `name`, if any. */
-static bool find_holder(sd_bus *bus, const char *rpath, const char *name, uint32_t *ret_pid, uint64_t *ret_count,
-                        unsigned *ret_n_holders) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        const char *holder;
-        uint32_t pid;
-        uint64_t count;
-        unsigned n = 0;
-        bool found = false;
-        int r;
-
-        r = sd_bus_get_property(bus, DAXD_BUS_NAME, rpath, DAXD_REGION_INTERFACE, "Holders", &error, &reply,
-                                "a(sut)");
-        ASSERT_BUS_OK(r, &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(sut)"));
-        while ((r = sd_bus_message_read(reply, "(sut)", &holder, &pid, &count)) > 0) {
-                n++;
-                if (strcmp(holder, name) == 0) {
-                        found = true;
-                        if (ret_pid)
-                                *ret_pid = pid;
-                        if (ret_count)
-                                *ret_count = count;
-                }
-        }
-        ASSERT_OK(r);
-        sd_bus_message_unref(reply);
-        if (ret_n_holders)
-                *ret_n_holders = n;
-        return found;
-}
-
-/* Users property: the kind ("map"/"fd") shown for pid, or NULL. */
-static char *find_user(sd_bus *bus, const char *rpath, pid_t want, unsigned *ret_n) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        const char *command, *kind;
-        uint32_t pid;
-        char *found = NULL;
-        unsigned n = 0;
-        int r;
-
-        r = sd_bus_get_property(bus, DAXD_BUS_NAME, rpath, DAXD_REGION_INTERFACE, "Users", &error, &reply, "a(uss)");
-        ASSERT_BUS_OK(r, &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(uss)"));
-        while ((r = sd_bus_message_read(reply, "(uss)", &pid, &command, &kind)) > 0) {
-                n++;
-                if (!(strcmp(kind, "map") == 0 || strcmp(kind, "fd") == 0))
-                        TEST_FAIL("Users entry for pid %u has kind \"%s\", expected map or fd", pid, kind);
-                if (!*command)
-                        TEST_FAIL("Users entry for pid %u has an empty command", pid);
-                if (pid == (uint32_t) want) {
-                        /* A process may show up as both; "map" is the one that matters. */
-                        if (!found || strcmp(kind, "map") == 0) {
-                                free(found);
-                                found = test_strdup(kind);
-                        }
-                }
-        }
-        ASSERT_OK(r);
-        sd_bus_message_unref(reply);
-        if (ret_n)
-                *ret_n = n;
-        return found;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -255,15 +167,15 @@ TEST(manager_properties) {
         ASSERT_EQ_U64(get_prop_u64(c.bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "TeardownTimeoutUSec"),
                       UINT64_C(120) * 1000000);
 
-        ASSERT_EQ_U64(n_leases(c.bus), 0);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 0);
         daxd_acquire_ok(c.bus, "r0", 0, 0, 0, &l1);
-        ASSERT_EQ_U64(n_leases(c.bus), 1);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 1);
         daxd_acquire_ok(c.bus, POOL_NAME, 0, 0, 0, &l2);
-        ASSERT_EQ_U64(n_leases(c.bus), 2);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 2);
         daxd_release_ok(c.bus, l1.path);
-        ASSERT_EQ_U64(n_leases(c.bus), 1);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 1);
         daxd_release_ok(c.bus, l2.path);
-        ASSERT_EQ_U64(n_leases(c.bus), 0);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 0);
         lease_done(&l1);
         lease_done(&l2);
         ctx_done(&c);
@@ -382,7 +294,7 @@ TEST(region_properties) {
         ASSERT_STREQ(s, DAXD_STATE_LIVE);
         free(s);
         ASSERT_EQ_U64(get_prop_u64(c.bus, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
-        ASSERT_FALSE(find_holder(c.bus, c.r0, "", NULL, NULL, &n_holders));
+        ASSERT_FALSE(get_region_holder(c.bus, "r0", "", NULL, NULL, &n_holders));
         ASSERT_EQ_U64(n_holders, 0);
         ASSERT_EQ_U64(get_prop_u32(c.bus, c.r0, DAXD_REGION_INTERFACE, "Owner"), 0);
         ASSERT_EQ_U64(get_prop_u32(c.bus, c.r0, DAXD_REGION_INTERFACE, "Group"), 0);
@@ -439,35 +351,35 @@ TEST(holders_and_references) {
         ASSERT_OK(sd_bus_get_unique_name(other, &them));
 
         daxd_acquire_ok(c.bus, "r0", 0, 2 * MiB, 0, &a);
-        ASSERT_EQ_U64(references(&c, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 1);
         daxd_acquire_ok(c.bus, "r0", 0, 2 * MiB, 0, &b);
-        ASSERT_EQ_U64(references(&c, "r0"), 2);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 2);
         daxd_acquire_ok(other, "r0", 2 * MiB, 0, 0, &d);
-        ASSERT_EQ_U64(references(&c, "r0"), 3);
-        ASSERT_EQ_U64(references(&c, POOL_NAME), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 3);
+        ASSERT_EQ_U64(get_region_refs(c.bus, POOL_NAME), 0);
 
-        ASSERT_TRUE(find_holder(c.bus, c.r0, me, &pid, &count, &n));
+        ASSERT_TRUE(get_region_holder(c.bus, "r0", me, &pid, &count, &n));
         ASSERT_EQ_U64(n, 2);
         ASSERT_EQ_U64(pid, getpid());
         ASSERT_EQ_U64(count, 2);
-        ASSERT_TRUE(find_holder(c.bus, c.r0, them, &pid, &count, NULL));
+        ASSERT_TRUE(get_region_holder(c.bus, "r0", them, &pid, &count, NULL));
         ASSERT_EQ_U64(pid, getpid());
         ASSERT_EQ_U64(count, 1);
 
         /* Each end drops exactly one reference. */
         daxd_release_ok(c.bus, a.path);
-        ASSERT_EQ_U64(references(&c, "r0"), 2);
-        ASSERT_TRUE(find_holder(c.bus, c.r0, me, NULL, &count, &n));
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 2);
+        ASSERT_TRUE(get_region_holder(c.bus, "r0", me, NULL, &count, &n));
         ASSERT_EQ_U64(count, 1);
         daxd_release_ok(c.bus, b.path);
-        ASSERT_EQ_U64(references(&c, "r0"), 1);
-        ASSERT_FALSE(find_holder(c.bus, c.r0, me, NULL, NULL, &n));
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 1);
+        ASSERT_FALSE(get_region_holder(c.bus, "r0", me, NULL, NULL, &n));
         ASSERT_EQ_U64(n, 1);
 
         /* A client leaving the bus ends its leases. */
         other = sd_bus_flush_close_unref(other);
-        test_wait_until("References of r0 to drop to 0 after the holder left", r0_unreferenced, &c, 30);
-        ASSERT_FALSE(find_holder(c.bus, c.r0, them, NULL, NULL, &n));
+        test_wait_region_refs(c.bus, "r0", 0);
+        ASSERT_FALSE(get_region_holder(c.bus, "r0", them, NULL, NULL, &n));
         ASSERT_EQ_U64(n, 0);
         ASSERT_TRUE(lease_object_gone(c.bus, d.path));
         lease_done(&a);
@@ -639,7 +551,7 @@ TEST(acquire_reply_and_fds) {
         ASSERT_EQ_U64(len, 2 * MiB);
         ASSERT_EQ_INT(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
         ASSERT_EQ_U64(lease_id(path), lease_id(w.path) + 1);
-        ASSERT_EQ_U64(references(&c, "r0"), 4);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 4);
         {
                 char *region = get_prop_path(c.bus, path, DAXD_LEASE_INTERFACE, "Region");
 
@@ -658,7 +570,7 @@ TEST(acquire_reply_and_fds) {
         daxd_release_ok(c.bus, r1.path);
         daxd_release_ok(c.bus, r2.path);
         daxd_release_ok(c.bus, w.path);
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
         lease_done(&r1);
         lease_done(&r2);
         lease_done(&w);
@@ -734,28 +646,28 @@ TEST(release) {
         ctx_init(&c);
         daxd_acquire_ok(c.bus, "r0", 0, 0, 0, &a);
         daxd_acquire_ok(c.bus, "r0", 0, 0, 0, &b);
-        ASSERT_EQ_U64(references(&c, "r0"), 2);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 2);
 
         /* Manager.Release */
         daxd_release_ok(c.bus, a.path);
-        ASSERT_EQ_U64(references(&c, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 1);
         ASSERT_TRUE(lease_object_gone(c.bus, a.path));
         /* ...twice: the second finds nothing and drops nothing. */
         r = daxd_release(c.bus, a.path, &error);
         ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_LEASE, ESRCH);
         sd_bus_error_free(&error);
-        ASSERT_EQ_U64(references(&c, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 1);
 
         /* Lease.Release on the object */
         r = sd_bus_call_method(c.bus, DAXD_BUS_NAME, b.path, DAXD_LEASE_INTERFACE, "Release", &error, NULL, NULL);
         ASSERT_BUS_OK(r, &error);
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
         ASSERT_TRUE(lease_object_gone(c.bus, b.path));
         r = daxd_release(c.bus, b.path, &error);
         ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_LEASE, ESRCH);
         sd_bus_error_free(&error);
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(c.bus), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 0);
 
         lease_done(&a);
         lease_done(&b);
@@ -789,7 +701,7 @@ TEST(no_such_lease) {
                 sd_bus_error_free(&error);
         }
         /* None of these touched the real lease. */
-        ASSERT_EQ_U64(references(&c, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 1);
         daxd_release_ok(c.bus, l.path);
         lease_done(&l);
         ctx_done(&c);
@@ -875,8 +787,8 @@ TEST(invalid_range) {
         ASSERT_BUS_ERROR(daxd_acquire(c.bus, "r0", UINT64_MAX - 4095, 8192, 0x4, &error, NULL), &error,
                          SD_BUS_ERROR_INVALID_ARGS, EINVAL);
         sd_bus_error_free(&error);
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(c.bus), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 0);
         ctx_done(&c);
 }
 
@@ -909,7 +821,7 @@ TEST(misaligned) {
                 daxd_release_ok(c.bus, l.path);
                 lease_done(&l);
         }
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
         ctx_done(&c);
 }
 
@@ -929,7 +841,7 @@ TEST(unknown_flags) {
                 ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_INVALID_ARGS, EINVAL);
                 sd_bus_error_free(&error);
         }
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
         ctx_done(&c);
 }
 
@@ -972,7 +884,7 @@ TEST(wrong_signature) {
         {
                 sd_bus *other = test_env_connect(c.env);
 
-                ASSERT_EQ_U64(n_leases(other), 0);
+                ASSERT_EQ_U64(get_n_leases(other), 0);
                 sd_bus_flush_close_unref(other);
         }
         ctx_done(&c);
@@ -1028,19 +940,19 @@ TEST(conflict) {
 
         /* Exclusive where nothing else is. */
         daxd_acquire_ok(c.bus, "r0", 4 * MiB, 0, DAXD_ACQUIRE_EXCLUSIVE | DAXD_ACQUIRE_WRITE, &sh2);
-        ASSERT_EQ_U64(references(&c, "r0"), 3);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 3);
 
         /* Once the exclusive lease is gone, its range is free. */
         daxd_release_ok(c.bus, ex.path);
         lease_done(&ex);
         daxd_acquire_ok(b, "r0", 0, 4 * MiB, 0, &ex);
-        ASSERT_EQ_U64(references(&c, "r0"), 3);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 3);
 
         daxd_release_ok(b, ex.path);
         daxd_release_ok(b, sh.path);
         daxd_release_ok(b, ex2.path);
         daxd_release_ok(c.bus, sh2.path);
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
         lease_done(&ex);
         lease_done(&sh);
         lease_done(&ex2);
@@ -1067,7 +979,7 @@ TEST(limits_exceeded) {
         r = daxd_acquire(c.bus, POOL_NAME, 0, 0, 0, &error, NULL);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_LIMITS_EXCEEDED, ENOBUFS);
         sd_bus_error_free(&error);
-        ASSERT_EQ_U64(n_leases(c.bus), 4);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 4);
 
         /* Another client is not affected. */
         daxd_acquire_ok(b, "r0", 0, 0, 0, &l[4]);
@@ -1086,7 +998,7 @@ TEST(limits_exceeded) {
                 daxd_release_ok(c.bus, l[i].path);
                 lease_done(&l[i]);
         }
-        ASSERT_EQ_U64(n_leases(c.bus), 0);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 0);
         sd_bus_flush_close_unref(b);
         ctx_done(&c);
 }
@@ -1113,12 +1025,12 @@ TEST(not_holder) {
         sd_bus_error_free(&error);
 
         /* Still mine, still counted. */
-        ASSERT_EQ_U64(references(&c, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 1);
         holder = get_prop_str(b, l.path, DAXD_LEASE_INTERFACE, "Holder");
         ASSERT_STREQ(holder, me);
         free(holder);
         daxd_release_ok(c.bus, l.path);
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
         lease_done(&l);
         sd_bus_flush_close_unref(b);
         ctx_done(&c);
@@ -1146,40 +1058,12 @@ static void killed_client_main(struct test_env *env, sd_bus *bus, void *userdata
                 pause();
 }
 
-struct removed_watch {
-        char *paths[3];
-        bool removed[3];
-        bool all;
-};
-
-static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct removed_watch *w = userdata;
-        const char *path, *iface;
-        bool lease_iface = false;
-        int r;
-
-        ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "s"));
-        while ((r = sd_bus_message_read(m, "s", &iface)) > 0)
-                if (strcmp(iface, DAXD_LEASE_INTERFACE) == 0)
-                        lease_iface = true;
-        ASSERT_OK(r);
-        w->all = true;
-        for (int i = 0; i < 3; i++) {
-                if (w->paths[i] && strcmp(w->paths[i], path) == 0) {
-                        ASSERT_TRUE(lease_iface);
-                        w->removed[i] = true;
-                }
-                w->all = w->all && w->removed[i];
-        }
-        return 0;
-}
-
 TEST(client_killed) {
         struct ctx c;
         struct killed_client k;
-        struct removed_watch w = {};
-        sd_bus_slot *slot = NULL;
+        struct test_object_watch w = {};
+        sd_bus_slot *slots[2];
+        char paths[3][256];
         int pipefd[2];
         char buf[1024] = "", name[256];
         size_t len = 0;
@@ -1191,9 +1075,6 @@ TEST(client_killed) {
         int r;
 
         ctx_init(&c);
-        ASSERT_OK(sd_bus_match_signal(c.bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
-                                      on_interfaces_removed, &w));
         ASSERT_OK(pipe2(pipefd, O_CLOEXEC));
         k.pipe_w = pipefd[1];
         child = test_env_fork_client(c.env, (uid_t) -1, 0, NULL, 0, killed_client_main, &k);
@@ -1207,14 +1088,14 @@ TEST(client_killed) {
         }
         close(pipefd[0]);
         buf[len] = '\0';
-        w.paths[0] = calloc(1, 256);
-        w.paths[1] = calloc(1, 256);
-        w.paths[2] = calloc(1, 256);
-        ASSERT_EQ_INT(sscanf(buf, "%255s %255s %255s %255s", name, w.paths[0], w.paths[1], w.paths[2]), 4);
+        ASSERT_EQ_INT(sscanf(buf, "%255s %255s %255s %255s", name, paths[0], paths[1], paths[2]), 4);
+        for (int i = 0; i < 3; i++)
+                w.paths[i] = paths[i];
+        test_watch_objects(c.bus, &w, slots);
 
-        ASSERT_EQ_U64(references(&c, "r0"), 3);
-        ASSERT_EQ_U64(n_leases(c.bus), 3);
-        ASSERT_TRUE(find_holder(c.bus, c.r0, name, &pid, &count, NULL));
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 3);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 3);
+        ASSERT_TRUE(get_region_holder(c.bus, "r0", name, &pid, &count, NULL));
         ASSERT_EQ_U64(pid, child);
         ASSERT_EQ_U64(count, 3);
         for (int i = 0; i < 3; i++)
@@ -1228,14 +1109,17 @@ TEST(client_killed) {
                 ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
         }
 
-        test_wait_until("References of r0 to drop to 0 after SIGKILL", r0_unreferenced, &c, 30);
+        test_wait_region_refs(c.bus, "r0", 0);
         /* Each lease ended once, and its object went away with a signal. */
-        test_bus_wait_flag(c.bus, &w.all, 30);
+        test_bus_wait_flag(c.bus, &w.all_removed, 30);
+        test_bus_roundtrip(c.bus);
+        for (int i = 0; i < 3; i++)
+                ASSERT_EQ_U64(w.n_removed[i], 1);
         for (int i = 0; i < 3; i++)
                 ASSERT_TRUE(lease_object_gone(c.bus, w.paths[i]));
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(c.bus), 0);
-        ASSERT_FALSE(find_holder(c.bus, c.r0, name, NULL, NULL, NULL));
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 0);
+        ASSERT_FALSE(get_region_holder(c.bus, "r0", name, NULL, NULL, NULL));
         reply = call_manager(c.bus, "ListLeases");
         {
                 const char *p, *h, *rg;
@@ -1253,9 +1137,8 @@ TEST(client_killed) {
         daxd_release_ok(c.bus, l.path);
         lease_done(&l);
 
-        for (int i = 0; i < 3; i++)
-                free(w.paths[i]);
-        sd_bus_slot_unref(slot);
+        sd_bus_slot_unref(slots[0]);
+        sd_bus_slot_unref(slots[1]);
         ctx_done(&c);
 }
 
@@ -1348,10 +1231,16 @@ TEST(interfaces_added_removed) {
         ctx_done(&c);
 }
 
+/* What PropertiesChanged on a region said of References and Holders:
+ * their values (they are EMITS_CHANGE: the new value comes with the
+ * signal), and whether either was only invalidated. */
 struct pc_watch {
-        bool refs_seen, holders_seen;
-        bool have_refs_value;
-        uint64_t refs_value;
+        bool refs_seen, holders_seen, invalidated;
+        uint64_t refs;
+        unsigned n_holders;
+        char holder[64];
+        uint32_t holder_pid;
+        uint64_t holder_count;
 };
 
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -1366,24 +1255,40 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 ASSERT_OK(sd_bus_message_read(m, "s", &prop));
                 if (strcmp(prop, "References") == 0) {
-                        ASSERT_OK(sd_bus_message_read(m, "v", "t", &w->refs_value));
-                        w->have_refs_value = true;
+                        ASSERT_OK(sd_bus_message_read(m, "v", "t", &w->refs));
                         w->refs_seen = true;
-                } else {
-                        if (strcmp(prop, "Holders") == 0)
-                                w->holders_seen = true;
+                } else if (strcmp(prop, "Holders") == 0) {
+                        const char *name;
+                        uint32_t pid;
+                        uint64_t count;
+
+                        ASSERT_OK(sd_bus_message_enter_container(m, 'v', "a(sut)"));
+                        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "(sut)"));
+                        w->n_holders = 0;
+                        while ((r = sd_bus_message_read(m, "(sut)", &name, &pid, &count)) > 0) {
+                                if (w->n_holders++ == 0) {
+                                        snprintf(w->holder, sizeof(w->holder), "%s", name);
+                                        w->holder_pid = pid;
+                                        w->holder_count = count;
+                                }
+                        }
+                        ASSERT_OK(r);
+                        ASSERT_OK(sd_bus_message_exit_container(m));
+                        ASSERT_OK(sd_bus_message_exit_container(m));
+                        w->holders_seen = true;
+                } else
                         ASSERT_OK(sd_bus_message_skip(m, "v"));
-                }
                 ASSERT_OK(sd_bus_message_exit_container(m));
         }
         ASSERT_OK(r);
         ASSERT_OK(sd_bus_message_exit_container(m));
         ASSERT_OK(sd_bus_message_enter_container(m, 'a', "s"));
         while ((r = sd_bus_message_read(m, "s", &prop)) > 0) {
+                /* Seen, but without its value: the test says so. */
                 if (strcmp(prop, "References") == 0)
-                        w->refs_seen = true;
+                        w->refs_seen = w->invalidated = true;
                 if (strcmp(prop, "Holders") == 0)
-                        w->holders_seen = true;
+                        w->holders_seen = w->invalidated = true;
         }
         ASSERT_OK(r);
         return 0;
@@ -1394,25 +1299,32 @@ TEST(properties_changed) {
         struct pc_watch w = {};
         sd_bus_slot *slot = NULL;
         struct lease l;
-        bool both;
+        const char *me;
 
         ctx_init(&c);
+        ASSERT_OK(sd_bus_get_unique_name(c.bus, &me));
         ASSERT_OK(sd_bus_match_signal(c.bus, &slot, DAXD_BUS_NAME, c.r0, "org.freedesktop.DBus.Properties",
                                       "PropertiesChanged", on_properties_changed, &w));
+        /* Acquire: References 1, and Holders names this connection with
+         * one lease, both with their values. */
         daxd_acquire_ok(c.bus, "r0", 0, 0, 0, &l);
         test_bus_wait_flag(c.bus, &w.refs_seen, 30);
         test_bus_wait_flag(c.bus, &w.holders_seen, 30);
-        if (w.have_refs_value)
-                ASSERT_EQ_U64(w.refs_value, 1);
+        ASSERT_FALSE(w.invalidated);
+        ASSERT_EQ_U64(w.refs, 1);
+        ASSERT_EQ_U64(w.n_holders, 1);
+        ASSERT_STREQ(w.holder, me);
+        ASSERT_EQ_U64(w.holder_pid, getpid());
+        ASSERT_EQ_U64(w.holder_count, 1);
 
+        /* Release: References 0 and no holder left. */
         w = (struct pc_watch) {};
         daxd_release_ok(c.bus, l.path);
         test_bus_wait_flag(c.bus, &w.refs_seen, 30);
         test_bus_wait_flag(c.bus, &w.holders_seen, 30);
-        if (w.have_refs_value)
-                ASSERT_EQ_U64(w.refs_value, 0);
-        both = w.refs_seen && w.holders_seen;
-        ASSERT_TRUE(both);
+        ASSERT_FALSE(w.invalidated);
+        ASSERT_EQ_U64(w.refs, 0);
+        ASSERT_EQ_U64(w.n_holders, 0);
 
         lease_done(&l);
         sd_bus_slot_unref(slot);
@@ -1449,7 +1361,7 @@ TEST(lease_ids_not_reused) {
                 last = lease_id(l.path);
                 lease_done(&l);
                 b = sd_bus_flush_close_unref(b);
-                test_wait_until("the lease of the closed client to end", r0_unreferenced, &c, 30);
+                test_wait_region_refs(c.bus, "r0", 0);
                 daxd_acquire_ok(c.bus, "r0", 0, 0, 0, &l);
                 ASSERT_GT_U64(lease_id(l.path), last);
                 daxd_release_ok(c.bus, l.path);
@@ -1618,13 +1530,13 @@ TEST(users) {
 
         ctx_init(&c);
         /* daxd itself holds the backing open, and is not listed. */
-        kind = find_user(c.bus, c.r0, c.env->daxd_pid, NULL);
+        kind = get_region_user_kind(c.bus, "r0", c.env->daxd_pid);
         ASSERT_TRUE(kind == NULL);
-        kind = find_user(c.bus, c.r0, getpid(), NULL);
+        kind = get_region_user_kind(c.bus, "r0", getpid());
         ASSERT_TRUE(kind == NULL);
 
         daxd_acquire_ok(c.bus, "r0", 0, 2 * MiB, 0, &l);
-        kind = find_user(c.bus, c.r0, getpid(), NULL);
+        kind = get_region_user_kind(c.bus, "r0", getpid());
         ASSERT_STREQ(kind, "fd");
         free(kind);
 
@@ -1633,20 +1545,20 @@ TEST(users) {
         ASSERT_TRUE(p != MAP_FAILED);
         close(l.fd);
         l.fd = -1;
-        kind = find_user(c.bus, c.r0, getpid(), NULL);
+        kind = get_region_user_kind(c.bus, "r0", getpid());
         ASSERT_STREQ(kind, "map");
         free(kind);
-        kind = find_user(c.bus, c.r0, c.env->daxd_pid, NULL);
+        kind = get_region_user_kind(c.bus, "r0", c.env->daxd_pid);
         ASSERT_TRUE(kind == NULL);
 
         /* Users is what the kernel shows, not leases: releasing changes nothing. */
         daxd_release_ok(c.bus, l.path);
-        kind = find_user(c.bus, c.r0, getpid(), NULL);
+        kind = get_region_user_kind(c.bus, "r0", getpid());
         ASSERT_STREQ(kind, "map");
         free(kind);
 
         ASSERT_OK(munmap(p, 2 * MiB));
-        kind = find_user(c.bus, c.r0, getpid(), NULL);
+        kind = get_region_user_kind(c.bus, "r0", getpid());
         ASSERT_TRUE(kind == NULL);
 
         /* A process that never talked to daxd but opened the file is listed. */
@@ -1655,7 +1567,7 @@ TEST(users) {
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
 
                 ASSERT_OK(fd);
-                kind = find_user(c.bus, c.r0, getpid(), NULL);
+                kind = get_region_user_kind(c.bus, "r0", getpid());
                 ASSERT_STREQ(kind, "fd");
                 free(kind);
                 close(fd);
@@ -1682,10 +1594,10 @@ TEST(restart_keeps_data_drops_leases) {
         c.bus = test_env_connect(c.env);
 
         /* A new daxd holds no leases... */
-        ASSERT_EQ_U64(n_leases(c.bus), 0);
-        ASSERT_EQ_U64(references(&c, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(c.bus), 0);
+        ASSERT_EQ_U64(get_region_refs(c.bus, "r0"), 0);
         /* ...but sees the processes still mapping the backing. */
-        kind = find_user(c.bus, c.r0, getpid(), NULL);
+        kind = get_region_user_kind(c.bus, "r0", getpid());
         ASSERT_STREQ(kind, "map");
         free(kind);
         /* An existing file is used as is: the data is still there. */

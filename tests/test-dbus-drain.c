@@ -11,8 +11,9 @@
  *
  * Nothing here asserts how long something took: the tests wait for events
  * with generous timeouts. Where a test checks that something did NOT happen
- * yet (a Teardown reply while a user is left), it lets the daemon run for a
- * while first, against a deadline far away.
+ * yet (a Teardown reply while a user is left), it first waits for what would
+ * have caused it: a round trip to daxd after the event, or daxd's /proc
+ * checks in its log, against a deadline far away.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -52,37 +53,6 @@ static const char drain_config[] =
 
 /* ---- small helpers ------------------------------------------------------ */
 
-
-static uint64_t region_refs(sd_bus *bus, const char *name) {
-        char *p = region_path(name);
-        uint64_t v = get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "References");
-
-        free(p);
-        return v;
-}
-
-static uint64_t n_leases(sd_bus *bus) {
-        return get_prop_u64(bus, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases");
-}
-
-/* Number of entries ListLeases returns. */
-static size_t list_leases_count(sd_bus *bus) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        size_t n = 0;
-        int r;
-
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "ListLeases", &error,
-                               &reply, NULL);
-        ASSERT_BUS_OK(r, &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(ossttt)"));
-        while ((r = sd_bus_message_skip(reply, "(ossttt)")) > 0)
-                n++;
-        ASSERT_OK(r);
-        sd_bus_message_unref(reply);
-        return n;
-}
-
 /* The State ListRegions reports for name, or NULL when it is not listed
  * (free it). */
 static char *list_regions_state(sd_bus *bus, const char *name) {
@@ -103,139 +73,6 @@ static char *list_regions_state(sd_bus *bus, const char *name) {
         ASSERT_OK(r);
         sd_bus_message_unref(reply);
         return ret;
-}
-
-struct user_entry {
-        uint32_t pid;
-        char comm[32];
-        char kind[8];
-};
-
-/* Region.Users; returns how many (at most max are stored). */
-static size_t get_users(sd_bus *bus, const char *region, struct user_entry *out, size_t max) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *reply = NULL;
-        char *p = region_path(region);
-        const char *comm, *kind;
-        uint32_t pid;
-        size_t n = 0;
-        int r;
-
-        r = sd_bus_get_property(bus, DAXD_BUS_NAME, p, DAXD_REGION_INTERFACE, "Users", &error, &reply, "a(uss)");
-        ASSERT_BUS_OK(r, &error);
-        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(uss)"));
-        while ((r = sd_bus_message_read(reply, "(uss)", &pid, &comm, &kind)) > 0) {
-                if (n < max) {
-                        out[n].pid = pid;
-                        snprintf(out[n].comm, sizeof(out[n].comm), "%s", comm);
-                        snprintf(out[n].kind, sizeof(out[n].kind), "%s", kind);
-                }
-                n++;
-        }
-        ASSERT_OK(r);
-        sd_bus_message_unref(reply);
-        free(p);
-        return n;
-}
-
-static bool users_has(const struct user_entry *u, size_t n, pid_t pid, const char *kind) {
-        for (size_t i = 0; i < n; i++)
-                if (u[i].pid == (uint32_t) pid && (!kind || strcmp(u[i].kind, kind) == 0))
-                        return true;
-        return false;
-}
-
-/* Makes sure every message the daemon sent to bus before now was read and
- * dispatched: a method reply from daxd comes after anything daxd sent to
- * this connection earlier. */
-static void roundtrip(sd_bus *bus) {
-        int r;
-
-        (void) n_leases(bus);
-        while ((r = sd_bus_process(bus, NULL)) > 0)
-                ;
-        ASSERT_OK(r);
-}
-
-struct evlog;
-static void evlog_add(struct evlog *log, char kind, uint64_t val, const char *state);
-
-
-static int teardown_sync(sd_bus *bus, const char *region, uint64_t timeout_usec, uint64_t flags,
-                         sd_bus_error *error) {
-        sd_bus_message *m = NULL;
-        int r;
-
-        ASSERT_OK(sd_bus_message_new_method_call(bus, &m, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE,
-                                                 "Teardown"));
-        ASSERT_OK(sd_bus_message_append(m, "stt", region, timeout_usec, flags));
-        r = sd_bus_call(bus, m, 90 * SEC_USEC, error, NULL);
-        sd_bus_message_unref(m);
-        return r;
-}
-
-/* ---- Revoke recorder ---- */
-
-#define MAX_REVOKES 8
-
-struct revokes {
-        unsigned n;
-        unsigned *seq; /* shared sequence counter of the connection, or NULL */
-        char *lease[MAX_REVOKES];
-        char *reason[MAX_REVOKES];
-        char *dest[MAX_REVOKES];
-        uint64_t timeout[MAX_REVOKES];
-        unsigned at[MAX_REVOKES];
-        bool got_teardown, got_forced;
-};
-
-static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct revokes *rv = userdata;
-        const char *lease, *reason, *dest = sd_bus_message_get_destination(m);
-        uint64_t timeout;
-
-        ASSERT_OK(sd_bus_message_read(m, "ost", &lease, &reason, &timeout));
-        if (rv->n < MAX_REVOKES) {
-                rv->lease[rv->n] = test_strdup(lease);
-                rv->reason[rv->n] = test_strdup(reason);
-                rv->dest[rv->n] = test_strdup(dest ? dest : "");
-                rv->timeout[rv->n] = timeout;
-                rv->at[rv->n] = rv->seq ? ++*rv->seq : 0;
-        }
-        rv->n++;
-        if (strcmp(reason, DAXD_REVOKE_TEARDOWN) == 0)
-                rv->got_teardown = true;
-        if (strcmp(reason, DAXD_REVOKE_FORCED) == 0)
-                rv->got_forced = true;
-        return 0;
-}
-
-static void revokes_done(struct revokes *rv) {
-        for (unsigned i = 0; i < rv->n && i < MAX_REVOKES; i++) {
-                free(rv->lease[i]);
-                free(rv->reason[i]);
-                free(rv->dest[i]);
-        }
-        *rv = (struct revokes) {};
-}
-
-/* A match on every Revoke signal: no sender, path or destination limit. */
-static sd_bus_slot *watch_all_revokes(sd_bus *bus, struct revokes *rv) {
-        sd_bus_slot *slot = NULL;
-
-        *rv = (struct revokes) {};
-        ASSERT_OK(sd_bus_add_match(bus, &slot, "type='signal',interface='" DAXD_MANAGER_INTERFACE "',member='Revoke'",
-                                   on_revoke, rv));
-        return slot;
-}
-
-static unsigned revokes_for(const struct revokes *rv, const char *lease, const char *reason) {
-        unsigned n = 0;
-
-        for (unsigned i = 0; i < rv->n && i < MAX_REVOKES; i++)
-                if (strcmp(rv->lease[i], lease) == 0 && (!reason || strcmp(rv->reason[i], reason) == 0))
-                        n++;
-        return n;
 }
 
 /* ---- event log of a watcher connection ---- */
@@ -316,23 +153,12 @@ static int on_region_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return 0;
 }
 
-static bool lease_id_from(const char *path, uint64_t *ret) {
-        const char *prefix = DAXD_LEASE_PATH_PREFIX "/";
-        char *end;
-
-        if (strncmp(path, prefix, strlen(prefix)) != 0)
-                return false;
-        errno = 0;
-        *ret = strtoull(path + strlen(prefix), &end, 10);
-        return errno == 0 && *end == '\0';
-}
-
 static int on_ifaces_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         const char *path;
         uint64_t id;
 
         ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        if (lease_id_from(path, &id))
+        if ((id = lease_path_id(path)) > 0)
                 evlog_add(userdata, 'A', id, NULL);
         return 0;
 }
@@ -342,7 +168,7 @@ static int on_ifaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *re
         uint64_t id;
 
         ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        if (lease_id_from(path, &id))
+        if ((id = lease_path_id(path)) > 0)
                 evlog_add(userdata, 'D', id, NULL);
         return 0;
 }
@@ -629,6 +455,42 @@ static struct holder_args holder_defaults(const char *region) {
         };
 }
 
+struct checks_wait {
+        struct test_env *env;
+        sd_bus *bus;
+        const struct test_call *call;
+        const char *needle;
+};
+
+static bool checks_done(void *userdata) {
+        struct checks_wait *w = userdata;
+        int r;
+
+        while ((r = sd_bus_process(w->bus, NULL)) > 0)
+                ;
+        ASSERT_OK(r);
+        return w->call->done || test_env_log_count(w->env, w->needle) >= 3;
+}
+
+/* r0 is draining with no reference left and pid still using it. Asserts
+ * that the Teardown call is not answered when daxd has looked at /proc
+ * after the last Release, and again after two re-scans that found pid
+ * (daxd tells those only its log). */
+static void assert_waits_for(struct test_env *env, sd_bus *admin, const struct test_call *call, pid_t pid) {
+        char *needle = test_asprintf("region r0: 1 process use(s) left, first pid %d ", (int) pid);
+        struct checks_wait w = { env, admin, call, needle };
+
+        /* The check when the last lease ended came before the Release
+         * reply, so before this round trip. */
+        test_bus_roundtrip(admin);
+        ASSERT_FALSE(call->done);
+        test_wait_until("daxd's drain to find the user three times", checks_done, &w, 30);
+        test_bus_roundtrip(admin);
+        ASSERT_FALSE(call->done);
+        ASSERT_TRUE(test_env_log_count(env, needle) >= 3);
+        free(needle);
+}
+
 static bool pid_alive_not_zombie(pid_t pid) {
         return waitpid(pid, NULL, WNOHANG) == 0;
 }
@@ -643,7 +505,7 @@ TEST(state_signals_seen_by_watcher) {
         sd_bus *buses[3] = { admin, holder, watcher };
         sd_bus_slot *wslots[1] = {}, *aslots[1] = {}, *rv_slot, *call_slot;
         struct evlog log, alog;
-        struct revokes rv;
+        struct test_revokes rv;
         struct test_call call;
         struct lease l;
         size_t i_draining, i_retired, i_refs0 = SIZE_MAX;
@@ -653,7 +515,7 @@ TEST(state_signals_seen_by_watcher) {
         /* The caller's own connection too: there the reply's place among
          * daxd's signals is its place in daxd's own order. */
         watch_region(admin, "r0", false, &alog, aslots);
-        rv_slot = watch_all_revokes(holder, &rv);
+        rv_slot = test_watch_revokes(holder, &rv);
         daxd_acquire_ok(holder, "r0", 0, 2 * MiB, 0, &l);
 
         call_slot = teardown_async_logged(admin, "r0", LONG_USEC, 0, &call, &alog);
@@ -661,8 +523,10 @@ TEST(state_signals_seen_by_watcher) {
         test_pump(buses, 3, &log.saw_draining, 30);
         ASSERT_EQ_U64(rv.n, 1);
         ASSERT_STREQ(rv.lease[0], l.path);
-        /* The holder has not let go: no reply, however long daxd runs. */
-        test_pump_for(buses, 3, 500);
+        /* The holder has not let go: once daxd has handled everything the
+         * three connections sent, still no reply. */
+        for (size_t i = 0; i < 3; i++)
+                test_bus_roundtrip(buses[i]);
         ASSERT_FALSE(call.done);
         ASSERT_FALSE(log.saw_retired);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
@@ -678,6 +542,8 @@ TEST(state_signals_seen_by_watcher) {
                 ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_REGION_DRAINING, ESHUTDOWN);
                 sd_bus_error_free(&error);
         }
+        test_bus_roundtrip(admin);
+        ASSERT_FALSE(call.done);
 
         /* The holder answers the Revoke: unmaps (nothing mapped), closes, releases. */
         lease_done(&l);
@@ -707,7 +573,7 @@ TEST(state_signals_seen_by_watcher) {
         ASSERT_EQ_U64(n_states, 2);
         ASSERT_TRUE(i_refs0 != SIZE_MAX);
         ASSERT_TRUE(i_draining < i_refs0 && i_refs0 < i_retired);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
 
         /* On the caller's connection: the reply after References 0 and
          * after retired, and nothing of the region after it. */
@@ -723,7 +589,7 @@ TEST(state_signals_seen_by_watcher) {
         free(log.v);
         free(alog.v);
         sd_bus_slot_unref(aslots[0]);
-        revokes_done(&rv);
+        test_revokes_done(&rv);
         test_call_done(&call);
         sd_bus_slot_unref(call_slot);
         sd_bus_slot_unref(rv_slot);
@@ -742,15 +608,15 @@ TEST(revoke_is_unicast) {
         sd_bus *admin = test_env_connect(env), *holder = test_env_connect(env), *other = test_env_connect(env);
         sd_bus *buses[3] = { admin, holder, other };
         sd_bus_slot *s_holder, *s_other, *c0_slot, *c1_slot;
-        struct revokes rv_holder, rv_other;
+        struct test_revokes rv_holder, rv_other;
         struct test_call c0, c1;
         struct lease a, b, o;
         const char *holder_name, *other_name;
 
         ASSERT_OK(sd_bus_get_unique_name(holder, &holder_name));
         ASSERT_OK(sd_bus_get_unique_name(other, &other_name));
-        s_holder = watch_all_revokes(holder, &rv_holder);
-        s_other = watch_all_revokes(other, &rv_other);
+        s_holder = test_watch_revokes(holder, &rv_holder);
+        s_other = test_watch_revokes(other, &rv_other);
         daxd_acquire_ok(holder, "r0", 0, 2 * MiB, 0, &a);
         daxd_acquire_ok(holder, "r0", 2 * MiB, 2 * MiB, 0, &b);
         daxd_acquire_ok(other, "r1", 0, 2 * MiB, 0, &o);
@@ -763,12 +629,12 @@ TEST(revoke_is_unicast) {
         }
         ASSERT_FALSE(c0.done);
         /* Everything daxd sent to `other` before this reply was read. */
-        roundtrip(other);
-        roundtrip(holder);
+        test_bus_roundtrip(other);
+        test_bus_roundtrip(holder);
         ASSERT_EQ_U64(rv_other.n, 0);
         ASSERT_EQ_U64(rv_holder.n, 2);
-        ASSERT_EQ_U64(revokes_for(&rv_holder, a.path, DAXD_REVOKE_TEARDOWN), 1);
-        ASSERT_EQ_U64(revokes_for(&rv_holder, b.path, DAXD_REVOKE_TEARDOWN), 1);
+        ASSERT_EQ_U64(test_revokes_for(&rv_holder, a.path, DAXD_REVOKE_TEARDOWN), 1);
+        ASSERT_EQ_U64(test_revokes_for(&rv_holder, b.path, DAXD_REVOKE_TEARDOWN), 1);
         for (unsigned i = 0; i < 2; i++) {
                 ASSERT_STREQ(rv_holder.dest[i], holder_name);
                 ASSERT_TRUE(rv_holder.timeout[i] > 0 && rv_holder.timeout[i] <= LONG_USEC);
@@ -777,7 +643,7 @@ TEST(revoke_is_unicast) {
         /* The same match does catch a Revoke addressed to `other`. */
         c1_slot = test_teardown_async(admin, "r1", LONG_USEC, 0, &c1);
         test_pump(buses, 3, &rv_other.got_teardown, 30);
-        roundtrip(other);
+        test_bus_roundtrip(other);
         ASSERT_EQ_U64(rv_other.n, 1);
         ASSERT_STREQ(rv_other.lease[0], o.path);
         ASSERT_STREQ(rv_other.reason[0], DAXD_REVOKE_TEARDOWN);
@@ -794,13 +660,13 @@ TEST(revoke_is_unicast) {
         test_pump(buses, 3, &c1.done, 60);
         test_call_assert_ok(&c0);
         test_call_assert_ok(&c1);
-        roundtrip(holder);
-        roundtrip(other);
+        test_bus_roundtrip(holder);
+        test_bus_roundtrip(other);
         ASSERT_EQ_U64(rv_holder.n, 2);
         ASSERT_EQ_U64(rv_other.n, 1);
 
-        revokes_done(&rv_holder);
-        revokes_done(&rv_other);
+        test_revokes_done(&rv_holder);
+        test_revokes_done(&rv_other);
         test_call_done(&c0);
         test_call_done(&c1);
         sd_bus_slot_unref(c0_slot);
@@ -849,9 +715,9 @@ static void race_client_main(struct test_env *env, sd_bus *bus, void *userdata) 
                 int r = daxd_acquire(bus, "r0", 0, 2 * MiB, 0, &error, &l);
 
                 if (r >= 0) {
-                        uint64_t id = 0;
+                        uint64_t id = lease_path_id(l.path);
 
-                        ASSERT_TRUE(lease_id_from(l.path, &id));
+                        ASSERT_TRUE(id > 0);
                         if (id > me->max_id)
                                 __atomic_store_n(&me->max_id, id, __ATOMIC_SEQ_CST);
                         if (__atomic_load_n(&me->stopped, __ATOMIC_SEQ_CST))
@@ -934,17 +800,23 @@ TEST(acquire_race) {
         /* Asked right after the reply (the clients may still be hammering
          * at it): the reply came only once every reference was gone and
          * the region was retired. */
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
         for (unsigned i = 0; i < RACE_CLIENTS; i++)
                 test_wait_child_ok(pids[i]);
         test_pump(buses, 1, &log.saw_retired, 30);
-        roundtrip(watcher);
+        test_bus_roundtrip(watcher);
 
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(admin), 0);
-        ASSERT_EQ_U64(list_leases_count(admin), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(admin), 0);
+        {
+                struct listed_lease *v;
+                size_t n = daxd_list_leases(admin, &v);
+
+                listed_leases_free(v, n);
+                ASSERT_EQ_U64(n, 0);
+        }
 
         /* Per client: it got going, was refused in the end, and never got a
          * lease after its first refusal. */
@@ -1030,7 +902,7 @@ TEST(forked_child_keeps_it_waiting) {
         struct holder_args a;
         struct holder h;
         struct test_call call;
-        struct user_entry u[8];
+        struct test_user u[8];
         size_t n;
         pid_t keeper;
 
@@ -1050,17 +922,18 @@ TEST(forked_child_keeps_it_waiting) {
         test_wait_region_state(admin, "r0", DAXD_STATE_DRAINING);
         holder_release(&h);
         holder_quit(&h);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(admin), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(admin), 0);
 
         /* The kernel's view: the keeper maps it, holds no fd; the holder is gone. */
-        n = get_users(admin, "r0", u, 8);
-        ASSERT_TRUE(users_has(u, n, keeper, "map"));
-        ASSERT_FALSE(users_has(u, n, keeper, "fd"));
-        ASSERT_FALSE(users_has(u, n, h.pid, NULL));
+        n = get_region_users(admin, "r0", u, 8);
+        ASSERT_TRUE(test_users_has(u, n, keeper, "map"));
+        ASSERT_FALSE(test_users_has(u, n, keeper, "fd"));
+        ASSERT_FALSE(test_users_has(u, n, h.pid, NULL));
 
-        test_pump_for(&admin, 1, 1000);
-        ASSERT_FALSE(call.done);
+        /* daxd's own view: its /proc checks find the keeper, and the
+         * teardown goes on. */
+        assert_waits_for(env, admin, &call, keeper);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
         ASSERT_TRUE(pid_alive_not_zombie(keeper));
 
@@ -1089,7 +962,7 @@ TEST(passed_fd_keeps_it_waiting) {
         struct holder_args a;
         struct holder h;
         struct test_call call;
-        struct user_entry u[8];
+        struct test_user u[8];
         int pass[2], ctl[2];
         size_t n;
         pid_t receiver;
@@ -1126,14 +999,13 @@ TEST(passed_fd_keeps_it_waiting) {
         test_wait_region_state(admin, "r0", DAXD_STATE_DRAINING);
         holder_release(&h);
         holder_quit(&h);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
 
-        n = get_users(admin, "r0", u, 8);
-        ASSERT_TRUE(users_has(u, n, receiver, "fd"));
-        ASSERT_FALSE(users_has(u, n, receiver, "map"));
-        ASSERT_FALSE(users_has(u, n, h.pid, NULL));
-        test_pump_for(&admin, 1, 1000);
-        ASSERT_FALSE(call.done);
+        n = get_region_users(admin, "r0", u, 8);
+        ASSERT_TRUE(test_users_has(u, n, receiver, "fd"));
+        ASSERT_FALSE(test_users_has(u, n, receiver, "map"));
+        ASSERT_FALSE(test_users_has(u, n, h.pid, NULL));
+        assert_waits_for(env, admin, &call, receiver);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
 
         /* The receiver closes the fd but lives on: the close alone ends it. */
@@ -1169,11 +1041,11 @@ TEST(holder_killed_during_drain) {
         a.map = true;
         a.flags = DAXD_ACQUIRE_WRITE;
         holder_spawn(env, &a, &h);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 1);
 
         slot = test_teardown_async(admin, "r0", 60 * SEC_USEC, 0, &call);
         test_wait_region_state(admin, "r0", DAXD_STATE_DRAINING);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 1);
         {
                 char *s = get_prop_str(admin, h.info.lease, DAXD_LEASE_INTERFACE, "State");
 
@@ -1187,8 +1059,8 @@ TEST(holder_killed_during_drain) {
         test_pump(&admin, 1, &call.done, 50);
         test_call_assert_ok(&call);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(admin), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(admin), 0);
 
         test_call_done(&call);
         sd_bus_slot_unref(slot);
@@ -1256,20 +1128,20 @@ TEST(other_region_served_during_drain) {
         sd_bus_error_free(&error);
         for (unsigned i = 0; i < 3; i++) {
                 daxd_acquire_ok(client, "r1", 0, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
-                ASSERT_EQ_U64(region_refs(client, "r1"), 1);
+                ASSERT_EQ_U64(get_region_refs(client, "r1"), 1);
                 daxd_release_ok(client, l.path);
                 lease_done(&l);
         }
         get_all_check(client, "r1", DAXD_STATE_LIVE);
         get_all_check(client, "r0", DAXD_STATE_DRAINING);
         /* A second teardown, of an idle region, completes meanwhile. */
-        r = teardown_sync(admin, "r1", LONG_USEC, 0, &error);
+        r = daxd_teardown(admin, "r1", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
         ASSERT_REGION_STATE(admin, "r1", DAXD_STATE_RETIRED);
 
         ASSERT_FALSE(call.done);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_DRAINING);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 1);
 
         holder_kill(&h);
         test_pump(&admin, 1, &call.done, 30);
@@ -1376,7 +1248,7 @@ TEST(invariant1_backing_valid_while_referenced) {
         test_pump(&admin, 1, &call.done, 60);
         ASSERT_STREQ(call.error_name, DAXD_ERROR_BUSY);
         ASSERT_REGION_STATE(admin, "rm", DAXD_STATE_LIVE);
-        ASSERT_EQ_U64(region_refs(admin, "rm"), 1);
+        ASSERT_EQ_U64(get_region_refs(admin, "rm"), 1);
         assert_backing_valid(env, pool, &orig, p);
         test_call_done(&call);
         sd_bus_slot_unref(slot);
@@ -1385,7 +1257,7 @@ TEST(invariant1_backing_valid_while_referenced) {
         ASSERT_OK(munmap(p, l.length));
         daxd_release_ok(holder, l.path);
         lease_done(&l);
-        r = teardown_sync(admin, "rm", LONG_USEC, 0, &error);
+        r = daxd_teardown(admin, "rm", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
         ASSERT_REGION_STATE(admin, "rm", DAXD_STATE_RETIRED);
         ASSERT_ERRNO(access(pool, F_OK), ENOENT);
@@ -1431,15 +1303,15 @@ TEST(busy_message_names_holder_and_pid) {
         s = get_prop_str(admin, h.info.lease, DAXD_LEASE_INTERFACE, "State");
         ASSERT_STREQ(s, DAXD_LEASE_ACTIVE);
         free(s);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 1);
         daxd_acquire_ok(admin, "r0", 2 * MiB, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 2);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 2);
         daxd_release_ok(admin, l.path);
         lease_done(&l);
 
         /* The old lease still works as a lease: its holder releases it. */
         holder_release(&h);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
         holder_quit(&h);
 
         test_call_done(&call);
@@ -1447,26 +1319,6 @@ TEST(busy_message_names_holder_and_pid) {
         sd_bus_flush_close_unref(admin);
         test_env_stop_daxd(env);
         test_env_free(env);
-}
-
-struct removed_watch {
-        unsigned *seq;
-        unsigned n, at;
-        char *path;
-};
-
-static int on_removed_seq(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct removed_watch *w = userdata;
-        const char *path;
-
-        ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        if (strncmp(path, DAXD_LEASE_PATH_PREFIX "/", strlen(DAXD_LEASE_PATH_PREFIX "/")) != 0)
-                return 0;
-        if (w->n++ == 0) {
-                w->path = test_strdup(path);
-                w->at = ++*w->seq;
-        }
-        return 0;
 }
 
 /* Invariant 3 and FORCE: the holder is told "teardown", then "forced" with
@@ -1478,21 +1330,20 @@ TEST(force_revokes_with_reason_forced) {
         sd_bus *admin = test_env_connect(env), *holder = test_env_connect(env);
         sd_bus *buses[2] = { admin, holder };
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_slot *slot, *rv_slot, *rm_slot;
+        sd_bus_slot *slot, *rv_slot, *rm_slots[2];
         unsigned seq = 0;
-        struct revokes rv;
-        struct removed_watch removed = { .seq = &seq };
+        struct test_revokes rv;
+        struct test_object_watch removed = { .seq = &seq };
         struct test_call call;
         struct lease l;
         uint8_t *p;
         int r;
 
-        rv_slot = watch_all_revokes(holder, &rv);
+        rv_slot = test_watch_revokes(holder, &rv);
         rv.seq = &seq;
         daxd_acquire_ok(holder, "r0", 0, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
-        ASSERT_OK(sd_bus_match_signal(holder, &rm_slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_removed_seq,
-                                      &removed));
+        removed.paths[0] = l.path;
+        test_watch_objects(holder, &removed, rm_slots);
         p = mmap(NULL, l.length, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, (off_t) l.offset);
         ASSERT_TRUE(p != MAP_FAILED);
         memset(p, PATTERN, 4096);
@@ -1503,7 +1354,7 @@ TEST(force_revokes_with_reason_forced) {
         test_pump(buses, 2, &rv.got_forced, 30);
         /* daxd announces the removal after the forced Revoke, on the same
          * connection: one round trip and it is in. */
-        roundtrip(holder);
+        test_bus_roundtrip(holder);
 
         ASSERT_EQ_U64(rv.n, 2);
         ASSERT_STREQ(rv.lease[0], l.path);
@@ -1515,9 +1366,8 @@ TEST(force_revokes_with_reason_forced) {
         ASSERT_TRUE(rv.at[0] < rv.at[1]);
 
         /* The lease object went away, once, after the forced Revoke. */
-        ASSERT_EQ_U64(removed.n, 1);
-        ASSERT_STREQ(removed.path, l.path);
-        ASSERT_TRUE(removed.at > rv.at[1]);
+        ASSERT_EQ_U64(removed.n_removed[0], 1);
+        ASSERT_TRUE(removed.removed_at[0] > rv.at[1]);
         r = sd_bus_get_property_trivial(admin, DAXD_BUS_NAME, l.path, DAXD_LEASE_INTERFACE, "Offset", &error, 't',
                                         &(uint64_t) { 0 });
         ASSERT_TRUE(r < 0);
@@ -1526,48 +1376,25 @@ TEST(force_revokes_with_reason_forced) {
         r = daxd_release(holder, l.path, &error);
         ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_LEASE, ESRCH);
         sd_bus_error_free(&error);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(admin), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(admin), 0);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
         for (size_t i = 0; i < 4096; i++)
                 if (p[i] != PATTERN)
                         TEST_FAIL("mapping byte %zu is 0x%02x after FORCE, expected 0x%02x", i, p[i], PATTERN);
         ASSERT_OK(munmap(p, l.length));
 
-        free(removed.path);
-        revokes_done(&rv);
+        test_revokes_done(&rv);
         lease_done(&l);
         test_call_done(&call);
         sd_bus_slot_unref(slot);
         sd_bus_slot_unref(rv_slot);
-        sd_bus_slot_unref(rm_slot);
+        sd_bus_slot_unref(rm_slots[0]);
+        sd_bus_slot_unref(rm_slots[1]);
         sd_bus_flush_close_unref(holder);
         sd_bus_flush_close_unref(admin);
         test_env_stop_daxd(env);
         test_env_free(env);
-}
-
-static size_t count_substr(const char *s, const char *needle) {
-        size_t n = 0;
-
-        for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
-                n++;
-        return n;
-}
-
-struct log_wait {
-        struct test_env *env;
-        const char *needle;
-        size_t at_least;
-};
-
-static bool log_has(void *userdata) {
-        struct log_wait *w = userdata;
-        char *log = test_env_read_log(w->env);
-        bool ok = count_substr(log, w->needle) >= w->at_least;
-
-        free(log);
-        return ok;
 }
 
 /* Invariant 5 for reload: a config with a syntax error that also drops a
@@ -1579,14 +1406,13 @@ TEST(reload_error_keeps_old_set) {
         sd_bus *admin = test_env_connect(env), *holder = test_env_connect(env);
         sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus_slot *rv_slot;
-        struct revokes rv;
+        struct test_revokes rv;
         struct lease held, l;
-        char *where, *s, *log;
+        char *where, *s;
         size_t refused_before;
-        struct log_wait lw;
         int r;
 
-        rv_slot = watch_all_revokes(holder, &rv);
+        rv_slot = test_watch_revokes(holder, &rv);
         daxd_acquire_ok(holder, "r0", 0, 2 * MiB, 0, &held);
 
         /* r0 and rm are gone from it, and line 8 is not ini. */
@@ -1599,8 +1425,7 @@ TEST(reload_error_keeps_old_set) {
                               "path = @DIR@/r1.pool\n"
                               "size = 4M\n"
                               "this line is not ini\n");
-        r = sd_bus_call_method(admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
-                               NULL, NULL);
+        r = daxd_reload(admin, &error);
         ASSERT_BUS_ERROR(r, &error, "org.freedesktop.DBus.Error.InvalidFileContent", 0);
         where = test_asprintf("%s:8:", env->config_path);
         ASSERT_STRSTR(error.message, where);
@@ -1610,12 +1435,9 @@ TEST(reload_error_keeps_old_set) {
         for (int round = 0; round < 2; round++) {
                 if (round == 1) {
                         /* The same broken config through SIGHUP. */
-                        log = test_env_read_log(env);
-                        refused_before = count_substr(log, "reload refused");
-                        free(log);
+                        refused_before = test_env_log_count(env, "reload refused");
                         test_env_signal_daxd(env, SIGHUP);
-                        lw = (struct log_wait) { env, "reload refused", refused_before + 1 };
-                        test_wait_until("daxd to refuse the SIGHUP reload", log_has, &lw, 30);
+                        test_env_wait_log(env, "reload refused", refused_before + 1, 30);
                         ASSERT_TRUE(pid_alive_not_zombie(env->daxd_pid));
                 }
                 s = list_regions_state(admin, "r0");
@@ -1628,7 +1450,7 @@ TEST(reload_error_keeps_old_set) {
                 ASSERT_STREQ(s, DAXD_STATE_LIVE);
                 free(s);
                 ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_LIVE);
-                ASSERT_EQ_U64(region_refs(admin, "r0"), 1);
+                ASSERT_EQ_U64(get_region_refs(admin, "r0"), 1);
                 s = get_prop_str(admin, held.path, DAXD_LEASE_INTERFACE, "State");
                 ASSERT_STREQ(s, DAXD_LEASE_ACTIVE);
                 free(s);
@@ -1640,17 +1462,17 @@ TEST(reload_error_keeps_old_set) {
                         ASSERT_OK(munmap(p, held.length));
                 }
                 daxd_acquire_ok(admin, "r0", 2 * MiB, 2 * MiB, 0, &l);
-                ASSERT_EQ_U64(region_refs(admin, "r0"), 2);
+                ASSERT_EQ_U64(get_region_refs(admin, "r0"), 2);
                 daxd_release_ok(admin, l.path);
                 lease_done(&l);
-                roundtrip(holder);
+                test_bus_roundtrip(holder);
                 ASSERT_EQ_U64(rv.n, 0);
         }
         daxd_release_ok(holder, held.path);
         lease_done(&held);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
 
-        revokes_done(&rv);
+        test_revokes_done(&rv);
         sd_bus_slot_unref(rv_slot);
         sd_bus_flush_close_unref(holder);
         sd_bus_flush_close_unref(admin);
@@ -1670,7 +1492,7 @@ TEST(restart_then_teardown_busy_names_pid) {
         struct holder_args a;
         struct holder h;
         struct test_call call;
-        struct user_entry u[8];
+        struct test_user u[8];
         char *pid;
         size_t n;
         int r;
@@ -1681,10 +1503,10 @@ TEST(restart_then_teardown_busy_names_pid) {
 
         test_env_restart_daxd(env);
         admin = test_env_connect(env);
-        ASSERT_EQ_U64(region_refs(admin, "r0"), 0);
-        ASSERT_EQ_U64(n_leases(admin), 0);
-        n = get_users(admin, "r0", u, 8);
-        ASSERT_TRUE(users_has(u, n, h.pid, "map"));
+        ASSERT_EQ_U64(get_region_refs(admin, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(admin), 0);
+        n = get_region_users(admin, "r0", u, 8);
+        ASSERT_TRUE(test_users_has(u, n, h.pid, "map"));
 
         slot = test_teardown_async(admin, "r0", 500 * 1000, 0, &call);
         test_pump(&admin, 1, &call.done, 60);
@@ -1699,7 +1521,7 @@ TEST(restart_then_teardown_busy_names_pid) {
         /* The holder exits (it still thinks it holds a lease; the new daxd
          * never knew of it). */
         holder_quit(&h);
-        r = teardown_sync(admin, "r0", LONG_USEC, 0, &error);
+        r = daxd_teardown(admin, "r0", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
         ASSERT_REGION_STATE(admin, "r0", DAXD_STATE_RETIRED);
 
@@ -1724,9 +1546,7 @@ static const struct test_case tests[] = {
 };
 
 int main(int argc, char **argv) {
-        if (geteuid() != 0) {
-                printf("skip: Teardown and Reload are for uid 0\n");
-                return TEST_EXIT_SKIP;
-        }
+        if (geteuid() != 0)
+                return test_main_skip_all(argc, argv, tests, TEST_N(tests), "Teardown and Reload are for uid 0");
         return test_main(argc, argv, tests, TEST_N(tests));
 }

@@ -77,8 +77,7 @@ TEST(teardown_limit) {
 
         /* One Teardown waits: a second one, even of an idle region, is
          * refused rather than queued without bound. */
-        r = sd_bus_call_method(admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "b", UINT64_C(0), UINT64_C(0));
+        r = daxd_teardown(admin, "b", 0, 0, &error);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_LIMITS_EXCEEDED, 0);
         ASSERT_STRSTR(error.message, "teardown-limit");
         sd_bus_error_free(&error);
@@ -91,8 +90,7 @@ TEST(teardown_limit) {
         daxd_release_ok(holder, l.path);
         test_bus_wait_flag(admin, (const bool *) &done, 60);
         ASSERT_EQ_INT(done, 1);
-        r = sd_bus_call_method(admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "b", UINT64_C(0), UINT64_C(0));
+        r = daxd_teardown(admin, "b", 0, 0, &error);
         ASSERT_BUS_OK(r, &error);
 
         sd_bus_slot_unref(slot);
@@ -161,12 +159,10 @@ static void nobody_cannot(struct test_env *env, sd_bus *bus, void *userdata) {
         struct lease l;
         int r;
 
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
-                               NULL, NULL);
+        r = daxd_reload(bus, &error);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, 0);
         sd_bus_error_free(&error);
-        r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "a", UINT64_C(0), UINT64_C(1));
+        r = daxd_teardown(bus, "a", 0, 1, &error);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_ACCESS_DENIED, 0);
         sd_bus_error_free(&error);
         r = daxd_release(bus, leased, &error);

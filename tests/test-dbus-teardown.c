@@ -55,50 +55,6 @@ static void ctx_done(struct ctx *c) {
 }
 
 
-
-struct revokes {
-        unsigned n;
-        char *lease[4];
-        char *reason[4];
-        uint64_t timeout[4];
-        bool got_teardown, got_forced;
-};
-
-static int on_revoke(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct revokes *rv = userdata;
-        const char *lease, *reason;
-        uint64_t timeout;
-
-        ASSERT_OK(sd_bus_message_read(m, "ost", &lease, &reason, &timeout));
-        if (rv->n < 4) {
-                rv->lease[rv->n] = test_strdup(lease);
-                rv->reason[rv->n] = test_strdup(reason);
-                rv->timeout[rv->n] = timeout;
-        }
-        rv->n++;
-        if (strcmp(reason, DAXD_REVOKE_TEARDOWN) == 0)
-                rv->got_teardown = true;
-        if (strcmp(reason, DAXD_REVOKE_FORCED) == 0)
-                rv->got_forced = true;
-        return 0;
-}
-
-static void revokes_done(struct revokes *rv) {
-        for (unsigned i = 0; i < rv->n && i < 4; i++) {
-                free(rv->lease[i]);
-                free(rv->reason[i]);
-        }
-}
-
-static sd_bus_slot *watch_revoke(sd_bus *bus, struct revokes *rv) {
-        sd_bus_slot *slot = NULL;
-
-        *rv = (struct revokes) {};
-        ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Revoke",
-                                      on_revoke, rv));
-        return slot;
-}
-
 /* ------------------------------------------------------------------------ */
 
 TEST(teardown_idle_region) {
@@ -109,8 +65,7 @@ TEST(teardown_idle_region) {
 
         ctx_init(&c);
         pool = test_env_path(c.env, "r0.pool");
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "r0", LONG_USEC, (uint64_t) 0);
+        r = daxd_teardown(c.admin, "r0", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
         ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
         /* teardown = close: the file stays. */
@@ -125,8 +80,7 @@ TEST(teardown_idle_region) {
         sd_bus_error_free(&error);
 
         /* Teardown of a retired region: success at once. */
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "r0", LONG_USEC, (uint64_t) 0);
+        r = daxd_teardown(c.admin, "r0", LONG_USEC, 0, &error);
         ASSERT_BUS_OK(r, &error);
 
         /* On the region object too; teardown = remove unlinks the file. */
@@ -153,12 +107,10 @@ TEST(teardown_bad_arguments) {
         int r;
 
         ctx_init(&c);
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "nope", LONG_USEC, (uint64_t) 0);
+        r = daxd_teardown(c.admin, "nope", LONG_USEC, 0, &error);
         ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_NO_SUCH_REGION, ENOENT);
         sd_bus_error_free(&error);
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "r0", LONG_USEC, (uint64_t) 0x2);
+        r = daxd_teardown(c.admin, "r0", LONG_USEC, 0x2, &error);
         ASSERT_BUS_ERROR(r, &error, SD_BUS_ERROR_INVALID_ARGS, EINVAL);
         sd_bus_error_free(&error);
         r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, c.r0, DAXD_REGION_INTERFACE, "Teardown", &error, NULL, "tt",
@@ -177,7 +129,7 @@ TEST(teardown_drains) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         struct ctx c;
         struct test_call call;
-        struct revokes rv, rv_other;
+        struct test_revokes rv, rv_other;
         struct lease l;
         sd_bus_slot *call_slot, *rv_slot, *other_slot;
         sd_bus *other, *buses[2];
@@ -186,8 +138,8 @@ TEST(teardown_drains) {
 
         ctx_init(&c);
         other = test_env_connect(c.env);
-        rv_slot = watch_revoke(c.holder, &rv);
-        other_slot = watch_revoke(other, &rv_other);
+        rv_slot = test_watch_revokes(c.holder, &rv);
+        other_slot = test_watch_revokes(other, &rv_other);
         daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, 0, &l);
 
         call_slot = test_teardown_async(c.admin, "r0", LONG_USEC, 0, &call);
@@ -211,7 +163,7 @@ TEST(teardown_drains) {
 
         /* Release, but keep the fd: still a user, still draining. */
         daxd_release_ok(c.holder, l.path);
-        ASSERT_EQ_U64(get_prop_u64(c.holder, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.holder, "r0"), 0);
         ASSERT_REGION_STATE(c.holder, "r0", DAXD_STATE_DRAINING);
         /* Closing the fd lets it finish. */
         close(l.fd);
@@ -223,13 +175,13 @@ TEST(teardown_drains) {
 
         /* Revoke went to the holder alone: a later reply to `other` comes
          * after anything daxd sent before it, and no Revoke is among it. */
-        ASSERT_EQ_U64(get_prop_u64(other, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        ASSERT_EQ_U64(get_n_leases(other), 0);
         while ((r = sd_bus_process(other, NULL)) > 0)
                 ;
         ASSERT_OK(r);
         ASSERT_EQ_U64(rv_other.n, 0);
 
-        revokes_done(&rv);
+        test_revokes_done(&rv);
         lease_done(&l);
         test_call_done(&call);
         sd_bus_slot_unref(call_slot);
@@ -271,7 +223,7 @@ TEST(teardown_busy_then_live) {
         ASSERT_STREQ(s, DAXD_LEASE_ACTIVE);
         free(s);
         daxd_acquire_ok(c.holder, "r0", 2 * MiB, 0, 0, &l2);
-        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 2);
+        ASSERT_EQ_U64(get_region_refs(c.admin, "r0"), 2);
         daxd_release_ok(c.holder, l.path);
         daxd_release_ok(c.holder, l2.path);
         {
@@ -290,14 +242,14 @@ TEST(teardown_busy_then_live) {
 TEST(teardown_force) {
         struct ctx c;
         struct test_call call;
-        struct revokes rv;
+        struct test_revokes rv;
         struct lease l;
         sd_bus_slot *slot, *rv_slot;
         sd_bus *buses[2];
         uint8_t *p;
 
         ctx_init(&c);
-        rv_slot = watch_revoke(c.holder, &rv);
+        rv_slot = test_watch_revokes(c.holder, &rv);
         daxd_acquire_ok(c.holder, "r0", 0, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
         p = mmap(NULL, l.length, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, (off_t) l.offset);
         ASSERT_TRUE(p != MAP_FAILED);
@@ -314,8 +266,8 @@ TEST(teardown_force) {
         ASSERT_EQ_U64(rv.timeout[rv.n - 1], 0);
 
         ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_RETIRED);
-        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
-        ASSERT_EQ_U64(get_prop_u64(c.admin, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.admin, "r0"), 0);
+        ASSERT_EQ_U64(get_n_leases(c.admin), 0);
         {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 int r = daxd_release(c.holder, l.path, &error);
@@ -327,7 +279,7 @@ TEST(teardown_force) {
         ASSERT_EQ_INT(p[0], 42);
         ASSERT_OK(munmap(p, l.length));
 
-        revokes_done(&rv);
+        test_revokes_done(&rv);
         lease_done(&l);
         test_call_done(&call);
         sd_bus_slot_unref(slot);
@@ -488,14 +440,12 @@ TEST(retired_then_removed_disappears) {
         int r;
 
         ctx_init(&c);
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Teardown", &error,
-                               NULL, "stt", "gone", UINT64_C(0), UINT64_C(0));
+        r = daxd_teardown(c.admin, "gone", 0, 0, &error);
         ASSERT_BUS_OK(r, &error);
         ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_RETIRED);
 
         test_env_write_config(c.env, "[region r0]\nbackend = file\npath = @DIR@/r0.pool\nsize = 4M\n");
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
-                               NULL, NULL);
+        r = daxd_reload(c.admin, &error);
         ASSERT_BUS_OK(r, &error);
         r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &error,
                                NULL, "s", "gone");
@@ -503,8 +453,7 @@ TEST(retired_then_removed_disappears) {
         sd_bus_error_free(&error);
 
         test_env_write_config(c.env, teardown_config);
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
-                               NULL, NULL);
+        r = daxd_reload(c.admin, &error);
         ASSERT_BUS_OK(r, &error);
         ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_LIVE);
         ctx_done(&c);
@@ -524,8 +473,8 @@ TEST(acquire_without_reply_grants_nothing) {
         sd_bus_message_unref(m);
         ASSERT_OK(sd_bus_flush(c.holder));
         /* A round trip on the same connection: daxd handled the first. */
-        ASSERT_EQ_U64(get_prop_u64(c.holder, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NLeases"), 0);
-        ASSERT_EQ_U64(get_prop_u64(c.holder, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
+        ASSERT_EQ_U64(get_n_leases(c.holder), 0);
+        ASSERT_EQ_U64(get_region_refs(c.holder, "r0"), 0);
         ctx_done(&c);
 }
 
@@ -548,8 +497,7 @@ TEST(reload_keeps_changed_region) {
                               "[region r0]\nbackend = file\npath = @DIR@/r0.pool\nsize = 4M\nmode = 0666\n"
                               "teardown = remove\n\n"
                               "[region gone]\nbackend = file\npath = @DIR@/gone.pool\nsize = 2M\nteardown = remove\n");
-        r = sd_bus_call_method(c.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
-                               NULL, NULL);
+        r = daxd_reload(c.admin, &error);
         ASSERT_BUS_OK(r, &error);
         ASSERT_EQ_U64(get_prop_u32(c.admin, c.r0, DAXD_REGION_INTERFACE, "Mode"), 0600);
         {
@@ -558,7 +506,7 @@ TEST(reload_keeps_changed_region) {
                 free(action);
         }
         ASSERT_REGION_STATE(c.admin, "r0", DAXD_STATE_LIVE);
-        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 1);
+        ASSERT_EQ_U64(get_region_refs(c.admin, "r0"), 1);
         log = test_env_read_log(c.env);
         ASSERT_STRSTR(log, "region r0: changed in");
         free(log);
@@ -589,7 +537,7 @@ TEST(teardown_after_restart_sees_mappings) {
         c.admin = test_env_connect(c.env);
         c.holder = test_env_connect(c.env);
 
-        ASSERT_EQ_U64(get_prop_u64(c.admin, c.r0, DAXD_REGION_INTERFACE, "References"), 0);
+        ASSERT_EQ_U64(get_region_refs(c.admin, "r0"), 0);
         slot = test_teardown_async(c.admin, "r0", SHORT_USEC, 0, &call);
         buses[0] = c.admin;
         test_pump(buses, 1, &call.done, 60);
@@ -605,64 +553,24 @@ TEST(teardown_after_restart_sees_mappings) {
 
 /* --- Reload --- */
 
-struct region_watch {
-        const char *path;
-        bool added, removed;
-};
-
-static int on_region_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct region_watch *w = userdata;
-        const char *path;
-
-        ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        if (strcmp(path, w->path) == 0)
-                w->added = true;
-        return 0;
-}
-
-static int on_region_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        struct region_watch *w = userdata;
-        const char *path;
-
-        ASSERT_OK(sd_bus_message_read(m, "o", &path));
-        if (strcmp(path, w->path) == 0)
-                w->removed = true;
-        return 0;
-}
-
-static bool has_region(sd_bus *bus, const char *name) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetRegion", &error,
-                                   NULL, "s", name);
-
-        if (r < 0 && !sd_bus_error_has_name(&error, DAXD_ERROR_NO_SUCH_REGION))
-                TEST_FAIL("GetRegion(%s): %s: %s", name, error.name, error.message);
-        sd_bus_error_free(&error);
-        return r >= 0;
-}
-
-static int reload(sd_bus *bus, sd_bus_error *error) {
-        return sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", error,
-                                  NULL, NULL);
-}
-
 TEST(reload_adds_and_removes) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         struct ctx c;
-        struct region_watch w_new = {}, w_gone = {};
-        sd_bus_slot *s1 = NULL, *s2 = NULL;
-        char *gone_path = region_path("gone");
-        char *new_path = region_path("new-1");
+        struct test_object_watch w_new = {}, w_gone = {}, w_kept = {}, w_hup = {};
+        sd_bus_slot *slots[8];
+        char *gone_path = region_path("gone"), *new_path = region_path("new-1"), *hup_path = region_path("by-hup");
         sd_bus *buses[1];
 
         ctx_init(&c);
-        w_new.path = new_path;
-        w_gone.path = gone_path;
-        ASSERT_OK(sd_bus_match_signal(c.admin, &s1, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_region_added, &w_new));
-        ASSERT_OK(sd_bus_match_signal(c.admin, &s2, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
-                                      "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", on_region_removed,
-                                      &w_gone));
+        buses[0] = c.admin;
+        w_new.paths[0] = new_path;
+        w_gone.paths[0] = gone_path;
+        w_kept.paths[0] = c.r0;
+        w_hup.paths[0] = hup_path;
+        test_watch_objects(c.admin, &w_new, &slots[0]);
+        test_watch_objects(c.admin, &w_gone, &slots[2]);
+        test_watch_objects(c.admin, &w_kept, &slots[4]);
+        test_watch_objects(c.admin, &w_hup, &slots[6]);
 
         /* r0 kept, gone removed, new-1 added. */
         test_env_write_config(c.env,
@@ -678,13 +586,12 @@ TEST(reload_adds_and_removes) {
                               "backend = file\n"
                               "path = @DIR@/new-1.pool\n"
                               "size = 2M\n");
-        ASSERT_BUS_OK(reload(c.admin, &error), &error);
-        buses[0] = c.admin;
-        test_pump(buses, 1, &w_new.added, 30);
-        ASSERT_TRUE(has_region(c.admin, "new-1"));
-        test_pump(buses, 1, &w_gone.removed, 30);
-        ASSERT_FALSE(has_region(c.admin, "gone"));
-        ASSERT_TRUE(has_region(c.admin, "r0"));
+        ASSERT_BUS_OK(daxd_reload(c.admin, &error), &error);
+        test_pump(buses, 1, &w_new.all_added, 30);
+        ASSERT_TRUE(daxd_has_region(c.admin, "new-1"));
+        test_pump(buses, 1, &w_gone.all_removed, 30);
+        ASSERT_FALSE(daxd_has_region(c.admin, "gone"));
+        ASSERT_TRUE(daxd_has_region(c.admin, "r0"));
         {
                 struct lease l;
 
@@ -701,7 +608,7 @@ TEST(reload_adds_and_removes) {
                               "size = 4M\n"
                               "bogus = 1\n");
         {
-                int r = reload(c.admin, &error);
+                int r = daxd_reload(c.admin, &error);
                 char *where = test_asprintf("%s:5:", c.env->config_path);
 
                 ASSERT_BUS_ERROR(r, &error, "org.freedesktop.DBus.Error.InvalidFileContent", 0);
@@ -709,8 +616,8 @@ TEST(reload_adds_and_removes) {
                 free(where);
                 sd_bus_error_free(&error);
         }
-        ASSERT_TRUE(has_region(c.admin, "new-1"));
-        ASSERT_TRUE(has_region(c.admin, "r0"));
+        ASSERT_TRUE(daxd_has_region(c.admin, "new-1"));
+        ASSERT_TRUE(daxd_has_region(c.admin, "r0"));
 
         /* SIGHUP is the same as Reload(). */
         test_env_write_config(c.env,
@@ -729,16 +636,25 @@ TEST(reload_adds_and_removes) {
                               "path = @DIR@/by-hup.pool\n"
                               "size = 2M\n");
         test_env_signal_daxd(c.env, SIGHUP);
-        for (int i = 0; !has_region(c.admin, "by-hup"); i++) {
-                if (i > 3000)
-                        TEST_FAIL("region by-hup did not appear after SIGHUP");
-                usleep(10000);
-        }
+        test_pump(buses, 1, &w_hup.all_added, 30);
+        ASSERT_TRUE(daxd_has_region(c.admin, "by-hup"));
 
-        sd_bus_slot_unref(s1);
-        sd_bus_slot_unref(s2);
+        /* Each region came or went once, over all three reloads, and the
+         * kept one never did. */
+        test_bus_roundtrip(c.admin);
+        ASSERT_EQ_U64(w_new.n_added[0], 1);
+        ASSERT_EQ_U64(w_new.n_removed[0], 0);
+        ASSERT_EQ_U64(w_gone.n_removed[0], 1);
+        ASSERT_EQ_U64(w_gone.n_added[0], 0);
+        ASSERT_EQ_U64(w_hup.n_added[0], 1);
+        ASSERT_EQ_U64(w_kept.n_added[0], 0);
+        ASSERT_EQ_U64(w_kept.n_removed[0], 0);
+
+        for (size_t i = 0; i < 8; i++)
+                sd_bus_slot_unref(slots[i]);
         free(gone_path);
         free(new_path);
+        free(hup_path);
         ctx_done(&c);
 }
 
@@ -746,33 +662,44 @@ TEST(reload_removed_region_drains_first) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         struct ctx c;
         struct lease l;
-        struct revokes rv;
-        sd_bus_slot *rv_slot;
-        sd_bus *buses[1];
+        struct test_revokes rv;
+        struct test_object_watch w_gone = {};
+        sd_bus_slot *rv_slot, *slots[2];
+        char *gone_path = region_path("gone");
+        sd_bus *buses[2];
 
         ctx_init(&c);
-        rv_slot = watch_revoke(c.holder, &rv);
+        buses[0] = c.holder;
+        buses[1] = c.admin;
+        w_gone.paths[0] = gone_path;
+        test_watch_objects(c.admin, &w_gone, slots);
+        rv_slot = test_watch_revokes(c.holder, &rv);
         daxd_acquire_ok(c.holder, "gone", 0, 0, 0, &l);
         test_env_write_config(c.env,
                               "[region r0]\n"
                               "backend = file\n"
                               "path = @DIR@/r0.pool\n"
                               "size = 4M\n");
-        ASSERT_BUS_OK(reload(c.admin, &error), &error);
+        ASSERT_BUS_OK(daxd_reload(c.admin, &error), &error);
         /* Not gone while leased: it is draining, and the holder is told. */
-        buses[0] = c.holder;
-        test_pump(buses, 1, &rv.got_teardown, 30);
-        ASSERT_TRUE(has_region(c.admin, "gone"));
+        test_pump(buses, 2, &rv.got_teardown, 30);
+        ASSERT_TRUE(daxd_has_region(c.admin, "gone"));
         ASSERT_REGION_STATE(c.admin, "gone", DAXD_STATE_DRAINING);
+        test_bus_roundtrip(c.admin);
+        ASSERT_EQ_U64(w_gone.n_removed[0], 0);
+        /* The last lease ending lets it go: its object is removed, once. */
         daxd_release_ok(c.holder, l.path);
         lease_done(&l);
-        for (int i = 0; has_region(c.admin, "gone"); i++) {
-                if (i > 3000)
-                        TEST_FAIL("region gone did not disappear after its last lease ended");
-                usleep(10000);
-        }
-        revokes_done(&rv);
+        test_pump(buses, 2, &w_gone.all_removed, 30);
+        ASSERT_FALSE(daxd_has_region(c.admin, "gone"));
+        test_bus_roundtrip(c.admin);
+        ASSERT_EQ_U64(w_gone.n_removed[0], 1);
+
+        test_revokes_done(&rv);
         sd_bus_slot_unref(rv_slot);
+        sd_bus_slot_unref(slots[0]);
+        sd_bus_slot_unref(slots[1]);
+        free(gone_path);
         ctx_done(&c);
 }
 
@@ -795,9 +722,7 @@ static const struct test_case tests[] = {
 };
 
 int main(int argc, char **argv) {
-        if (geteuid() != 0) {
-                printf("skip: Teardown and Reload are for uid 0\n");
-                return TEST_EXIT_SKIP;
-        }
+        if (geteuid() != 0)
+                return test_main_skip_all(argc, argv, tests, TEST_N(tests), "Teardown and Reload are for uid 0");
         return test_main(argc, argv, tests, TEST_N(tests));
 }

@@ -114,7 +114,9 @@ static const struct verb verbs[] = {
           "                            (default: daxd's teardown-timeout)\n"
           "      --force               At the deadline, revoke what is left\n" },
         { "reload", verb_reload, 0, 0, OPT_COMMON, "reload",
-          "Make daxd re-read its configuration (the same as SIGHUP).\n" },
+          "Make daxd re-read its configuration (as SIGHUP does) and wait for its\n"
+          "answer: exit status 1 when daxd refused the file (the message names\n"
+          "the file and line). daxd.service's ExecReload= runs this.\n" },
         { "hold", verb_hold, 1, 1, OPT_COMMON | OPT_WRITE | OPT_EXCLUSIVE | OPT_OFFSET | OPT_LENGTH,
           "hold REGION [--write] [--exclusive] [--offset=SIZE] [--length=SIZE] [-- COMMAND [ARGS...]]",
           "Acquire a lease on a region, map it, and print the lease's object path.\n"

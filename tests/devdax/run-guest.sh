@@ -62,7 +62,12 @@
 #   --nvdimm-size 1G (multiple of 2M; label area is carved from the end),
 #   --cmdline "EXTRA KERNEL ARGS",
 #   --kernel-root DIR  (as KERNEL_ROOT=DIR, above),
-#   --cxl, --cxl-size 512M (the CXL memory device's size, a multiple of 256M)
+#   --cxl, --cxl-size 512M (the CXL memory device's size, a multiple of 256M),
+#   --switch-root      run SCRIPT as PID 1 of the overlay root (busybox
+#                      switch_root) instead of in a chroot, so that it can
+#                      exec an init system such as systemd. It then reports
+#                      for itself: "RUN-GUEST-EXIT=<rc>" on /dev/console and
+#                      RESULT_DIR/exit-code, then power-off (tests/systemd).
 # Environment: WORK (scratch dir, default /tmp/qemu-devdax), KVER,
 #   KERNEL_ROOT, and the options' upper-case names (TIMEOUT, MEM, CXL=1...).
 #   Extra variables for the guest script: export GUEST_ENV="A=1 B=2".
@@ -84,6 +89,7 @@ CXL_SIZE=${CXL_SIZE:-512M}
 RESULT_DIR=""
 SHARES=()
 EXTRA_CMDLINE=""
+SWITCH_ROOT=""
 DEPS="qemu-system-x86 linux-image-amd64 busybox-static ndctl daxctl kmod cpio xz-utils"
 
 log() { printf 'run-guest: %s\n' "$*" >&2; }
@@ -105,6 +111,7 @@ while [ $# -gt 0 ]; do
 	--kernel-root) KERNEL_ROOT=$2; shift 2 ;;
 	--cxl) CXL=1; shift ;;
 	--cxl-size) CXL_SIZE=$2; shift 2 ;;
+	--switch-root) SWITCH_ROOT=run_guest.switch_root=1; shift ;;
 	--) shift; break ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (try --help)" ;;
@@ -243,6 +250,11 @@ for d in $OUT $SHARES; do
 	mount -t 9p -o "$O,rw" "rw$i" "/host$d" || { say "9p mount of $d failed"; finish 3; }
 	i=$((i + 1))
 done
+if grep -q 'run_guest.switch_root=1' /proc/cmdline; then
+	# The overlay becomes / and the script PID 1; the mounts below /host
+	# move with it. exec: nothing of the initramfs may stay running.
+	exec switch_root /host /bin/sh "$OUT/.guest-cmd"
+fi
 chroot /host /bin/sh "$OUT/.guest-cmd"
 finish $?
 EOF
@@ -332,7 +344,7 @@ run_qemu() { # $1 = kvm|tcg
 		"${virtfs[@]}" \
 		"${backing[@]}" \
 		-kernel "$VMLINUZ" -initrd "$INITRD" \
-		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init run_guest.out=$RESULT_DIR ${shares_arg:+run_guest.shares=$shares_arg} $EXTRA_CMDLINE" \
+		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init run_guest.out=$RESULT_DIR ${shares_arg:+run_guest.shares=$shares_arg} $SWITCH_ROOT $EXTRA_CMDLINE" \
 		-display none -monitor none -serial stdio -no-reboot \
 		< /dev/null 2>&1 | tee -a "$CONSOLE"
 	local qrc=${PIPESTATUS[0]}

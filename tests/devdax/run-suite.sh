@@ -8,7 +8,8 @@
 # there, which runs TEST_BINARY [SUBTEST...] against a real /dev/daxX.Y, and
 # exits with its status. The guest sees the host's / read-only, so
 # TEST_BINARY, daxd and dbus-daemon are the host's own build; DAXD_BINARY,
-# DAXDCTL_BINARY and DBUS_DAEMON pass through.
+# DAXDCTL_BINARY and DBUS_DAEMON pass through, as do DAXD_TEST_SKIP_FAILS and
+# DAXD_TEST_SKIP_ALLOWED (tests/README.md).
 #
 # Environment:
 #   DAXD_GUEST_KERNEL   host (default): the kernel of the host's
@@ -56,7 +57,7 @@ esac
 mkdir -p "$RESULT_DIR"
 RESULT_DIR=$(cd "$RESULT_DIR" && pwd)
 # lsan.supp: a known libdaxctl leak on a failure path the tests provoke.
-GUEST_ENV="DAXD_BINARY=${DAXD_BINARY:-} DAXDCTL_BINARY=${DAXDCTL_BINARY:-} DBUS_DAEMON=${DBUS_DAEMON:-} DAXD_GUEST_MACHINE=$machine LSAN_OPTIONS=suppressions=$HERE/lsan.supp" \
+GUEST_ENV="DAXD_TEST_SKIP_FAILS=${DAXD_TEST_SKIP_FAILS:-} DAXD_TEST_SKIP_ALLOWED=${DAXD_TEST_SKIP_ALLOWED:-} DAXD_BINARY=${DAXD_BINARY:-} DAXDCTL_BINARY=${DAXDCTL_BINARY:-} DBUS_DAEMON=${DBUS_DAEMON:-} DAXD_GUEST_MACHINE=$machine LSAN_OPTIONS=suppressions=$HERE/lsan.supp" \
 ACCEL=${ACCEL:-tcg} WORK=${WORK:-$RESULT_DIR.qemu} KERNEL_ROOT=$root CXL=$cxl \
 	"$HERE/run-guest.sh" --result-dir "$RESULT_DIR" --timeout "${GUEST_TIMEOUT:-240}" -- \
 	"$HERE/in-guest.sh" "$@"
