@@ -279,17 +279,21 @@ int daxdctl_run(struct test_env *env, char **ret, ...) {
         return WEXITSTATUS(status);
 }
 
-/* nobody may not open it without daxd. */
+/* nobody may not open it without daxd. In this process with nobody's
+ * effective ids, not in a fork: a forked child that exits under valgrind
+ * (.ci/run) is leak-checked, and the test's own blocks, reachable only
+ * from registers the child no longer has, read as lost. */
 void assert_closed_to_nobody(const char *path) {
-        pid_t pid;
+        int fd, error;
 
-        fflush(NULL);
-        pid = fork();
-        ASSERT_OK(pid);
-        if (pid == 0) {
-                if (setresgid(NOBODY_GID, NOBODY_GID, NOBODY_GID) < 0 || setresuid(NOBODY_UID, NOBODY_UID, NOBODY_UID) < 0)
-                        _exit(2);
-                _exit(open(path, O_RDONLY) < 0 && errno == EACCES ? 0 : 1);
-        }
-        test_wait_child_ok(pid);
+        ASSERT_OK(setegid(NOBODY_GID));
+        ASSERT_OK(seteuid(NOBODY_UID));
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        error = errno;
+        ASSERT_OK(seteuid(0));
+        ASSERT_OK(setegid(0));
+        if (fd >= 0)
+                close(fd);
+        ASSERT_TRUE(fd < 0);
+        ASSERT_EQ_INT(error, EACCES);
 }

@@ -750,16 +750,18 @@ TEST(revoke_forced_logged) {
 /* ---- the interposer under memcheck ---- */
 
 /* The interposer is never built with a sanitizer (it runs inside programs
- * that are not); valgrind checks it in a real program instead. */
+ * that are not); valgrind checks it in a real program instead. --vgdb=no:
+ * no gdbserver FIFOs in /tmp, where one left by a killed run of root's
+ * with the same pid would refuse nobody's. */
 TEST(under_valgrind) {
         struct test_env *env = env_start();
         sd_bus *bus = test_env_connect(env);
         char *path = test_env_path(env, "r0.pool");
         const char *vg = test_program("VALGRIND"), *helper = test_program("EXEC_HELPER");
-        const char *threads[] = { vg, "--quiet", "--error-exitcode=99", "--leak-check=full",
+        const char *threads[] = { vg, "--quiet", "--vgdb=no", "--error-exitcode=99", "--leak-check=full",
                                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", helper,
                                   "threads", path, "4", NULL };
-        const char *lifetime[] = { vg, "--quiet", "--error-exitcode=99", "--leak-check=full",
+        const char *lifetime[] = { vg, "--quiet", "--vgdb=no", "--error-exitcode=99", "--leak-check=full",
                                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", helper,
                                    "lifetime", path, NULL };
         static const char *const steps[] = { "opened", "mapped-closed", "dup", "dup-closed", "unmapped",
