@@ -67,8 +67,10 @@ set xlabel "P idle helper processes"
 set ylabel "time to find the users (ms)"
 set title "Kernel-view scan against P (median)"
 set output "bench/scan.png"
-plot "$results/scan.dat" using 1:3 with linespoints lw 2 title "users_scan() (daemon/users.c)", \
-     "$results/scan.dat" using 1:4 with linespoints lw 2 title "Users property over the bus", \
+plot "$results/scan.dat" using 1:3 with linespoints lw 2 title "users_scan(), /proc (daemon/users.c)", \
+     "$results/scan.dat" using 1:4 with linespoints lw 2 title "Users property over the bus, /proc", \
+     "$results/scan.dat" using 1:(\$7 > 0 ? \$7 : 1/0) with linespoints lw 2 title "users_scan(), BPF iterators", \
+     "$results/scan.dat" using 1:(\$8 > 0 ? \$8 : 1/0) with linespoints lw 2 title "Users property over the bus, BPF", \
      "$results/scan.dat" using 1:(\$5 > 0 ? \$5 : 1/0) with linespoints lw 2 title "fuser FILE", \
      "$results/scan.dat" using 1:(\$6 > 0 ? \$6 : 1/0) with linespoints lw 2 title "lsof FILE", \
      50 with lines dt 2 lc rgb "red" title "target at P = 1000: 50 ms"

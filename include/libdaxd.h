@@ -199,9 +199,11 @@ enum daxd_granularity daxd_lease_get_granularity(const struct daxd_lease *lease)
 bool daxd_lease_is_fenced(const struct daxd_lease *lease);
 struct daxd_client *daxd_lease_get_client(const struct daxd_lease *lease);
 
-/* libpmem2's functions for this mapping: persist = flush + drain. addr and
- * len must lie inside the lease's mapping (-ERANGE otherwise); a fenced,
- * read-only or unmapped (DAXD_LEASE_NO_MAP) lease gives -EPERM. */
+/* libpmem2's functions for this mapping: persist = flush + drain (for a
+ * page-cache file, msync(MS_SYNC) of the touched pages, whose error they
+ * return). addr and len must lie inside the lease's mapping (-ERANGE
+ * otherwise); a fenced, read-only or unmapped (DAXD_LEASE_NO_MAP) lease
+ * gives -EPERM. */
 int daxd_lease_persist(struct daxd_lease *lease, const void *addr, size_t len);
 int daxd_lease_flush(struct daxd_lease *lease, const void *addr, size_t len);
 int daxd_lease_drain(struct daxd_lease *lease);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lease.c: a lease of libdaxd: acquired from daxd, mapped through libpmem2
- * (or kept as a fd for callers that map it themselves), fenced when daxd
+ * (a page-cache file with a plain mmap(), as libpmem2 would map it; or kept
+ * as a fd for callers that map it themselves), fenced when daxd
  * takes it back, acquired again from a restarted daxd, released. */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,10 +73,42 @@ static int lease_note_backing(struct daxd_lease *l, int fd) {
         return 0;
 }
 
+/* True for a regular file that the kernel says is not DAX: a page-cache
+ * file, whose only persistence is msync() and which cannot be mapped with
+ * MAP_SYNC. libpmem2 finds out the same with a 2x reservation, a MAP_SYNC
+ * probe that fails and a walk of /sys/bus/nd, about 20 system calls and
+ * 20-50 us per lease (bench/findings.md, fix 6); statx() tells in one. Any
+ * doubt (an old kernel without STATX_ATTR_DAX, a device) goes to libpmem2. */
+static bool backing_is_page_cache(int fd) {
+        struct statx stx;
+
+        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_SYNC_AS_STAT, STATX_TYPE, &stx) < 0)
+                return false;
+        return S_ISREG(stx.stx_mode) && (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
+               !(stx.stx_attributes & STATX_ATTR_DAX);
+}
+
+/* A page-cache file mapped as libpmem2 would map it at page granularity:
+ * MAP_SHARED, persisted by msync(MS_SYNC) of the pages (lease_msync()). */
+static int lease_map_page_cache(struct daxd_lease *l, int fd) {
+        int prot = (l->flags & DAXD_LEASE_WRITE) ? PROT_READ | PROT_WRITE : PROT_READ;
+        void *p;
+
+        p = mmap(NULL, (size_t) l->length, prot, MAP_SHARED, fd, (off_t) l->offset);
+        if (p == MAP_FAILED)
+                return -errno;
+        l->address = p;
+        l->granularity = DAXD_GRANULARITY_PAGE;
+        return 0;
+}
+
 static int lease_map(struct daxd_lease *l, int fd) {
         struct pmem2_source *src = NULL;
         struct pmem2_config *cfg = NULL;
         int r;
+
+        if (l->offset % (uint64_t) sysconf(_SC_PAGESIZE) == 0 && l->length > 0 && backing_is_page_cache(fd))
+                return lease_map_page_cache(l, fd);
 
         r = pmem2_source_from_fd(&src, fd);
         if (r == 0)
@@ -121,11 +154,19 @@ static int lease_map(struct daxd_lease *l, int fd) {
         return 0;
 }
 
+/* Unmaps whatever lease_map() made, or the fence that replaced it. */
+static void lease_unmap(struct daxd_lease *l) {
+        if (l->map)
+                pmem2_map_delete(&l->map);
+        else if (l->address)
+                (void) munmap(l->address, (size_t) l->length);
+        l->address = NULL;
+}
+
 static struct daxd_lease *lease_free(struct daxd_lease *l) {
         if (!l)
                 return NULL;
-        if (l->map)
-                pmem2_map_delete(&l->map);
+        lease_unmap(l);
         safe_close(l->fd);
         free(l->region);
         free(l->object_path);
@@ -246,9 +287,7 @@ _public_ int daxd_lease_release(struct daxd_lease *l) {
 
         /* Unmap and close first: once Release returns, daxd may tear the
          * region down. */
-        if (l->map)
-                pmem2_map_delete(&l->map);
-        l->address = NULL;
+        lease_unmap(l);
         l->fd = safe_close(l->fd);
         if (l->object_path && c->daemon_owner)
                 r = call_release(c, l->object_path);
@@ -313,6 +352,19 @@ static int lease_check_range(const struct daxd_lease *l, const void *addr, size_
         return 0;
 }
 
+/* What libpmem2 does for page granularity, for both persist and flush:
+ * msync() of the pages the range touches. Its error is the caller's. */
+static int lease_msync(const void *addr, size_t len) {
+        uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
+        uintptr_t start = (uintptr_t) addr & ~(page - 1);
+
+        if (len == 0)
+                return 0;
+        if (msync((void *) start, (uintptr_t) addr + len - start, MS_SYNC) < 0)
+                return -errno;
+        return 0;
+}
+
 _public_ int daxd_lease_persist(struct daxd_lease *l, const void *addr, size_t len) {
         int r;
 
@@ -321,6 +373,8 @@ _public_ int daxd_lease_persist(struct daxd_lease *l, const void *addr, size_t l
         r = lease_check_range(l, addr, len, true);
         if (r < 0)
                 return r;
+        if (!l->persist)
+                return lease_msync(addr, len);
         l->persist(addr, len);
         return 0;
 }
@@ -333,6 +387,8 @@ _public_ int daxd_lease_flush(struct daxd_lease *l, const void *addr, size_t len
         r = lease_check_range(l, addr, len, true);
         if (r < 0)
                 return r;
+        if (!l->flush)
+                return lease_msync(addr, len);
         l->flush(addr, len);
         return 0;
 }
@@ -342,7 +398,9 @@ _public_ int daxd_lease_drain(struct daxd_lease *l) {
                 return -EINVAL;
         if (!l->address || l->fenced || !(l->flags & DAXD_LEASE_WRITE))
                 return -EPERM;
-        l->drain();
+        /* After msync() nothing is left in flight. */
+        if (l->drain)
+                l->drain();
         return 0;
 }
 

@@ -60,10 +60,10 @@ struct daxd_lease {
         uint64_t length;
         uint64_t flags;
         int fd;                    /* DAXD_LEASE_NO_MAP: the lease's fd; else -EBADF */
-        struct pmem2_map *map;
+        struct pmem2_map *map;     /* mapped by libpmem2, or NULL (see lease_map()) */
         void *address;
         enum daxd_granularity granularity;
-        pmem2_persist_fn persist;
+        pmem2_persist_fn persist;  /* libpmem2's; NULL for a plain page-cache mapping */
         pmem2_flush_fn flush;
         pmem2_drain_fn drain;
         dev_t dev;                 /* the backing, to check a re-acquired fd */

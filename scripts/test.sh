@@ -3,6 +3,7 @@
 # test.sh: installs what is missing, builds with -Werror and runs the suite.
 #   BUILDDIR (default build)     the meson build directory
 #   MESON_OPTS (default empty)   extra options, e.g. -Db_sanitize=address,undefined
+#   MESON_TEST_OPTS (default empty)  extra `meson test` options, e.g. --no-suite systemd
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -16,4 +17,5 @@ else
         meson setup "$builddir" -Dwerror=true ${MESON_OPTS:-}
 fi
 meson compile -C "$builddir"
-meson test -C "$builddir" --print-errorlogs --num-processes 2
+# shellcheck disable=SC2086
+meson test -C "$builddir" --print-errorlogs --num-processes 2 ${MESON_TEST_OPTS:-}

@@ -145,6 +145,64 @@ TEST(read_only_mapping_faults_on_write) {
         test_env_free(env);
 }
 
+/* The page's dirty flag as the kernel keeps it (/proc/kpageflags, which
+ * needs root to see frame numbers): whether its contents are still only in
+ * memory. */
+static bool page_is_dirty(const void *addr) {
+        long page = sysconf(_SC_PAGESIZE);
+        uint64_t entry = 0, flags = 0;
+        int pagemap, kpageflags;
+
+        pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        kpageflags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(pagemap >= 0 && kpageflags >= 0);
+        ASSERT_EQ_INT(pread(pagemap, &entry, sizeof(entry), (off_t) ((uintptr_t) addr / (uintptr_t) page * 8)),
+                      (int) sizeof(entry));
+        ASSERT_TRUE(entry & (UINT64_C(1) << 63)); /* present */
+        ASSERT_TRUE((entry & ((UINT64_C(1) << 55) - 1)) != 0);
+        ASSERT_EQ_INT(pread(kpageflags, &flags, sizeof(flags), (off_t) ((entry & ((UINT64_C(1) << 55) - 1)) * 8)),
+                      (int) sizeof(flags));
+        close(pagemap);
+        close(kpageflags);
+        return flags & (UINT64_C(1) << 4); /* KPF_DIRTY */
+}
+
+/* A region file in the page cache (not DAX): persist and flush must write
+ * the touched pages back, whichever way libdaxd mapped it. */
+TEST(page_cache_persist_writes_back) {
+        struct test_env *env;
+        struct revoke_log ev = {};
+        struct daxd_client *c;
+        struct daxd_lease *l = NULL;
+        char *p;
+
+        if (geteuid() != 0)
+                TEST_SKIP("needs root to read page flags");
+        env = test_env_new_with_daxd(config);
+        c = libdaxd_connect(env, &ev);
+        ASSERT_OK(daxd_lease_acquire(c, "lib", 0, 2 * MiB, DAXD_LEASE_WRITE, &l));
+        ASSERT_EQ_INT(daxd_lease_get_granularity(l), DAXD_GRANULARITY_PAGE);
+        p = daxd_lease_get_address(l);
+
+        /* A range inside one page, and one across a page boundary. */
+        p[100] = 'a';
+        ASSERT_TRUE(page_is_dirty(p));
+        ASSERT_OK(daxd_lease_persist(l, p + 100, 1));
+        ASSERT_FALSE(page_is_dirty(p));
+        p[8190] = 'b';
+        p[8193] = 'c';
+        ASSERT_TRUE(page_is_dirty(p + 4096) && page_is_dirty(p + 8192));
+        ASSERT_OK(daxd_lease_flush(l, p + 8190, 4));
+        ASSERT_OK(daxd_lease_drain(l));
+        ASSERT_FALSE(page_is_dirty(p + 4096));
+        ASSERT_FALSE(page_is_dirty(p + 8192));
+
+        ASSERT_OK(daxd_lease_release(l));
+        daxd_client_unref(c);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+}
+
 TEST(errors_carry_name_and_message) {
         struct test_env *env = test_env_new_with_daxd(config);
         struct revoke_log ev = {};
@@ -1174,6 +1232,7 @@ TEST(daemon_callback_without_leases) {
 static const struct test_case tests[] = {
         TEST_ENTRY(write_and_read_back),
         TEST_ENTRY(read_only_mapping_faults_on_write),
+        TEST_ENTRY(page_cache_persist_writes_back),
         TEST_ENTRY(errors_carry_name_and_message),
         TEST_ENTRY(revoke_callback_release_completes_teardown),
         TEST_ENTRY(revoke_callback_return_lets_go),
