@@ -27,15 +27,18 @@ const sd_bus_error_map daxd_error_map[] = {
         SD_BUS_ERROR_MAP(DAXD_ERROR_BUSY, EBUSY),
         SD_BUS_ERROR_MAP(DAXD_ERROR_BACKEND, EIO),
         SD_BUS_ERROR_MAP(DAXD_ERROR_BACKING_CHANGED, ESTALE),
+        SD_BUS_ERROR_MAP(DAXD_ERROR_NO_SUCH_POOL, ENXIO),
+        SD_BUS_ERROR_MAP(DAXD_ERROR_EXISTS, EEXIST),
+        SD_BUS_ERROR_MAP(DAXD_ERROR_NO_SPACE, ENOSPC),
+        SD_BUS_ERROR_MAP(DAXD_ERROR_NOT_ALLOCATION, EMEDIUMTYPE),
 
         /* Standard names, first for the errnos sd-bus gives them too, so
          * that the daemon's EACCES and EINVAL never reach the entries
          * below them. */
         SD_BUS_ERROR_MAP(SD_BUS_ERROR_ACCESS_DENIED, EACCES),
         SD_BUS_ERROR_MAP(SD_BUS_ERROR_INVALID_ARGS, EINVAL),
-        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, ENOBUFS),
-        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, EDQUOT),   /* lease-limit-per-client */
-        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, ENOSPC),   /* lease-limit, teardown-limit */
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, ENOBUFS),  /* lease-limit, teardown-limit, allocation-limit */
+        SD_BUS_ERROR_MAP(SD_BUS_ERROR_LIMITS_EXCEEDED, EDQUOT),   /* lease-limit-per-client, quota-per-user */
         SD_BUS_ERROR_MAP(DAXD_ERROR_INVALID_FILE_CONTENT, EINVAL),
         SD_BUS_ERROR_MAP(DAXD_ERROR_INVALID_FILE_CONTENT, EBADMSG), /* Reload: the config has errors */
         SD_BUS_ERROR_MAP(SD_BUS_ERROR_FAILED, EACCES),

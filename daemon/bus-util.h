@@ -66,6 +66,21 @@ int region_teardown_method(struct manager *m, sd_bus_message *msg, struct region
 
 int lease_bus_setup(struct bus_server *s);
 int region_bus_setup(struct bus_server *s);
+int pool_bus_setup(struct bus_server *s);
+
+/* pool-dbus.c: pools, and Allocate, Free, SetAccess on any object. */
+struct pool;
+char *pool_object_path(const struct pool *p);
+int pool_allocate_method(struct manager *m, sd_bus_message *msg, struct pool *p, const char *pool_name,
+                         sd_bus_error *error);
+int region_free_method(struct manager *m, sd_bus_message *msg, struct region *r, const char *name,
+                       sd_bus_error *error);
+int region_set_access_method(struct manager *m, sd_bus_message *msg, struct region *r, sd_bus_error *error);
+int pool_list_method(struct manager *m, sd_bus_message *msg, sd_bus_error *error);
+int pool_get_method(struct manager *m, sd_bus_message *msg, sd_bus_error *error);
+void pool_emit_added(struct bus_server *s, struct pool *p);
+void pool_emit_removed(struct bus_server *s, struct pool *p);
+void pool_emit_changed(struct bus_server *s, struct pool *p, unsigned mask);
 
 /* The core's callbacks, as signals and replies. */
 void lease_emit_added(struct bus_server *s, struct lease *l);

@@ -80,6 +80,11 @@ int caller_from_message(sd_bus_message *m, struct caller *ret, sd_bus_error *err
 
         if (!have_uid)
                 return bus_error_setf(error, -EACCES, "the bus did not report the caller's uid");
+        /* dbus-daemon lists the connection's own gid (SO_PEERCRED) first,
+         * then its supplementary groups: the primary gid an allocation
+         * is given. */
+        if (ret->n_gids > 0)
+                ret->gid = ret->gids[0];
         return 0;
 }
 

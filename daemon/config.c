@@ -24,6 +24,8 @@ struct parse_state {
         struct daxd_config *config;
         struct region_config *current; /* region whose keys follow */
         struct region_config **tail;
+        struct pool_config *current_pool; /* pool whose keys follow */
+        struct pool_config **pool_tail;
         bool in_daxd_section;
 };
 
@@ -122,6 +124,31 @@ struct region_config *region_config_dup(const struct region_config *rc) {
         return n;
 }
 
+struct pool_config *pool_config_free(struct pool_config *pc) {
+        if (!pc)
+                return NULL;
+        free(pc->name);
+        free(pc->directory);
+        free(pc->region);
+        free(pc);
+        return NULL;
+}
+
+struct pool_config *pool_config_dup(const struct pool_config *pc) {
+        struct pool_config *n = malloc(sizeof(*n));
+
+        if (!n)
+                return NULL;
+        *n = *pc;
+        n->next = NULL;
+        n->name = strdup(pc->name);
+        n->directory = pc->directory ? strdup(pc->directory) : NULL;
+        n->region = pc->region ? strdup(pc->region) : NULL;
+        if (!n->name || (pc->directory && !n->directory) || (pc->region && !n->region))
+                return pool_config_free(n);
+        return n;
+}
+
 struct daxd_config *config_free(struct daxd_config *c) {
         if (!c)
                 return NULL;
@@ -130,6 +157,12 @@ struct daxd_config *config_free(struct daxd_config *c) {
                 region_config_free(c->regions);
                 c->regions = next;
         }
+        while (c->pools) {
+                struct pool_config *next = c->pools->next;
+                pool_config_free(c->pools);
+                c->pools = next;
+        }
+        free(c->state_directory);
         free(c->path);
         free(c);
         return NULL;
@@ -142,10 +175,22 @@ const struct region_config *config_find_region(const struct daxd_config *c, cons
         return NULL;
 }
 
+const struct pool_config *config_find_pool(const struct daxd_config *c, const char *name) {
+        for (const struct pool_config *p = c ? c->pools : NULL; p; p = p->next)
+                if (strcmp(p->name, name) == 0)
+                        return p;
+        return NULL;
+}
+
 static bool streq_ptr(const char *a, const char *b) {
         if (!a || !b)
                 return a == b;
         return strcmp(a, b) == 0;
+}
+
+bool pool_config_same_place(const struct pool_config *a, const struct pool_config *b) {
+        return streq_ptr(a->name, b->name) && a->backend == b->backend && streq_ptr(a->directory, b->directory) &&
+               streq_ptr(a->region, b->region) && a->align == b->align && a->erase == b->erase;
 }
 
 bool region_config_equal(const struct region_config *a, const struct region_config *b) {
@@ -238,6 +283,23 @@ static int handle_daxd_key(struct parse_state *s, const char *key, const char *v
                         return 0;
                 }
                 s->config->teardown_timeout_usec = v;
+        } else if (strcmp(key, "allocation-limit") == 0) {
+                r = parse_u64(value, &v);
+                if (r < 0 || v < 1 || v > CONFIG_MAX_ALLOCATION_LIMIT) {
+                        parse_error(s, s->line, "allocation-limit must be a number from 1 to %u, not \"%s\"",
+                                    CONFIG_MAX_ALLOCATION_LIMIT, value);
+                        return 0;
+                }
+                s->config->allocation_limit = v;
+        } else if (strcmp(key, "state-directory") == 0) {
+                if (value[0] != '/') {
+                        parse_error(s, s->line, "state-directory must be an absolute path, not \"%s\"", value);
+                        return 0;
+                }
+                free(s->config->state_directory);
+                s->config->state_directory = strdup(value);
+                if (!s->config->state_directory)
+                        return 0;
         } else {
                 parse_error(s, s->line, "unknown key \"%s\" in section [daxd]", key);
                 return 0;
@@ -351,6 +413,116 @@ static int handle_region_key(struct parse_state *s, struct region_config *rc, co
         return 1;
 }
 
+/* "regionN", as libndctl names an NVDIMM region. */
+static bool nd_region_name_is_valid(const char *s) {
+        unsigned n;
+        int end = -1;
+
+        return sscanf(s, "region%u%n", &n, &end) == 1 && end >= 0 && s[end] == '\0' && strlen(s) < 32;
+}
+
+static int parse_bool(const char *s, bool *ret) {
+        if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "on") == 0)
+                *ret = true;
+        else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "off") == 0)
+                *ret = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int handle_pool_key(struct parse_state *s, struct pool_config *pc, const char *key, const char *value) {
+        int r;
+
+        if (strcmp(key, "backend") == 0) {
+                if (strcmp(value, "file") == 0)
+                        pc->backend = BACKEND_FILE;
+                else if (strcmp(value, "devdax") == 0)
+                        pc->backend = BACKEND_DEVDAX;
+                else {
+                        parse_error(s, s->line, "unknown backend \"%s\" (known: file, devdax)", value);
+                        return 0;
+                }
+                pc->has_backend = true;
+        } else if (strcmp(key, "directory") == 0) {
+                if (value[0] != '/') {
+                        parse_error(s, s->line, "directory must be absolute, not \"%s\"", value);
+                        return 0;
+                }
+                free(pc->directory);
+                pc->directory = strdup(value);
+                if (!pc->directory)
+                        return 0;
+                pc->directory_line = s->line;
+        } else if (strcmp(key, "region") == 0) {
+                if (!nd_region_name_is_valid(value)) {
+                        parse_error(s, s->line, "region must name an NVDIMM region such as region0 (ndctl list -R), "
+                                    "not \"%s\"", value);
+                        return 0;
+                }
+                free(pc->region);
+                pc->region = strdup(value);
+                if (!pc->region)
+                        return 0;
+                pc->region_line = s->line;
+        } else if (strcmp(key, "size") == 0) {
+                r = parse_size(value, &pc->size);
+                if (r < 0 || pc->size == 0) {
+                        parse_error(s, s->line, "size must be a positive number of bytes, optionally with K, M, G or "
+                                    "T, not \"%s\"", value);
+                        return 0;
+                }
+                pc->has_size = true;
+                pc->size_line = s->line;
+        } else if (strcmp(key, "align") == 0) {
+                long page = sysconf(_SC_PAGESIZE);
+
+                r = parse_size(value, &pc->align);
+                if (r < 0 || !is_power_of_2(pc->align) || pc->align < (uint64_t) page) {
+                        parse_error(s, s->line, "align must be a power of two of at least the page size (%ld), not "
+                                    "\"%s\"", page, value);
+                        return 0;
+                }
+                pc->align_line = s->line;
+        } else if (strcmp(key, "owner") == 0) {
+                if (parse_user(value, &pc->owner) < 0) {
+                        parse_error(s, s->line, "unknown user \"%s\"", value);
+                        return 0;
+                }
+        } else if (strcmp(key, "group") == 0) {
+                if (parse_group(value, &pc->group) < 0) {
+                        parse_error(s, s->line, "unknown group \"%s\"", value);
+                        return 0;
+                }
+        } else if (strcmp(key, "mode") == 0) {
+                uint32_t m;
+
+                if (parse_mode(value, &m) < 0 || (m & ~0777u)) {
+                        parse_error(s, s->line, "mode must be octal permission bits such as 0660, not \"%s\"", value);
+                        return 0;
+                }
+                pc->mode = m;
+        } else if (strcmp(key, "quota-per-user") == 0) {
+                r = parse_size(value, &pc->quota_per_user);
+                if (r < 0 || pc->quota_per_user == 0) {
+                        parse_error(s, s->line, "quota-per-user must be a positive number of bytes, optionally with "
+                                    "K, M, G or T, not \"%s\"", value);
+                        return 0;
+                }
+        } else if (strcmp(key, "erase") == 0) {
+                if (parse_bool(value, &pc->erase) < 0) {
+                        parse_error(s, s->line, "erase must be yes or no, not \"%s\"", value);
+                        return 0;
+                }
+                pc->has_erase = true;
+                pc->erase_line = s->line;
+        } else {
+                parse_error(s, s->line, "unknown key \"%s\" in section [pool %s]", key, pc->name);
+                return 0;
+        }
+        return 1;
+}
+
 static int config_ini_handler(void *userdata, const char *section, const char *key, const char *raw_value) {
         struct parse_state *s = userdata;
         _cleanup_free_ char *value = strdup(raw_value);
@@ -365,11 +537,43 @@ static int config_ini_handler(void *userdata, const char *section, const char *k
                 return handle_daxd_key(s, key, value);
         if (s->current)
                 return handle_region_key(s, s->current, key, value);
+        if (s->current_pool)
+                return handle_pool_key(s, s->current_pool, key, value);
 
         /* Keys before any section, or in a section the reader refused. */
         if (section[0] == '\0')
                 parse_error(s, s->line, "key \"%s\" outside of any section", key);
         return 0;
+}
+
+static void reader_pool_section(struct parse_state *s, const char *pname) {
+        const struct pool_config *dup;
+        struct pool_config *pc;
+
+        while (*pname == ' ')
+                pname++;
+        if (!region_name_is_valid(pname)) {
+                parse_error(s, s->line, "invalid pool name \"%s\" (1 to 64 of A-Z a-z 0-9 _ . -)", pname);
+                return;
+        }
+        dup = config_find_pool(s->config, pname);
+        if (dup) {
+                parse_error(s, s->line, "duplicate pool \"%s\" (first defined at line %u)", pname, dup->line);
+                return;
+        }
+        pc = calloc(1, sizeof(*pc));
+        if (!pc || !(pc->name = strdup(pname))) {
+                free(pc);
+                parse_error(s, s->line, "out of memory");
+                return;
+        }
+        pc->line = s->line;
+        pc->backend = BACKEND_FILE;
+        pc->align = CONFIG_DEFAULT_ALIGN;
+        pc->mode = 0600;
+        *s->pool_tail = pc;
+        s->pool_tail = &pc->next;
+        s->current_pool = pc;
 }
 
 /* Sections are seen here, in the reader, rather than in the handler: inih
@@ -382,6 +586,7 @@ static void reader_section(struct parse_state *s, const char *line) {
         struct region_config *rc;
 
         s->current = NULL;
+        s->current_pool = NULL;
         s->in_daxd_section = false;
         if (!end)
                 return; /* inih reports the syntax error */
@@ -393,8 +598,12 @@ static void reader_section(struct parse_state *s, const char *line) {
                 s->in_daxd_section = true;
                 return;
         }
+        if (strncmp(name, "pool ", 5) == 0) {
+                reader_pool_section(s, name + 5);
+                return;
+        }
         if (strncmp(name, "region ", 7) != 0) {
-                parse_error(s, s->line, "unknown section [%s] (expected [daxd] or [region NAME])", name);
+                parse_error(s, s->line, "unknown section [%s] (expected [daxd], [region NAME] or [pool NAME])", name);
                 return;
         }
         const char *rname = name + 7;
@@ -564,6 +773,55 @@ static int validate_devdax(struct parse_state *s, struct region_config *rc) {
         return 0;
 }
 
+static int validate_pool(struct parse_state *s, struct pool_config *pc) {
+        if (!pc->has_backend) {
+                parse_error(s, pc->line, "pool %s has no backend (backend = file or devdax)", pc->name);
+                return -EINVAL;
+        }
+        if (pc->backend == BACKEND_DEVDAX) {
+                if (pc->directory) {
+                        parse_error(s, pc->directory_line, "pool %s: directory is for file pools; a devdax pool "
+                                    "takes region =", pc->name);
+                        return -EINVAL;
+                }
+                if (!pc->region) {
+                        parse_error(s, pc->line, "pool %s has no region (region = regionN, as ndctl list -R shows "
+                                    "it)", pc->name);
+                        return -EINVAL;
+                }
+                /* Erasing is what makes reused media safe to hand out:
+                 * on unless said otherwise. */
+                if (!pc->has_erase)
+                        pc->erase = true;
+        } else {
+                if (pc->region) {
+                        parse_error(s, pc->region_line, "pool %s: region is for devdax pools (backend = devdax)",
+                                    pc->name);
+                        return -EINVAL;
+                }
+                if (pc->has_erase) {
+                        parse_error(s, pc->erase_line, "pool %s: erase is for devdax pools; a file pool's new "
+                                    "files read as zeros", pc->name);
+                        return -EINVAL;
+                }
+                if (!pc->directory) {
+                        parse_error(s, pc->line, "pool %s has no directory", pc->name);
+                        return -EINVAL;
+                }
+                if (!pc->has_size) {
+                        parse_error(s, pc->line, "pool %s has no size (the most daxd may allocate in %s)",
+                                    pc->name, pc->directory);
+                        return -EINVAL;
+                }
+        }
+        if (pc->has_size && pc->size % pc->align != 0) {
+                parse_error(s, pc->size_line, "pool %s: size %" PRIu64 " is not a multiple of align %" PRIu64,
+                            pc->name, pc->size, pc->align);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int config_validate(struct parse_state *s) {
         for (struct region_config *rc = s->config->regions; rc; rc = rc->next) {
                 if (!rc->has_backend) {
@@ -598,6 +856,9 @@ static int config_validate(struct parse_state *s) {
                         return -EINVAL;
                 }
         }
+        for (struct pool_config *pc = s->config->pools; pc; pc = pc->next)
+                if (validate_pool(s, pc) < 0)
+                        return -EINVAL;
         return 0;
 }
 
@@ -613,8 +874,13 @@ int config_load(const char *path, bool missing_ok, struct daxd_config **ret, cha
         c->lease_limit = CONFIG_DEFAULT_GLOBAL_LEASE_LIMIT;
         c->teardown_limit = CONFIG_DEFAULT_TEARDOWN_LIMIT;
         c->teardown_timeout_usec = CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC;
+        c->allocation_limit = CONFIG_DEFAULT_ALLOCATION_LIMIT;
+        c->state_directory = strdup(CONFIG_DEFAULT_STATE_DIRECTORY);
+        if (!c->state_directory)
+                return -ENOMEM;
         s.config = c;
         s.tail = &c->regions;
+        s.pool_tail = &c->pools;
 
         s.f = fopen(path, "re");
         if (!s.f) {

@@ -14,6 +14,9 @@
 #define CONFIG_MAX_TEARDOWN_LIMIT 65536
 #define CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC (30 * UINT64_C(1000000))
 #define CONFIG_DEFAULT_ALIGN (UINT64_C(2) << 20)
+#define CONFIG_DEFAULT_ALLOCATION_LIMIT 1024
+#define CONFIG_MAX_ALLOCATION_LIMIT 65536
+#define CONFIG_DEFAULT_STATE_DIRECTORY "/var/lib/daxd"
 
 enum backend_type {
         BACKEND_FILE,
@@ -50,6 +53,27 @@ struct region_config {
         struct region_config *next;
 };
 
+/* A [pool NAME] section: where allocations are carved from, and who may. */
+struct pool_config {
+        char *name;
+        unsigned line; /* of the [pool NAME] header */
+        enum backend_type backend;
+        bool has_backend;
+        char *directory;         /* file: where the allocation files go */
+        char *region;            /* devdax: the NVDIMM region, "regionN" */
+        uint64_t size;           /* the most daxd may allocate there */
+        bool has_size;
+        uint64_t align;
+        uid_t owner;
+        gid_t group;
+        mode_t mode;             /* write: may Allocate; read: may list */
+        uint64_t quota_per_user; /* bytes per uid; 0: none */
+        bool erase;              /* devdax: zero the media at Free */
+        bool has_erase;
+        unsigned directory_line, region_line, size_line, align_line, erase_line;
+        struct pool_config *next;
+};
+
 struct daxd_config {
         char *path;
         uint64_t lease_limit_per_client;
@@ -57,6 +81,9 @@ struct daxd_config {
         uint64_t teardown_limit;    /* Teardown calls waiting at once */
         uint64_t teardown_timeout_usec;
         struct region_config *regions; /* in file order */
+        char *state_directory;         /* where the pools' state files live */
+        uint64_t allocation_limit;     /* allocations of all pools together */
+        struct pool_config *pools;     /* in file order */
 };
 
 /* Parses and validates path. On failure returns a negative errno and, in
@@ -71,6 +98,13 @@ bool region_config_equal(const struct region_config *a, const struct region_conf
 
 const char *backend_type_to_string(enum backend_type t);
 const char *teardown_action_to_string(enum teardown_action a);
+
+const struct pool_config *config_find_pool(const struct daxd_config *c, const char *name);
+/* Whether b may replace a in place: only owner, group, mode, size and
+ * quota-per-user differ (what a reload changes in a running pool). */
+bool pool_config_same_place(const struct pool_config *a, const struct pool_config *b);
+struct pool_config *pool_config_dup(const struct pool_config *pc);
+struct pool_config *pool_config_free(struct pool_config *pc);
 
 /* A deep copy, for a region that outlives the config it came from. */
 struct region_config *region_config_dup(const struct region_config *rc);

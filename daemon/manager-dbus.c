@@ -177,6 +177,41 @@ static int method_activate(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+static int method_list_pools(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return pool_list_method(userdata, msg, error);
+}
+
+static int method_get_pool(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return pool_get_method(userdata, msg, error);
+}
+
+static int method_allocate(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct manager *m = userdata;
+        const char *name;
+        int e;
+
+        e = sd_bus_message_read(msg, "s", &name);
+        if (e < 0)
+                return e;
+        return pool_allocate_method(m, msg, manager_find_pool(m, name), name, error);
+}
+
+static int method_free(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct manager *m = userdata;
+        const char *name;
+        int e;
+
+        e = sd_bus_message_read(msg, "s", &name);
+        if (e < 0)
+                return e;
+        return region_free_method(m, msg, manager_find_region(m, name), name, error);
+}
+
+static int property_get_n_allocations(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "t", manager_count_allocations(userdata));
+}
+
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", DAXD_VERSION);
@@ -190,6 +225,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("TeardownLimit", "t", NULL, offsetof(struct manager, teardown_limit), 0),
         SD_BUS_PROPERTY("TeardownTimeoutUSec", "t", NULL, offsetof(struct manager, teardown_timeout_usec), 0),
         SD_BUS_PROPERTY("NLeases", "t", NULL, offsetof(struct manager, n_leases), 0),
+        SD_BUS_PROPERTY("AllocationLimit", "t", NULL, offsetof(struct manager, allocation_limit), 0),
+        SD_BUS_PROPERTY("NAllocations", "t", property_get_n_allocations, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("ListRegions",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(sosst)", regions),
@@ -235,6 +272,22 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_NO_RESULT,
                                 method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListPools",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sostt)", pools),
+                                method_list_pools, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPool",
+                                SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("o", pool),
+                                method_get_pool, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Allocate",
+                                SD_BUS_ARGS("s", pool, "s", name, "t", size, "u", mode, "t", flags),
+                                SD_BUS_RESULT("o", region),
+                                method_allocate, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Free",
+                                SD_BUS_ARGS("s", region, "t", timeout_usec, "t", flags),
+                                SD_BUS_NO_RESULT,
+                                method_free, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Revoke",
                                 SD_BUS_ARGS("o", lease, "s", reason, "t", timeout_usec),
                                 0),
@@ -272,7 +325,19 @@ static void on_revoke(struct manager *m, struct lease *l, const char *reason, ui
         lease_send_revoke(userdata, l, reason, timeout_usec);
 }
 
-/* The token is the Teardown call, referenced when it came. */
+static void on_pool_added(struct manager *m, struct pool *p, void *userdata) {
+        pool_emit_added(userdata, p);
+}
+
+static void on_pool_removed(struct manager *m, struct pool *p, void *userdata) {
+        pool_emit_removed(userdata, p);
+}
+
+static void on_pool_changed(struct manager *m, struct pool *p, unsigned mask, void *userdata) {
+        pool_emit_changed(userdata, p, mask);
+}
+
+/* The token is the Teardown (or Free) call, referenced when it came. */
 static void on_teardown_done(struct manager *m, struct region *r, void *token, int error, const char *message,
                              void *userdata) {
         sd_bus_message *call = token;
@@ -283,7 +348,8 @@ static void on_teardown_done(struct manager *m, struct region *r, void *token, i
         else
                 e = bus_reply_error(call, error, message);
         if (e < 0)
-                log_debug_errno(e, "cannot reply to a Teardown call for region %s: %m", r->name);
+                log_debug_errno(e, "cannot reply to a %s call for region %s: %m", sd_bus_message_get_member(call),
+                                r->name);
         sd_bus_message_unref(call);
 }
 
@@ -296,6 +362,9 @@ static const struct manager_callbacks bus_callbacks = {
         .region_changed = on_region_changed,
         .revoke = on_revoke,
         .teardown_done = on_teardown_done,
+        .pool_added = on_pool_added,
+        .pool_removed = on_pool_removed,
+        .pool_changed = on_pool_changed,
 };
 
 int bus_server_new(struct manager *m, sd_bus *bus, struct bus_server **ret) {
@@ -321,6 +390,11 @@ int bus_server_new(struct manager *m, sd_bus *bus, struct bus_server **ret) {
         r = lease_bus_setup(s);
         if (r < 0) {
                 log_error_errno(r, "cannot register lease objects: %m");
+                goto fail;
+        }
+        r = pool_bus_setup(s);
+        if (r < 0) {
+                log_error_errno(r, "cannot register pool objects: %m");
                 goto fail;
         }
         r = sd_bus_add_object_manager(s->bus, NULL, DAXD_MANAGER_PATH);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -15,6 +16,7 @@
 #include "health.h"
 #include "log.h"
 #include "manager.h"
+#include "pool.h"
 #include "teardown.h"
 #include "uevent.h"
 
@@ -64,6 +66,26 @@ void manager_teardown_done(struct manager *m, struct region *r, void *token, int
         CALLBACK(m, teardown_done, r, token, error, message);
 }
 
+void manager_pool_changed(struct manager *m, struct pool *p, unsigned mask) {
+        CALLBACK(m, pool_changed, p, mask);
+}
+
+void manager_pool_check_retired(struct manager *m, struct pool *p) {
+        if (!p->retiring || !pool_is_empty(p))
+                return;
+        log_info("pool %s: its last allocation is gone; the pool goes, as the configuration no longer has it",
+                 p->name);
+        CALLBACK(m, pool_removed, p);
+        LIST_REMOVE(pools, m->pools, p);
+        pool_free(p);
+}
+
+/* For manager-pool.c, which has no CALLBACK of its own. */
+void manager_pool_added(struct manager *m, struct pool *p);
+void manager_pool_added(struct manager *m, struct pool *p) {
+        CALLBACK(m, pool_added, p);
+}
+
 void manager_set_callbacks(struct manager *m, const struct manager_callbacks *cb, void *userdata) {
         m->callbacks = cb;
         m->callbacks_userdata = userdata;
@@ -79,6 +101,8 @@ int manager_new(sd_event *event, struct manager **ret) {
         m->lease_limit = CONFIG_DEFAULT_GLOBAL_LEASE_LIMIT;
         m->teardown_limit = CONFIG_DEFAULT_TEARDOWN_LIMIT;
         m->teardown_timeout_usec = CONFIG_DEFAULT_TEARDOWN_TIMEOUT_USEC;
+        m->allocation_limit = CONFIG_DEFAULT_ALLOCATION_LIMIT;
+        m->state_dir_fd = -EBADF;
         m->next_lease_id = 1;
         *ret = m;
         return 0;
@@ -149,6 +173,9 @@ static int lease_unlink(struct manager *m, struct lease *l) {
 }
 
 static void region_destroy(struct manager *m, struct region *r) {
+        /* Its allocation (if any) outlives it: the pool forgets it. */
+        if (r->allocation)
+                r->allocation->region = NULL;
         LIST_REMOVE(regions, m->regions, r);
         r->health = health_watch_free(r->health);
         region_free(r);
@@ -191,6 +218,7 @@ struct manager *manager_free(struct manager *m) {
                 client_free(m, m->clients);
         while (m->regions)
                 region_destroy(m, m->regions);
+        manager_free_pools(m);
         uevent_watch_free(m->uevents);
         tdestroy(m->lease_index, noop_free);
         tdestroy(m->client_index, noop_free);
@@ -266,8 +294,19 @@ static void on_uevent(const char *action, const char *subsystem, const char *dev
                 if (r->config->backend != BACKEND_DEVDAX || !r->backend)
                         continue;
                 p = r->backend->path;
-                if (strncmp(p, "/dev/", 5) == 0 && strcmp(p + 5, devname) == 0)
-                        manager_region_gone(m, r);
+                if (strncmp(p, "/dev/", 5) != 0 || strcmp(p + 5, devname) != 0)
+                        continue;
+                /* Namespaces come and go with allocations, and the kernel
+                 * reuses their names: a late "remove" of the one freed
+                 * before must not take the new one. devtmpfs removed the
+                 * node before the uevent went out. */
+                struct stat st;
+                if (lstat(p, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == r->backend->id.rdev) {
+                        log_debug("region %s: a remove uevent for %s, which is there: an earlier device's", r->name,
+                                  devname);
+                        continue;
+                }
+                manager_region_gone(m, r);
         }
 }
 
@@ -278,6 +317,7 @@ static void manager_apply_settings(struct manager *m, const struct daxd_config *
         m->lease_limit = cfg->lease_limit;
         m->teardown_limit = cfg->teardown_limit;
         m->teardown_timeout_usec = cfg->teardown_timeout_usec;
+        m->allocation_limit = cfg->allocation_limit;
 }
 
 /* Opens every region of cfg that the manager doesn't already have; all or
@@ -290,7 +330,19 @@ static int open_new_regions(struct manager *m, const struct daxd_config *cfg, st
         for (const struct region_config *rc = cfg->regions; rc; rc = rc->next) {
                 _cleanup_free_ char *why = NULL;
 
-                if (manager_find_region(m, rc->name))
+                struct region *old = manager_find_region(m, rc->name);
+
+                if (old && old->allocation) {
+                        const struct allocation *a = old->allocation;
+
+                        if (asprintf(ret_error, "%s:%u: region %s: the name is taken by allocation %s of pool %s "
+                                     "(uid %u); free it first, or name the region otherwise", cfg->path, rc->line,
+                                     rc->name, a->name, a->pool->name, (unsigned) a->uid) < 0)
+                                *ret_error = NULL;
+                        e = -EEXIST;
+                        goto fail;
+                }
+                if (old)
                         continue;
                 e = region_new(rc, true, &r, &why);
                 if (e < 0) {
@@ -363,7 +415,7 @@ static void region_watch_health(struct manager *m, struct region *r) {
 }
 
 /* The one way a region comes in. */
-static void manager_add_region(struct manager *m, struct region *r, bool announce) {
+void manager_add_region(struct manager *m, struct region *r, bool announce) {
         LIST_PREPEND(regions, m->regions, r);
         log_info("region %s: %s backend, %s, %" PRIu64 " bytes, align %" PRIu64, r->name, r->backend->ops->name,
                  r->backend->path, r->size, r->align);
@@ -388,7 +440,8 @@ static void adopt_regions(struct manager *m, struct region *list, bool announce)
 
 int manager_load_config(struct manager *m, const char *path, bool missing_ok, char **ret_error) {
         _cleanup_(config_freep) struct daxd_config *cfg = NULL;
-        struct region *list = NULL;
+        struct region *list = NULL, *alloc_regions = NULL, *r, *n;
+        struct pool *pools = NULL;
         char *p;
         int e;
 
@@ -404,18 +457,28 @@ int manager_load_config(struct manager *m, const char *path, bool missing_ok, ch
                 free(p);
                 return e;
         }
+        e = manager_open_pools(m, cfg, false, &pools, &alloc_regions, ret_error);
+        if (e < 0) {
+                LIST_FOREACH_SAFE(regions, r, n, list) {
+                        r->backend->ops->discard(r->backend);
+                        region_free(r);
+                }
+                free(p);
+                return e;
+        }
 
         free(m->config_path);
         m->config_path = p;
         m->config_missing_ok = missing_ok;
         manager_apply_settings(m, cfg);
         adopt_regions(m, list, false);
+        manager_adopt_pools(m, cfg, pools, alloc_regions, false);
         return 0;
 }
 
-static int teardown_request(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove,
-                            void *token) {
-        if (r->state == REGION_RETIRED) {
+int manager_request_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove,
+                             bool free, void *token) {
+        if (r->state == REGION_RETIRED && !(free && !r->teardown)) {
                 if (token)
                         manager_teardown_done(m, r, token, 0, NULL);
                 /* Removed from the configuration after it was retired: it
@@ -425,8 +488,9 @@ static int teardown_request(struct manager *m, struct region *r, uint64_t timeou
                 return 0;
         }
         if (r->teardown)
-                return teardown_join(r->teardown, force, remove, token);
-        return teardown_start(m, r, timeout_usec ? timeout_usec : m->teardown_timeout_usec, force, remove, token);
+                return teardown_join(r->teardown, force, remove, free, token);
+        return teardown_start(m, r, timeout_usec ? timeout_usec : m->teardown_timeout_usec, force, remove, free,
+                              token);
 }
 
 static int reload_refused(char **ret_error, int e, char *why) {
@@ -438,7 +502,8 @@ static int reload_refused(char **ret_error, int e, char *why) {
 
 int manager_reload(struct manager *m, char **ret_error) {
         _cleanup_(config_freep) struct daxd_config *cfg = NULL;
-        struct region *list = NULL, *r, *n;
+        struct region *list = NULL, *alloc_regions = NULL, *r, *n;
+        struct pool *pools = NULL;
         char *why = NULL;
         int e;
 
@@ -448,12 +513,24 @@ int manager_reload(struct manager *m, char **ret_error) {
         e = open_new_regions(m, cfg, &list, &why);
         if (e < 0)
                 return reload_refused(ret_error, e, why);
+        e = manager_open_pools(m, cfg, true, &pools, &alloc_regions, &why);
+        if (e < 0) {
+                LIST_FOREACH_SAFE(regions, r, n, list) {
+                        r->backend->ops->discard(r->backend);
+                        region_free(r);
+                }
+                return reload_refused(ret_error, e, why);
+        }
 
         manager_apply_settings(m, cfg);
 
         LIST_FOREACH_SAFE(regions, r, n, m->regions) {
                 const struct region_config *rc = config_find_region(cfg, r->name);
                 bool removing = r->teardown && teardown_removes(r->teardown);
+
+                /* Allocations are their pools', not the file's. */
+                if (r->allocation)
+                        continue;
 
                 if (rc && removing) {
                         /* Back in the file before its teardown ended: it
@@ -466,7 +543,7 @@ int manager_reload(struct manager *m, char **ret_error) {
                                 continue;
                         log_info("region %s: removed from the configuration, tearing it down", r->name);
                         /* May free r at once when nothing uses it. */
-                        e = teardown_request(m, r, 0, false, true, NULL);
+                        e = manager_request_teardown(m, r, 0, false, true, false, NULL);
                         if (e < 0)
                                 log_error_errno(e, "region %s: cannot start its teardown, keeping it: %m", r->name);
                 } else if (!region_config_equal(rc, r->config))
@@ -476,6 +553,7 @@ int manager_reload(struct manager *m, char **ret_error) {
         }
 
         adopt_regions(m, list, true);
+        manager_adopt_pools(m, cfg, pools, alloc_regions, true);
         log_info("configuration reloaded from %s", m->config_path);
         return 0;
 }
@@ -572,7 +650,7 @@ int manager_acquire(struct manager *m, struct client *c, struct region *r, uint6
                                        "(lease-limit-per-client)",
                                        c->name, m->lease_limit_per_client);
         if (m->n_leases >= m->lease_limit)
-                return refuse(ret_error, -ENOSPC,
+                return refuse(ret_error, -ENOBUFS,
                                        "daxd holds %" PRIu64 " leases, its limit (lease-limit); try again later",
                                        m->lease_limit);
 
@@ -680,10 +758,10 @@ int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec,
                 return refuse(ret_error, -EINVAL, "unknown teardown flags 0x%" PRIx64 " (known: FORCE 0x1)",
                               flags & ~DAXD_TEARDOWN_KNOWN_FLAGS);
         if (token && r->state != REGION_RETIRED && m->n_teardown_tokens >= m->teardown_limit)
-                return refuse(ret_error, -ENOSPC,
+                return refuse(ret_error, -ENOBUFS,
                               "%" PRIu64 " Teardown calls are waiting already, the limit (teardown-limit)",
                               m->teardown_limit);
-        return teardown_request(m, r, timeout_usec, flags & DAXD_TEARDOWN_FORCE, false, token);
+        return manager_request_teardown(m, r, timeout_usec, flags & DAXD_TEARDOWN_FORCE, false, false, token);
 }
 
 int manager_describe_users(struct manager *m, struct region *r, char **ret) {

@@ -25,6 +25,7 @@
 #include "users.h"
 
 struct manager;
+struct pool;
 struct uevent_watch;
 
 /* What region_changed reports, as a mask. */
@@ -41,6 +42,10 @@ enum {
          * region->health has the values. */
         REGION_PROP_BAD_BLOCKS = 1 << 6,
         REGION_PROP_PERSISTENCE_DOMAIN = 1 << 7,
+        /* An allocation's owner, group or mode (SetAccess). */
+        REGION_PROP_ACCESS = 1 << 8,
+        /* A Free's erase made progress (allocation->erased). */
+        REGION_PROP_ERASED = 1 << 9,
 };
 
 /* What lease_changed reports, as a mask. */
@@ -64,7 +69,8 @@ enum teardown_outcome {
         TEARDOWN_GONE,    /* the backing vanished meanwhile; retired: 0 */
         TEARDOWN_BUSY,    /* the deadline, without FORCE: -EBUSY, live again */
         TEARDOWN_FAILED,  /* the action failed: -EIO, live again */
-        TEARDOWN_STOPPED, /* the daemon stops first: -ECANCELED, live again */
+        TEARDOWN_STOPPED, /* the daemon stops first: -ECANCELED, live again (unless a Free committed) */
+        TEARDOWN_FREE_FAILED, /* a Free failed past its commit point: -EIO, the region goes */
         _TEARDOWN_OUTCOME_MAX,
 };
 
@@ -92,6 +98,13 @@ struct manager_callbacks {
          * success) naming holders, pids or the failed step. */
         void (*teardown_done)(struct manager *m, struct region *r, void *token, int error, const char *message,
                               void *userdata);
+        /* A pool that a reload added (none for those of the start). */
+        void (*pool_added)(struct manager *m, struct pool *p, void *userdata);
+        /* Right before the pool is freed: a reload removed it and its last
+         * allocation is gone. */
+        void (*pool_removed)(struct manager *m, struct pool *p, void *userdata);
+        /* mask: POOL_PROP_* (pool.h). */
+        void (*pool_changed)(struct manager *m, struct pool *p, unsigned mask, void *userdata);
 };
 
 /* One peer holding leases, as its bus layer identified it once; the core
@@ -150,6 +163,10 @@ struct manager {
         uint64_t n_leases;
         uint64_t next_lease_id;
         struct uevent_watch *uevents; /* once a devdax region exists */
+        struct pool *pools;
+        char *state_directory;        /* as the start found it; a reload keeps it */
+        int state_dir_fd;             /* STATE_DIRECTORY/pools, once a pool needs it */
+        uint64_t allocation_limit;
 };
 
 int manager_new(sd_event *event, struct manager **ret);
@@ -187,7 +204,7 @@ void manager_remove_client(struct manager *m, struct client *c);
  * announces it (manager_announce_lease), or ends it (LEASE_END_UNDELIVERED).
  * Errors, each with *ret_error in words (NULL for -ENOMEM): -ESHUTDOWN
  * draining, -ENODEV retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES,
- * -EDQUOT (lease-limit-per-client), -ENOSPC (lease-limit), -EADDRINUSE (a
+ * -EDQUOT (lease-limit-per-client), -ENOBUFS (lease-limit), -EADDRINUSE (a
  * conflicting EXCLUSIVE lease), -EIO (the backing could not be opened). */
 int manager_acquire(struct manager *m, struct client *c, struct region *r, uint64_t offset, uint64_t length,
                     uint64_t flags, struct lease **ret_lease, int *ret_fd, char **ret_error);
@@ -204,7 +221,7 @@ void manager_end_lease(struct manager *m, struct lease *l, enum lease_end why);
 /* Starts or joins the teardown of r. flags: DAXD_TEARDOWN_FORCE (which
  * upgrades a teardown under way). A timeout_usec of 0 means the configured
  * one. token (NULL: none) is answered by teardown_done exactly once; for a
- * retired region at once. -EINVAL unknown flags, -ENOSPC when teardown-limit
+ * retired region at once. -EINVAL unknown flags, -ENOBUFS when teardown-limit
  * tokens wait already (*ret_error says so); no token is kept then. */
 int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, void *token,
                      char **ret_error);
@@ -235,3 +252,55 @@ void manager_revoke(struct manager *m, struct lease *l, const char *reason, uint
 void manager_teardown_done(struct manager *m, struct region *r, void *token, int error, const char *message);
 /* Takes a region out (region_removed) and frees it; it holds nothing. */
 void manager_remove_region(struct manager *m, struct region *r);
+/* Puts a region in (region_added with announce). */
+void manager_add_region(struct manager *m, struct region *r, bool announce);
+/* manager_teardown()'s work without its checks; free: a Free. */
+int manager_request_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove,
+                             bool free, void *token);
+
+/* ---- pools (manager-pool.c) ---- */
+
+struct pool *manager_find_pool(struct manager *m, const char *name);
+/* Allocations of all pools that count against allocation-limit. */
+uint64_t manager_count_allocations(struct manager *m);
+
+/* Allocate: a new region named name of size bytes (rounded up to the
+ * pool's align) out of p, owned by the caller's uid and primary gid, with
+ * mode. Checks, in this order: -EINVAL (flags, name, size 0, mode bits),
+ * -ENXIO (a retiring pool), -EACCES (no write permission on the pool),
+ * -EEXIST (a region or allocation of that name), -ENOBUFS
+ * (allocation-limit), -EDQUOT (quota-per-user), -ENOSPC (the pool cannot
+ * fit it); -EIO when the backing cannot be made. The region is announced
+ * (region_added) and returned. *ret_error says why in words. */
+int manager_allocate(struct manager *m, const struct client_identity *caller, struct pool *p, const char *name,
+                     uint64_t size, uint32_t mode, uint64_t flags, struct region **ret, char **ret_error);
+
+/* Free: a teardown of the allocation r (drain, Busy at the deadline,
+ * FORCE as for Teardown) whose completion erases (devdax, erase = yes) and
+ * destroys the backing and removes the region; token is answered through
+ * teardown_done. -EMEDIUMTYPE for a configured region, -EINVAL flags,
+ * -EACCES unless caller_uid owns it or is 0, -ENOBUFS at teardown-limit. */
+int manager_free_allocation(struct manager *m, struct region *r, uid_t caller_uid, uint64_t timeout_usec,
+                            uint64_t flags, void *token, char **ret_error);
+
+/* SetAccess: the owner may change group (to one of its own groups) and
+ * mode, uid 0 anything. -EMEDIUMTYPE, -EINVAL (mode bits), -EACCES,
+ * -ESHUTDOWN (being freed), -EIO (the state file). */
+int manager_set_access(struct manager *m, struct region *r, const struct client_identity *caller, uid_t owner,
+                       gid_t group, uint32_t mode, char **ret_error);
+
+/* For pool.c: the pool's events, through the callbacks, and a retiring
+ * pool that holds nothing any more going away. */
+void manager_pool_changed(struct manager *m, struct pool *p, unsigned mask);
+void manager_pool_check_retired(struct manager *m, struct pool *p);
+
+/* For manager.c: pools at start and reload (all or nothing, with the
+ * regions), and at the end. */
+int manager_open_pools(struct manager *m, const struct daxd_config *cfg, bool reload, struct pool **ret_pools,
+                       struct region **ret_regions, char **ret_error);
+void manager_discard_pools(struct manager *m, struct pool *pools, struct region *regions);
+void manager_adopt_pools(struct manager *m, const struct daxd_config *cfg, struct pool *pools,
+                         struct region *regions, bool reload);
+void manager_free_pools(struct manager *m);
+/* A configured region's name that an allocation holds already. */
+const struct allocation *manager_find_allocation(struct manager *m, const char *name);

@@ -14,6 +14,7 @@
 #include "health.h"
 #include "log.h"
 #include "manager.h"
+#include "pool.h"
 
 char *region_object_path(const struct region *r) {
         char *p = NULL;
@@ -164,6 +165,30 @@ static int method_teardown(sd_bus_message *msg, void *userdata, sd_bus_error *er
         struct region *r = userdata;
 
         return region_teardown_method(bus_current_manager(msg), msg, r, r->name, error);
+}
+
+static int method_free(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return region_free_method(bus_current_manager(msg), msg, r, r->name, error);
+}
+
+static int method_set_access(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return region_set_access_method(bus_current_manager(msg), msg, userdata, error);
+}
+
+static int property_get_pool(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return sd_bus_message_append(reply, "s", r->allocation ? r->allocation->pool->name : "");
+}
+
+static int property_get_erased(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        struct region *r = userdata;
+
+        return sd_bus_message_append(reply, "t", r->allocation ? r->allocation->erased : UINT64_C(0));
 }
 
 static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -332,9 +357,12 @@ static const sd_bus_vtable region_vtable[] = {
          * InterfacesAdded; invalidated while a drain sees it change. */
         SD_BUS_PROPERTY("Users", "a(uss)", property_get_users, 0,
                         SD_BUS_VTABLE_PROPERTY_EXPLICIT | SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
-        SD_BUS_PROPERTY("Owner", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Group", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Mode", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* An allocation's change with SetAccess; a configured region's never. */
+        SD_BUS_PROPERTY("Owner", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Group", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Mode", "u", property_get_config_u, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Pool", "s", property_get_pool, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Erased", "t", property_get_erased, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("TeardownAction", "s", property_get_teardown_action, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         /* Sysfs reads through libndctl when asked, so EXPLICIT; announced
          * with their values when the kernel notifies a change (health.c,
@@ -359,6 +387,14 @@ static const sd_bus_vtable region_vtable[] = {
                                 SD_BUS_ARGS("t", timeout_usec, "t", flags),
                                 SD_BUS_NO_RESULT,
                                 method_teardown, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Free",
+                                SD_BUS_ARGS("t", timeout_usec, "t", flags),
+                                SD_BUS_NO_RESULT,
+                                method_free, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetAccess",
+                                SD_BUS_ARGS("u", owner, "u", group, "u", mode),
+                                SD_BUS_NO_RESULT,
+                                method_set_access, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
@@ -445,6 +481,10 @@ void region_emit_changed(struct bus_server *s, struct region *r, unsigned mask) 
                 { REGION_PROP_REFERENCES, "References" },
                 { REGION_PROP_HOLDERS, "Holders" },
                 { REGION_PROP_USERS, "Users" }, /* invalidated: no /proc scan here */
+                { REGION_PROP_ACCESS, "Owner" },
+                { REGION_PROP_ACCESS, "Group" },
+                { REGION_PROP_ACCESS, "Mode" },
+                { REGION_PROP_ERASED, "Erased" },
         };
         _cleanup_free_ char *p = region_object_path(r);
         const char *names[ELEMENTSOF(props) + 1];

@@ -13,6 +13,7 @@
 #include "list.h"
 #include "users.h"
 
+struct allocation;
 struct client;
 struct teardown;
 
@@ -53,6 +54,7 @@ struct region {
         struct holder *holders;        /* the manager's, for Holders */
         struct teardown *teardown;     /* while draining, and only then */
         struct health_watch *health;   /* the manager's, where the kernel notifies */
+        struct allocation *allocation; /* a pool's allocation; NULL when configured */
         LIST_FIELDS(struct region, regions);
 };
 

@@ -8,6 +8,10 @@
  *   complete the action runs: end (retired), or end (failed) if it fails
  *   gone     the backing vanished: every lease ends (gone), end (gone)
  *   stop     the daemon stops: end (stopped)
+ *   freed    a Free (free mode): once drained, the pool erases and destroys
+ *            the allocation's backing instead of the action running, and
+ *            answers here: end (retired, the region removed), or end
+ *            (failed) before its commit point and (free failed) after it
  *
  * and teardown_end() is the one place a teardown ends: the region live
  * again unless it retired, every waiter answered once, the region freed if
@@ -22,6 +26,7 @@
 #include "daxd-protocol.h"
 #include "drain.h"
 #include "log.h"
+#include "pool.h"
 #include "teardown.h"
 #include "time-util.h"
 
@@ -38,7 +43,10 @@ struct teardown {
          * inside the loop that ends them. */
         struct drain *drain;
         bool force;
-        bool remove;                  /* a reload dropped the region */
+        bool remove;                  /* a reload dropped the region, or a Free */
+        bool free;                    /* a Free: the pool destroys the backing */
+        bool committed;               /* the Free is past its commit point */
+        bool from_retired;            /* a Free of a retired allocation */
         struct user_list last_users;  /* what the last look at /proc found */
         struct teardown_waiter *waiters;
 };
@@ -53,6 +61,7 @@ static int outcome_to_errno(enum teardown_outcome o) {
         case TEARDOWN_BUSY:
                 return -EBUSY;
         case TEARDOWN_FAILED:
+        case TEARDOWN_FREE_FAILED:
                 return -EIO;
         case TEARDOWN_STOPPED:
         default:
@@ -100,7 +109,16 @@ static void teardown_end(struct teardown *t, enum teardown_outcome outcome, cons
         struct lease *l;
 
         t->drain = drain_free(t->drain);
-        if (error < 0) {
+        if (t->committed && r->allocation)
+                /* Daxd stops in the middle of a Free: the pool's job goes
+                 * on without anyone waiting, and a restart finishes it. */
+                pool_forget_teardown(r->allocation->pool, r->allocation);
+        if (error < 0 && t->committed) {
+                /* Past a Free's commit point the allocation is going
+                 * whatever happens: never usable again. */
+        } else if (error < 0 && t->from_retired) {
+                r->state = REGION_RETIRED;
+        } else if (error < 0) {
                 /* Invariant 5: percpu_ref_resurrect(); the region is as
                  * usable as before, and its leases are no longer asked to
                  * go. */
@@ -181,6 +199,14 @@ static void teardown_complete(struct teardown *t) {
         int e;
 
         t->drain = drain_free(t->drain);
+        if (t->free && r->allocation) {
+                /* Invariant 4 holds here as for any action: drained, or
+                 * FORCE. The pool commits "freeing" first (or gives up,
+                 * committed false) and answers through teardown_freed(). */
+                t->committed = true;
+                pool_free_drained(r->allocation->pool, r->allocation, t);
+                return;
+        }
         e = region_retire_full(r, &why);
         if (e < 0) {
                 if (asprintf(&msg, "region %s: teardown action %s failed: %s; the region is live again", r->name,
@@ -225,7 +251,7 @@ static void on_drain_deadline(struct drain *d, void *userdata) {
         teardown_end(t, TEARDOWN_BUSY, msg);
 }
 
-int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove,
+int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove, bool free,
                    void *token) {
         static const struct drain_callbacks callbacks = {
                 .recheck = on_drain_recheck,
@@ -236,7 +262,7 @@ int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, b
         uint64_t now;
         int e;
 
-        if (r->state != REGION_LIVE)
+        if (r->state != REGION_LIVE && !(free && r->state == REGION_RETIRED))
                 return -EALREADY;
 
         t = calloc(1, sizeof(*t));
@@ -245,7 +271,9 @@ int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, b
         t->manager = m;
         t->region = r;
         t->force = force;
-        t->remove = remove;
+        t->remove = remove || free;
+        t->free = free;
+        t->from_retired = r->state == REGION_RETIRED;
         e = event_now(m->event, &now);
         if (e >= 0)
                 e = drain_new(m->event, usec_add(now, timeout_usec), &callbacks, t, &t->drain);
@@ -259,7 +287,10 @@ int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, b
         }
 
         /* percpu_ref_kill(): from here on no new reference. */
-        (void) region_begin_teardown(r);
+        if (t->from_retired)
+                r->state = REGION_DRAINING;
+        else
+                (void) region_begin_teardown(r);
         r->teardown = t;
         log_info("region %s: teardown started, %" PRIu64 " lease(s) to drain, deadline in %" PRIu64 " ms%s", r->name,
                  r->n_refs, timeout_usec / USEC_PER_MSEC, force ? ", FORCE" : "");
@@ -276,7 +307,7 @@ int teardown_start(struct manager *m, struct region *r, uint64_t timeout_usec, b
         return 0;
 }
 
-int teardown_join(struct teardown *t, bool force, bool remove, void *token) {
+int teardown_join(struct teardown *t, bool force, bool remove, bool free, void *token) {
         int e;
 
         e = teardown_add_waiter(t, token);
@@ -288,7 +319,29 @@ int teardown_join(struct teardown *t, bool force, bool remove, void *token) {
         }
         if (remove)
                 t->remove = true;
+        if (free && !t->free) {
+                log_info("region %s: the teardown under way becomes a Free", t->region->name);
+                t->free = true;
+                t->remove = true;
+        }
         return 0;
+}
+
+bool teardown_frees(const struct teardown *t) {
+        return t->free;
+}
+
+void teardown_freed(struct teardown *t, bool committed, int error, const char *message) {
+        struct region *r = t->region;
+
+        t->committed = committed;
+        if (error == 0 || committed)
+                /* The backing is gone or going: never live again. */
+                r->state = REGION_RETIRED;
+        if (error == 0)
+                teardown_end(t, TEARDOWN_RETIRED, NULL);
+        else
+                teardown_end(t, committed ? TEARDOWN_FREE_FAILED : TEARDOWN_FAILED, message);
 }
 
 bool teardown_removes(const struct teardown *t) {
@@ -305,7 +358,18 @@ void teardown_region_gone(struct teardown *t) {
 
         /* The kernel has zapped every mapping already: nothing to drain,
          * no action to run. */
+        if (t->committed) {
+                /* The pool is destroying it already. */
+                log_debug("region %s: its device went while it is being freed", r->name);
+                return;
+        }
         teardown_end_leases(t, LEASE_END_GONE);
+        if (t->free && r->allocation) {
+                /* A Free goes on: what is left of the backing is the
+                 * pool's to destroy. */
+                teardown_complete(t);
+                return;
+        }
         e = region_mark_gone(r);
         if (e < 0) {
                 /* Every lease ended just above: reaching this is a bug. */
@@ -318,8 +382,12 @@ void teardown_region_gone(struct teardown *t) {
 void teardown_stop(struct teardown *t) {
         _cleanup_free_ char *msg = NULL;
 
-        if (asprintf(&msg, "daxd is stopping: the teardown of region %s did not complete; the region is live "
-                     "when daxd starts again", t->region->name) < 0)
+        if (t->committed) {
+                if (asprintf(&msg, "daxd is stopping: allocation %s is being freed; daxd finishes the Free when it "
+                             "starts again", t->region->name) < 0)
+                        msg = NULL;
+        } else if (asprintf(&msg, "daxd is stopping: the teardown of region %s did not complete; the region is live "
+                            "when daxd starts again", t->region->name) < 0)
                 msg = NULL;
         teardown_end(t, TEARDOWN_STOPPED, msg);
 }

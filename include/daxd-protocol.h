@@ -14,10 +14,12 @@
 #define DAXD_MANAGER_PATH "/org/daxd1"
 #define DAXD_REGION_PATH_PREFIX "/org/daxd1/region"
 #define DAXD_LEASE_PATH_PREFIX "/org/daxd1/lease"
+#define DAXD_POOL_PATH_PREFIX "/org/daxd1/pool"
 
 #define DAXD_MANAGER_INTERFACE "org.daxd1.Manager"
 #define DAXD_REGION_INTERFACE "org.daxd1.Region"
 #define DAXD_LEASE_INTERFACE "org.daxd1.Lease"
+#define DAXD_POOL_INTERFACE "org.daxd1.Pool"
 
 /* Acquire() flags */
 #define DAXD_ACQUIRE_WRITE UINT64_C(0x1)
@@ -27,6 +29,17 @@
 /* Teardown() flags */
 #define DAXD_TEARDOWN_FORCE UINT64_C(0x1)
 #define DAXD_TEARDOWN_KNOWN_FLAGS (DAXD_TEARDOWN_FORCE)
+
+/* Allocate() flags: none yet; every bit is refused */
+#define DAXD_ALLOCATE_KNOWN_FLAGS UINT64_C(0)
+
+/* Free() flags */
+#define DAXD_FREE_FORCE UINT64_C(0x1)
+#define DAXD_FREE_KNOWN_FLAGS (DAXD_FREE_FORCE)
+
+/* Pool states */
+#define DAXD_POOL_ACTIVE "active"
+#define DAXD_POOL_RETIRING "retiring"  /* removed from the config, allocations left */
 
 /* Revoke reasons, after logind's PauseDevice types */
 #define DAXD_REVOKE_TEARDOWN "teardown"
@@ -59,6 +72,10 @@
 #define DAXD_ERROR_NOT_HOLDER "org.daxd1.Error.NotHolder"            /* EPERM */
 #define DAXD_ERROR_BUSY "org.daxd1.Error.Busy"                       /* EBUSY */
 #define DAXD_ERROR_BACKEND "org.daxd1.Error.Backend"                 /* EIO */
+#define DAXD_ERROR_NO_SUCH_POOL "org.daxd1.Error.NoSuchPool"         /* ENXIO */
+#define DAXD_ERROR_EXISTS "org.daxd1.Error.Exists"                   /* EEXIST */
+#define DAXD_ERROR_NO_SPACE "org.daxd1.Error.NoSpace"                /* ENOSPC */
+#define DAXD_ERROR_NOT_ALLOCATION "org.daxd1.Error.NotAllocation"    /* EMEDIUMTYPE */
 
 /* A standard name that sd-bus 252 has no macro for: Reload's refusal. */
 #define DAXD_ERROR_INVALID_FILE_CONTENT "org.freedesktop.DBus.Error.InvalidFileContent" /* EINVAL */

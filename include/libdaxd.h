@@ -51,6 +51,8 @@ struct daxd_user;
 struct daxd_bad_block;
 struct daxd_lease_info;
 struct daxd_lease_list;
+struct daxd_pool;
+struct daxd_pool_list;
 
 /* Acquire flags. The low 32 bits are the bus's own values, passed to daxd
  * as they are; the high 32 bits are the library's and never reach daxd. */
@@ -61,6 +63,8 @@ struct daxd_lease_list;
 
 /* Teardown flags. */
 #define DAXD_TEARDOWN_FLAG_FORCE UINT64_C(0x1) /* at the deadline, revoke what is left instead of failing */
+/* Free flags. */
+#define DAXD_FREE_FLAG_FORCE UINT64_C(0x1) /* at the deadline, revoke what is left and free anyway */
 
 enum daxd_bus_type {
         DAXD_BUS_SYSTEM,  /* where daxd runs as a service */
@@ -229,6 +233,8 @@ int daxd_lease_drain(struct daxd_lease *lease);
 #define DAXD_REGION_PROPERTY_TEARDOWN_ACTION (UINT64_C(1) << 12)
 #define DAXD_REGION_PROPERTY_PERSISTENCE_DOMAIN (UINT64_C(1) << 13)
 #define DAXD_REGION_PROPERTY_BAD_BLOCKS (UINT64_C(1) << 14)
+#define DAXD_REGION_PROPERTY_POOL (UINT64_C(1) << 15)
+#define DAXD_REGION_PROPERTY_ERASED (UINT64_C(1) << 16)
 /* What daxd computes only when asked for it (a /proc or sysfs scan): never
  * in a list or a region-added event; daxd_client_get_region() and
  * daxd_client_update_region() read them when named. */
@@ -276,6 +282,12 @@ uint32_t daxd_region_get_mode(const struct daxd_region *region);
 const char *daxd_region_get_teardown_action(const struct daxd_region *region);
 /* "cpu_cache", "memory_controller", "none", "unknown", or "" for a file. */
 const char *daxd_region_get_persistence_domain(const struct daxd_region *region);
+/* The pool an allocation was made from; "" for a configured region (NULL
+ * when the region does not hold the property, or daxd has no pools). */
+const char *daxd_region_get_pool(const struct daxd_region *region);
+/* While a Free erases the allocation, the bytes zeroed so far (of the
+ * size); 0 otherwise. */
+uint64_t daxd_region_get_erased(const struct daxd_region *region);
 
 /* The clients holding leases on the region (Holders). Index getters give
  * NULL out of range; what they return belongs to the region. */
@@ -331,6 +343,62 @@ int daxd_client_reload(struct daxd_client *client);
 
 /* The timeout daxd uses for a teardown given 0 (teardown-timeout). */
 int daxd_client_get_teardown_timeout(struct daxd_client *client, uint64_t *ret_usec);
+
+/* ---- pools and allocations ---- */
+
+/* A pool object holds a snapshot of a pool's properties (org.daxd1(5),
+ * org.daxd1.Pool). */
+
+/* The pools the caller may read, with their properties. Free the list with
+ * daxd_pool_list_free(); its pools belong to it. */
+int daxd_client_list_pools(struct daxd_client *client, struct daxd_pool_list **ret);
+size_t daxd_pool_list_get_count(const struct daxd_pool_list *list);
+const struct daxd_pool *daxd_pool_list_get(const struct daxd_pool_list *list, size_t index);
+struct daxd_pool_list *daxd_pool_list_free(struct daxd_pool_list *list);
+
+/* One pool. -ENXIO (NoSuchPool) for one daxd has not, or that the caller
+ * may neither read nor write. Free with daxd_pool_free(). */
+int daxd_client_get_pool(struct daxd_client *client, const char *name, struct daxd_pool **ret);
+struct daxd_pool *daxd_pool_free(struct daxd_pool *pool);
+
+const char *daxd_pool_get_name(const struct daxd_pool *pool);
+const char *daxd_pool_get_object_path(const struct daxd_pool *pool);
+const char *daxd_pool_get_backend(const struct daxd_pool *pool); /* "file", "devdax" */
+const char *daxd_pool_get_path(const struct daxd_pool *pool);    /* the directory, or the NVDIMM region */
+const char *daxd_pool_get_state(const struct daxd_pool *pool);   /* "active", "retiring" */
+uint64_t daxd_pool_get_size(const struct daxd_pool *pool);
+uint64_t daxd_pool_get_free(const struct daxd_pool *pool);       /* what a new allocation may take now */
+uint64_t daxd_pool_get_used(const struct daxd_pool *pool);       /* what its allocations take */
+uint64_t daxd_pool_get_align(const struct daxd_pool *pool);
+uint32_t daxd_pool_get_owner(const struct daxd_pool *pool);
+uint32_t daxd_pool_get_group(const struct daxd_pool *pool);
+uint32_t daxd_pool_get_mode(const struct daxd_pool *pool);
+uint64_t daxd_pool_get_quota_per_user(const struct daxd_pool *pool); /* 0: none */
+/* The names of its allocations' regions; NULL out of range. */
+size_t daxd_pool_get_allocation_count(const struct daxd_pool *pool);
+const char *daxd_pool_get_allocation(const struct daxd_pool *pool, size_t index);
+
+/* Allocates region name of size bytes (rounded up to the pool's align) out
+ * of pool, owned by the caller's uid and primary gid, with mode (permission
+ * bits, 0777 at most). With ret (may be NULL), the new region. Errors as
+ * daxd names them: -ENXIO (NoSuchPool), -EEXIST (Exists), -ENOSPC
+ * (NoSpace), -ENOBUFS (LimitsExceeded: allocation-limit, quota-per-user),
+ * -EACCES, -EINVAL, -EIO (Backend). */
+int daxd_client_allocate(struct daxd_client *client, const char *pool, const char *name, uint64_t size,
+                         uint32_t mode, uint64_t flags, struct daxd_region **ret);
+/* Frees an allocation (its owner or uid 0): a teardown that, once
+ * drained, erases (where the pool says so) and destroys it. Returns at
+ * once; done runs from dispatch with 0 or a negative errno (-EBUSY at the
+ * deadline, -EMEDIUMTYPE for a configured region). timeout_usec 0: daxd's
+ * teardown-timeout. The region's Erased follows an erase (monitor). */
+int daxd_client_free_async(struct daxd_client *client, const char *region, uint64_t timeout_usec, uint64_t flags,
+                           daxd_teardown_done_fn done, void *userdata);
+/* The same, waiting for the outcome. */
+int daxd_client_free(struct daxd_client *client, const char *region, uint64_t timeout_usec, uint64_t flags);
+/* An allocation's owner, group and mode: its owner may change group (to
+ * one of its own) and mode, uid 0 anything. */
+int daxd_client_set_access(struct daxd_client *client, const char *region, uint32_t owner, uint32_t group,
+                           uint32_t mode);
 
 /* ---- monitoring ---- */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* admin.c: libdaxd's administration calls: regions and leases as daxd
- * shows them, teardown, reload. */
+ * shows them, teardown and free (its deferred reply alike), reload. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,8 +266,9 @@ _public_ int daxd_client_get_teardown_timeout(struct daxd_client *c, uint64_t *r
         return get_teardown_timeout(c, ret_usec);
 }
 
-_public_ int daxd_client_teardown_async(struct daxd_client *c, const char *region, uint64_t timeout_usec,
-                                        uint64_t flags, daxd_teardown_done_fn done, void *userdata) {
+/* Teardown and Free: the same call, the same deferred reply. */
+static int teardown_call_async(struct daxd_client *c, bool free_call, const char *region, uint64_t timeout_usec,
+                               uint64_t flags, daxd_teardown_done_fn done, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         uint64_t deadline = timeout_usec;
         struct teardown_call *t;
@@ -290,17 +291,19 @@ _public_ int daxd_client_teardown_async(struct daxd_client *c, const char *regio
         t->client = c;
         t->done = done;
         t->userdata = userdata;
+        t->free = free_call;
         t->region = strdup(region);
         r = t->region ? sd_bus_message_new_method_call(c->bus, &m, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
-                                                       DAXD_MANAGER_INTERFACE, "Teardown")
+                                                       DAXD_MANAGER_INTERFACE, free_call ? "Free" : "Teardown")
                       : -ENOMEM;
         if (r >= 0)
                 r = sd_bus_message_append(m, "stt", region, timeout_usec, flags);
         /* The reply comes at the teardown's deadline at the latest; allow
-         * for the time the action itself takes on top. */
+         * for the time the action itself takes on top. A Free's erase
+         * takes as long as zeroing the device: no limit then. */
         if (r >= 0)
                 r = sd_bus_call_async(c->bus, &t->slot, m, on_teardown_reply, t,
-                                      usec_add(deadline, 60 * USEC_PER_SEC));
+                                      free_call ? UINT64_MAX : usec_add(deadline, 60 * USEC_PER_SEC));
         if (r < 0) {
                 free(t->region);
                 free(t);
@@ -323,11 +326,22 @@ static void sync_teardown_done(struct daxd_client *c, const char *region, int re
         s->result = result;
 }
 
-_public_ int daxd_client_teardown(struct daxd_client *c, const char *region, uint64_t timeout_usec, uint64_t flags) {
+_public_ int daxd_client_teardown_async(struct daxd_client *c, const char *region, uint64_t timeout_usec,
+                                        uint64_t flags, daxd_teardown_done_fn done, void *userdata) {
+        return teardown_call_async(c, false, region, timeout_usec, flags, done, userdata);
+}
+
+_public_ int daxd_client_free_async(struct daxd_client *c, const char *region, uint64_t timeout_usec, uint64_t flags,
+                                    daxd_teardown_done_fn done, void *userdata) {
+        return teardown_call_async(c, true, region, timeout_usec, flags, done, userdata);
+}
+
+static int teardown_call_wait(struct daxd_client *c, bool free_call, const char *region, uint64_t timeout_usec,
+                              uint64_t flags) {
         struct sync_teardown s = {};
         int r;
 
-        r = daxd_client_teardown_async(c, region, timeout_usec, flags, sync_teardown_done, &s);
+        r = teardown_call_async(c, free_call, region, timeout_usec, flags, sync_teardown_done, &s);
         if (r < 0)
                 return r;
         while (!s.done) {
@@ -348,6 +362,14 @@ _public_ int daxd_client_teardown(struct daxd_client *c, const char *region, uin
                 }
         }
         return s.result;
+}
+
+_public_ int daxd_client_teardown(struct daxd_client *c, const char *region, uint64_t timeout_usec, uint64_t flags) {
+        return teardown_call_wait(c, false, region, timeout_usec, flags);
+}
+
+_public_ int daxd_client_free(struct daxd_client *c, const char *region, uint64_t timeout_usec, uint64_t flags) {
+        return teardown_call_wait(c, true, region, timeout_usec, flags);
 }
 
 _public_ int daxd_client_reload(struct daxd_client *c) {

@@ -27,6 +27,7 @@ struct teardown_call {
         struct daxd_client *client;
         sd_bus_slot *slot;
         char *region;
+        bool free;                 /* a Free, not a Teardown */
         daxd_teardown_done_fn done;
         void *userdata;
         LIST_FIELDS(struct teardown_call, calls);
@@ -91,7 +92,7 @@ struct daxd_bad_block {
 };
 
 /* Every DAXD_REGION_PROPERTY_* bit this library knows. */
-#define REGION_PROPERTIES_KNOWN ((DAXD_REGION_PROPERTY_BAD_BLOCKS << 1) - 1)
+#define REGION_PROPERTIES_KNOWN ((DAXD_REGION_PROPERTY_ERASED << 1) - 1)
 
 struct daxd_region {
         uint64_t properties; /* DAXD_REGION_PROPERTY_* held */
@@ -113,6 +114,8 @@ struct daxd_region {
         size_t n_users;
         struct daxd_bad_block *bad_blocks;
         size_t n_bad_blocks;
+        char *pool;
+        uint64_t erased;
 };
 
 struct daxd_region_list {
@@ -131,6 +134,23 @@ struct daxd_lease_info {
 
 struct daxd_lease_list {
         struct daxd_lease_info *leases;
+        size_t n;
+};
+
+struct daxd_pool {
+        char *name;
+        char *object_path;
+        char *backend;
+        char *path;
+        char *state;
+        uint64_t size, free, used, align, quota_per_user;
+        uint32_t owner, group, mode;
+        char **allocations; /* region names */
+        size_t n_allocations;
+};
+
+struct daxd_pool_list {
+        struct daxd_pool **pools;
         size_t n;
 };
 

@@ -45,6 +45,8 @@ static const struct region_property {
         { "PersistenceDomain", DAXD_REGION_PROPERTY_PERSISTENCE_DOMAIN, VALUE_STRING,
           offsetof(struct daxd_region, persistence_domain) },
         { "BadBlocks", DAXD_REGION_PROPERTY_BAD_BLOCKS, VALUE_BAD_BLOCKS, 0 },
+        { "Pool", DAXD_REGION_PROPERTY_POOL, VALUE_STRING, offsetof(struct daxd_region, pool) },
+        { "Erased", DAXD_REGION_PROPERTY_ERASED, VALUE_U64, offsetof(struct daxd_region, erased) },
 };
 
 #define FIELD(r, p, type) ((type *) ((char *) (r) + (p)->offset))
@@ -523,6 +525,14 @@ _public_ const char *daxd_region_get_teardown_action(const struct daxd_region *r
 
 _public_ const char *daxd_region_get_persistence_domain(const struct daxd_region *r) {
         return r ? r->persistence_domain : NULL;
+}
+
+_public_ const char *daxd_region_get_pool(const struct daxd_region *r) {
+        return r ? r->pool : NULL;
+}
+
+_public_ uint64_t daxd_region_get_erased(const struct daxd_region *r) {
+        return r ? r->erased : 0;
 }
 
 _public_ size_t daxd_region_get_holder_count(const struct daxd_region *r) {

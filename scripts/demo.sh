@@ -11,9 +11,13 @@
 # the revoke (the teardown fails with Busy) and one that cooperates (it
 # succeeds); busctl showing the plain D-Bus side; the kernel refusing a
 # writable mapping of a read-only lease (examples/daxd-demo-client, plain
-# sd-bus); and fio, which knows nothing of daxd, run as nobody through
+# sd-bus); fio, which knows nothing of daxd, run as nobody through
 # `daxdctl exec` on a region whose file only root may open, seen in
-# `daxdctl status` and stopped by a teardown. Everything it starts is stopped and the temporary directory
+# `daxdctl status` and stopped by a teardown; and a file pool, out of which
+# two tenants of their own uids (nobody and daemon, through setpriv)
+# allocate regions, write them, cannot reach each other's, and one frees
+# its own while the other's holder keeps working. Everything it starts is
+# stopped and the temporary directory
 # removed on the way out, on error too. Exit status 0 only if every step did
 # what it should.
 set -eu
@@ -136,7 +140,9 @@ for exe in "$daxd" "$daxdctl" "$client" "$writer" "$reader" "$stubborn" "$buildd
 done
 
 tmp=$(mktemp -d /tmp/daxd-demo.XXXXXX)
-# nobody (fio, below) reaches the bus socket; the region files stay root's.
+# nobody (fio, below) and the tenants (other uids) reach the bus socket
+# and the pool's directory through it; the region files stay root's, and
+# what is the tenants' to see is decided below it.
 chmod 0755 "$tmp"
 
 say "Starting a private D-Bus daemon on $tmp/bus, so the demo never touches the system bus."
@@ -167,8 +173,11 @@ done
 addr=$(head -n1 "$tmp/bus.address")
 echo "bus address: $addr"
 
-say "Starting daxd on that bus with two file regions: \"demo\", 64 MiB at $tmp/demo.pool, 2 MiB alignment, mode 0644, and \"bench\", 64 MiB, mode 0666 (for fio, later)."
+say "Starting daxd on that bus with two file regions: \"demo\", 64 MiB at $tmp/demo.pool, 2 MiB alignment, mode 0644, and \"bench\", 64 MiB, mode 0666 (for fio, later); and a file pool, \"tenants\", of 64 MiB that anyone may allocate from."
 cat >"$tmp/daxd.conf" <<EOF
+[daxd]
+state-directory = $tmp/state
+
 [region demo]
 backend = file
 path = $tmp/demo.pool
@@ -181,6 +190,14 @@ backend = file
 path = $tmp/bench.pool
 size = 64M
 mode = 0666
+
+[pool tenants]
+backend = file
+directory = $tmp/tenants
+size = 64M
+align = 2M
+mode = 0666
+quota-per-user = 32M
 EOF
 cat "$tmp/daxd.conf"
 "$daxd" --bus-address "$addr" --config "$tmp/daxd.conf" --log-level debug >"$tmp/daxd.log" 2>&1 &
@@ -361,6 +378,113 @@ monitor_pid=""
 cat "$tmp/monitor.out"
 [ "$mon_rc" -eq 0 ] || fail "daxdctl monitor exited with status $mon_rc"
 grep -q 'retired' "$tmp/monitor.out" || fail "daxdctl monitor did not report the region retired"
+
+# ---- pools: two tenants, each a region of its own ----
+
+# The tenants' programs, where any uid may run them (the clone may be below
+# a directory only root may enter).
+mkdir "$tmp/bin"
+cp "$daxdctl" "$writer" "$reader" "$stubborn" "$tmp/bin/"
+for lib in "$builddir"/libclient/libdaxd.so*; do
+        [ -d "$lib" ] || cp -P "$lib" "$tmp/bin/"
+done
+chmod -R a+rX "$tmp/bin"
+# as_tenant UID GID CMD...: runs CMD as that uid and gid, no other groups.
+as_tenant() {
+        u=$1
+        g=$2
+        shift 2
+        LD_LIBRARY_PATH="$tmp/bin" setpriv --reuid="$u" --regid="$g" --clear-groups "$@"
+}
+tctl() {
+        u=$1
+        g=$2
+        shift 2
+        as_tenant "$u" "$g" "$tmp/bin/daxdctl" --bus-address="$addr" "$@"
+}
+
+say "daxdctl pools shows the pool: a directory of daxd's, 64 MiB free."
+run "$daxdctl" --bus-address="$addr" pools
+
+say "Two tenants, nobody (uid 65534) and daemon (uid 1), each allocate a region of their own out of it."
+run tctl 65534 65534 allocate tenants nobody-data 6M
+run tctl 1 1 allocate tenants daemon-data 4M
+run "$daxdctl" --bus-address="$addr" list
+
+say "Each writes a record into its own, through a WRITE lease (pmem-writer, libdaxd), and reads it back."
+run as_tenant 65534 65534 "$tmp/bin/pmem-writer" nobody-data "nobody's record" --bus-address "$addr"
+run as_tenant 1 1 "$tmp/bin/pmem-writer" daemon-data "daemon's record" --bus-address "$addr"
+out=$(as_tenant 65534 65534 "$tmp/bin/pmem-reader" nobody-data --bus-address "$addr") || fail "nobody reads its record"
+printf '%s\n' "$out"
+[ "$(printf '%s\n' "$out" | tail -n1)" = "nobody's record" ] || fail "nobody read \"$out\""
+
+say "Each allocation is a file of its own, root's and mode 0600, in a directory that is root's and 0711: a tenant cannot open either file, or list the directory."
+run ls -ld "$tmp/tenants"
+run ls -l "$tmp/tenants"
+if as_tenant 65534 65534 cat "$tmp/tenants/nobody-data" >/dev/null 2>"$tmp/open.err"; then
+        fail "nobody opened its allocation's file directly"
+fi
+echo "nobody: cat $tmp/tenants/nobody-data: $(cat "$tmp/open.err")"
+if as_tenant 65534 65534 ls "$tmp/tenants" >/dev/null 2>"$tmp/open.err"; then
+        fail "nobody listed the pool's directory"
+fi
+echo "nobody: ls $tmp/tenants: $(cat "$tmp/open.err")"
+
+say "daemon asks daxd for a lease on nobody's allocation: refused (its mode is 0600, its owner nobody)."
+if as_tenant 1 1 "$tmp/bin/pmem-reader" nobody-data --bus-address "$addr" >"$tmp/deny.out" 2>&1; then
+        cat "$tmp/deny.out"
+        fail "daemon read nobody's allocation"
+fi
+cat "$tmp/deny.out"
+grep -q 'AccessDenied' "$tmp/deny.out" || fail "the refusal was not AccessDenied"
+
+say "daemon holds a lease on its own allocation (pmem-stubborn, as daemon) and keeps working while nobody frees its allocation."
+: >"$tmp/hold.out"
+# exec: $! is pmem-stubborn itself (setpriv execs it), for the SIGTERM below.
+(LD_LIBRARY_PATH="$tmp/bin" exec setpriv --reuid=1 --regid=1 --clear-groups \
+        "$tmp/bin/pmem-stubborn" daemon-data --bus-address "$addr" >"$tmp/hold.out" 2>&1) &
+holder_pid=$!
+n=0
+until grep -q '^holding ' "$tmp/hold.out"; do
+        alive "$holder_pid" || fail "pmem-stubborn exited: $(cat "$tmp/hold.out")"
+        n=$((n + 1))
+        [ "$n" -le 100 ] || fail "pmem-stubborn got no lease within 10 s"
+        sleep 0.1
+done
+hold_shown=0
+holder_news
+run tctl 65534 65534 free nobody-data
+[ ! -e "$tmp/tenants/nobody-data" ] || fail "nobody-data's file is still there"
+alive "$holder_pid" || fail "daemon's holder died when nobody freed its allocation"
+out=$(as_tenant 1 1 "$tmp/bin/pmem-reader" daemon-data --bus-address "$addr") || fail "daemon reads its record"
+printf '%s\n' "$out"
+[ "$(printf '%s\n' "$out" | tail -n1)" = "daemon's record" ] || fail "daemon read \"$out\""
+run "$daxdctl" --bus-address="$addr" list
+run "$daxdctl" --bus-address="$addr" pools
+
+say "The allocation outlives daxd: a restart (SIGKILL even) finds daemon-data with its owner and its record."
+kill -KILL "$daxd_pid"
+wait "$daxd_pid" 2>/dev/null || true
+"$daxd" --bus-address "$addr" --config "$tmp/daxd.conf" --log-level debug >>"$tmp/daxd.log" 2>&1 &
+daxd_pid=$!
+n=0
+until busctl --address="$addr" call org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus NameHasOwner s org.daxd1 2>/dev/null | grep -q true; do
+        alive "$daxd_pid" || fail "daxd exited before owning org.daxd1"
+        n=$((n + 1))
+        [ "$n" -le 100 ] || fail "daxd did not own org.daxd1 within 10 s"
+        sleep 0.1
+done
+out=$(as_tenant 1 1 "$tmp/bin/pmem-reader" daemon-data --bus-address "$addr") || fail "daemon reads its record after the restart"
+printf '%s\n' "$out"
+[ "$(printf '%s\n' "$out" | tail -n1)" = "daemon's record" ] || fail "daemon read \"$out\" after the restart"
+run "$daxdctl" --bus-address="$addr" status daemon-data
+
+say "daemon's holder lets go (SIGTERM) and daemon frees its allocation; the pool is empty again."
+kill -TERM "$holder_pid"
+wait_holder 10
+run tctl 1 1 free daemon-data
+run "$daxdctl" --bus-address="$addr" pools
 
 say "Stopping daxd with SIGTERM (a clean exit, status 0) and the private bus."
 kill -TERM "$daxd_pid"

@@ -4,13 +4,16 @@
  * time; then the books must balance.
  *
  * Clients are forked processes, each with its own bus connection: half use
- * libdaxd, half raw sd-bus. They acquire (read, write, exclusive), map,
+ * libdaxd, half raw sd-bus; and one in seven is a tenant of the file pool
+ * "cp", which allocates regions of its own (libdaxd), leases, maps and
+ * touches them, and frees them (now and then with FORCE) or leaves them
+ * behind. They acquire (read, write, exclusive), map,
  * touch, release, fork children that keep the mappings, pass lease fds over
  * unix sockets to helper processes, answer (or ignore) Revoke, and get
  * SIGKILLed at random. Meanwhile the orchestrator (this process) sends
- * Teardown calls (FORCE or not) with short timeouts, reloads alternate
- * configurations that add and remove a region, and SIGKILLs and restarts
- * daxd a few times.
+ * Teardown calls (FORCE or not) with short timeouts, Free calls for the
+ * allocations it sees (FORCE or not), reloads alternate configurations that
+ * add and remove a region, and SIGKILLs and restarts daxd a few times.
  *
  * Checked:
  *   - the key invariant: whenever a Teardown reply arrives successfully (or
@@ -33,6 +36,13 @@
  *     use), no pidfd left, no fd on a deleted backing, and exactly one fd
  *     per region that is not retired. The daxd checked is the one started
  *     last, which lived through the final part of the run;
+ *   - a Free answered without FORCE: no process maps or holds the freed
+ *     file (the same /proc scan, on the file's identity learnt as it was
+ *     sent), and the file is gone;
+ *   - at the end, the pool's books: every allocation listed has its file
+ *     of its size, every file in the directory is an allocation, Used is
+ *     their sum and NAllocations their number; then every one is freed
+ *     and the directory is empty;
  *   - daxd exits 0 on SIGTERM; no process of the run is left.
  *
  * Environment: CHAOS_SECONDS (default 45), CHAOS_SEED (printed; it fixes
@@ -98,7 +108,8 @@ static char *make_config(bool with_extra) {
         FILE *f = open_memstream(&out, &size);
 
         ASSERT_TRUE(f);
-        fputs("[daxd]\nteardown-timeout = 2s\nlease-limit-per-client = 64\n", f);
+        fputs("[daxd]\nteardown-timeout = 2s\nlease-limit-per-client = 64\nstate-directory = @DIR@/state\n"
+              "\n[pool cp]\nbackend = file\ndirectory = @DIR@/cp\nsize = 48M\nalign = 1M\nmode = 0666\n", f);
         for (size_t i = 0; i < N_REGIONS; i++) {
                 if (!regions[i].in_b && !with_extra)
                         continue;
@@ -120,6 +131,7 @@ static char *make_config(bool with_extra) {
 struct shared {
         uint64_t ops, acquired, acquire_refused, released, mapped, touched, forks, fd_passes, revokes_seen;
         uint64_t survivor_leases;
+        uint64_t allocated, allocate_refused, tenant_frees, tenant_frees_ok;
 };
 
 static struct shared *shared;
@@ -210,6 +222,10 @@ static void pass_fd(int fd, uint64_t offset, uint64_t len) {
                         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
                                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
                                         memcpy(&got, CMSG_DATA(c), sizeof(int));
+                /* Received: from here on /proc shows it (an fd in flight
+                 * shows nowhere, and daxd cannot wait for what it cannot
+                 * see; the sender waits for this instead). */
+                (void) send(sv[1], "a", 1, MSG_NOSIGNAL);
                 if (got >= 0 && test_chance(50)) {
                         void *a = mmap(NULL, len, PROT_READ, MAP_SHARED, got, (off_t) offset);
 
@@ -237,8 +253,16 @@ static void pass_fd(int fd, uint64_t offset, uint64_t len) {
                 c->cmsg_type = SCM_RIGHTS;
                 c->cmsg_len = CMSG_LEN(sizeof(int));
                 memcpy(CMSG_DATA(c), &fd, sizeof(int));
-                if (sendmsg(sv[0], &mh, MSG_NOSIGNAL) > 0)
+                if (sendmsg(sv[0], &mh, MSG_NOSIGNAL) > 0) {
+                        struct pollfd p = { .fd = sv[0], .events = POLLIN };
+                        char ack;
+
                         COUNT(fd_passes);
+                        /* Not a moment without a visible holder: the fd
+                         * stays ours until the helper has it. */
+                        if (poll(&p, 1, 2000) > 0)
+                                (void) recv(sv[0], &ack, 1, 0);
+                }
         }
         close(sv[0]);
 }
@@ -514,6 +538,70 @@ static void lib_client_main(const char *address, unsigned n_ops) {
         _exit(0);
 }
 
+/* ---- a tenant of the pool, on libdaxd ---- */
+
+static void tenant_client_main(const char *address, unsigned n_ops) {
+        static const struct daxd_listener listener = { .size = sizeof(struct daxd_listener), .revoke = lib_on_revoke };
+        struct lib_client c = { .cooperative = test_chance(70) };
+        char mine[4][32];
+        unsigned n_mine = 0;
+
+        if (daxd_client_new(DAXD_BUS_ADDRESS, address, &listener, &c, &c.client) < 0)
+                _exit(3);
+        for (unsigned op = 0; op < n_ops; op++) {
+                unsigned pick = test_rnd_below(100);
+
+                COUNT(ops);
+                if (pick < 30 && n_mine < 4) {
+                        snprintf(mine[n_mine], sizeof(mine[n_mine]), "t%" PRIx64, test_rnd() & 0xffffffffffu);
+                        if (daxd_client_allocate(c.client, "cp", mine[n_mine], (1 + test_rnd_below(3)) * MiB, 0666,
+                                                 0, NULL) >= 0) {
+                                n_mine++;
+                                COUNT(allocated);
+                        } else
+                                COUNT(allocate_refused);
+                } else if (pick < 60 && n_mine > 0 && c.n < MAX_CLIENT_LEASES) {
+                        struct daxd_lease *l = NULL;
+                        bool w = test_chance(50);
+
+                        if (daxd_lease_acquire(c.client, mine[test_rnd_below(n_mine)], 0, 0, w ? DAXD_LEASE_WRITE : 0,
+                                               &l) >= 0) {
+                                c.l[c.n++] = l;
+                                COUNT(acquired);
+                                COUNT(mapped);
+                                touch(daxd_lease_get_address(l), daxd_lease_get_length(l), w);
+                                if (test_chance(20))
+                                        fork_keeper(daxd_client_get_fd(c.client), daxd_lease_get_address(l),
+                                                    daxd_lease_get_length(l));
+                        } else
+                                COUNT(acquire_refused);
+                } else if (pick < 75 && c.n > 0) {
+                        struct daxd_lease *l = c.l[test_rnd_below(c.n)];
+
+                        lib_forget(&c, l);
+                        (void) daxd_lease_release(l);
+                        COUNT(released);
+                } else if (pick < 90 && n_mine > 0) {
+                        unsigned i = test_rnd_below(n_mine);
+
+                        /* Its own leases on it stay, and make it Busy, or
+                         * FORCE takes them. */
+                        COUNT(tenant_frees);
+                        if (daxd_client_free(c.client, mine[i], (uint64_t) (100 + test_rnd_below(400)) * 1000,
+                                             test_chance(25) ? DAXD_FREE_FLAG_FORCE : 0) >= 0)
+                                COUNT(tenant_frees_ok);
+                        mine[i][0] = 0;
+                        memcpy(mine[i], mine[--n_mine], sizeof(mine[i]));
+                }
+                (void) daxd_client_wait(c.client, (uint64_t) test_rnd_below(40) * 1000);
+        }
+        if (test_chance(50)) {
+                daxd_client_unref(c.client);
+                sleep_ms(test_rnd_below(300));
+        }
+        _exit(0);
+}
+
 /* ---- the orchestrator ---- */
 
 struct identity {
@@ -534,6 +622,8 @@ struct totals {
         unsigned clients, killed, restarts, reloads, reloads_refused;
         unsigned teardowns, td_ok, td_ok_checked, td_busy, td_forced, td_lost, td_other, retired_seen;
         unsigned violations, holder_checks, stale_leases, td_skipped, td_joined;
+        unsigned tenants, frees, free_ok, free_ok_checked, free_busy, free_forced, free_lost, free_other;
+        unsigned before_reload; /* checks skipped: about an instance of "extra" a reload replaced */
 };
 
 struct chaos {
@@ -546,6 +636,10 @@ struct chaos {
         bool config_has_extra;
         char *config_a, *config_b;
         char *daxd_unique; /* daxd's unique bus name */
+        /* daxd's cookie of its last Reload reply: a reply or signal about
+         * "extra" with a lower cookie is about the instance a reload may
+         * have removed since, not the one clients map now. */
+        uint64_t reload_cookie;
 };
 
 static bool streq_ptr(const char *a, const char *b) {
@@ -576,9 +670,15 @@ static int region_index(const char *name) {
 
 /* How /proc/PID/maps prints the file: map a page ourselves, briefly, and
  * read it back (on overlayfs and btrfs it differs from stat). */
+static void learn_identity_of(const char *path, struct identity *id);
+
 static void learn_identity(struct chaos *ch, size_t i) {
         _cleanup_free_ char *path = test_env_path(ch->env, regions[i].file);
-        struct identity *id = &ch->rs[i].id;
+
+        learn_identity_of(path, &ch->rs[i].id);
+}
+
+static void learn_identity_of(const char *path, struct identity *id) {
         struct stat st;
         char line[4096];
         FILE *f;
@@ -680,6 +780,235 @@ static unsigned scan_users(const struct identity *id, pid_t daxd_pid, char *buf,
         return n;
 }
 
+/* ---- Free, sent by the orchestrator ---- */
+
+/* Whether a /proc link or maps path names file, unlinked or not. */
+static bool names_file(const char *s, const char *file) {
+        size_t n = strlen(file);
+
+        return strncmp(s, file, n) == 0 && (s[n] == '\0' || s[n] == '\n' || strncmp(s + n, " (deleted)", 10) == 0);
+}
+
+/* The processes (but daxd) that map or hold the file by its path: a freed
+ * file's inode number may be another file's at once, so dev:ino would
+ * count whoever uses that one. */
+static unsigned scan_file_users(const char *file, pid_t daxd_pid, char *buf, size_t size) {
+        DIR *proc = opendir("/proc");
+        struct dirent *de;
+        unsigned n = 0;
+        size_t used = 0;
+
+        ASSERT_TRUE(proc);
+        buf[0] = '\0';
+        while ((de = readdir(proc))) {
+                char path[64], line[4096];
+                bool maps = false, fds = false;
+                char *end, *slash;
+                long pid = strtol(de->d_name, &end, 10);
+                FILE *f;
+                DIR *d;
+
+                if (*end || pid <= 0 || pid == daxd_pid)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%ld/maps", pid);
+                f = fopen(path, "re");
+                if (f) {
+                        while (!maps && fgets(line, sizeof(line), f))
+                                maps = (slash = strchr(line, '/')) && names_file(slash, file);
+                        fclose(f);
+                }
+                snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+                d = opendir(path);
+                if (d) {
+                        struct dirent *fe;
+
+                        while (!fds && (fe = readdir(d))) {
+                                ssize_t k;
+
+                                if (fe->d_name[0] == '.')
+                                        continue;
+                                k = readlinkat(dirfd(d), fe->d_name, line, sizeof(line) - 1);
+                                if (k > 0) {
+                                        line[k] = '\0';
+                                        fds = names_file(line, file);
+                                }
+                        }
+                        closedir(d);
+                }
+                if (!maps && !fds)
+                        continue;
+                n++;
+                if (used < size)
+                        used += (size_t) snprintf(buf + used, size - used, "%s pid %ld%s%s", n > 1 ? "," : "", pid,
+                                                  maps ? " maps" : "", fds ? " holds-fd" : "");
+        }
+        closedir(proc);
+        return n;
+}
+
+struct free_call {
+        struct chaos *ch;
+        char name[32];
+        char *file;
+        struct identity id;
+        bool force;
+        unsigned daxd_gen;
+};
+
+static unsigned daxd_generation;
+static unsigned frees_outstanding;
+
+static int on_free_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct free_call *fc = userdata;
+        struct chaos *ch = fc->ch;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        bool current = fc->daxd_gen == daxd_generation;
+        char desc[512];
+
+        if (current && frees_outstanding > 0)
+                frees_outstanding--;
+        if (!current || (e && (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
+                               sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+                               sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER))))
+                ch->t.free_lost++;
+        else if (!e) {
+                ch->t.free_ok++;
+                if (fc->force)
+                        ch->t.free_forced++;
+                else {
+                        unsigned n = scan_file_users(fc->file, ch->env->daxd_pid, desc, sizeof(desc));
+
+                        ch->t.free_ok_checked++;
+                        if (n > 0) {
+                                ch->t.violations++;
+                                fprintf(stderr, "VIOLATION: allocation %s freed while the kernel shows %u user(s):%s\n",
+                                        fc->name, n, desc);
+                        }
+                }
+                if (access(fc->file, F_OK) == 0 && fc->id.known) {
+                        struct stat st;
+
+                        if (stat(fc->file, &st) == 0 && st.st_ino == fc->id.ino) {
+                                ch->t.violations++;
+                                fprintf(stderr, "VIOLATION: allocation %s freed, its file still there\n", fc->name);
+                        }
+                }
+        } else if (sd_bus_error_has_name(e, DAXD_ERROR_BUSY))
+                ch->t.free_busy++;
+        else if (sd_bus_error_has_name(e, DAXD_ERROR_NO_SUCH_REGION))
+                ch->t.free_other++; /* its tenant freed it first */
+        else
+                TEST_FAIL("Free(%s): unexpected %s: %s", fc->name, e->name, e->message);
+        free(fc->file);
+        free(fc);
+        return 0;
+}
+
+/* The allocations daxd lists now: name -> Size, at most max. */
+static size_t list_allocations(struct chaos *ch, char (*names)[32], uint64_t *sizes, size_t max) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *name, *path, *backend, *state;
+        uint64_t size;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_call_method(ch->admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "ListRegions",
+                               &error, &reply, NULL);
+        ASSERT_BUS_OK(r, &error);
+        ASSERT_OK(sd_bus_message_enter_container(reply, 'a', "(sosst)"));
+        /* Every region but the configured ones is an allocation of cp, the
+         * one pool (asking each for its Pool would race its Free). */
+        while ((r = sd_bus_message_read(reply, "(sosst)", &name, &path, &backend, &state, &size)) > 0) {
+                if (region_index(name) >= 0 || n >= max)
+                        continue;
+                snprintf(names[n], 32, "%s", name);
+                sizes[n++] = size;
+        }
+        ASSERT_OK(r);
+        sd_bus_message_unref(reply);
+        return n;
+}
+
+static void send_free(struct chaos *ch) {
+        char names[64][32];
+        uint64_t sizes[64];
+        size_t n = list_allocations(ch, names, sizes, 64);
+        struct free_call *fc;
+        char *rel;
+        int r;
+
+        if (n == 0)
+                return;
+        fc = calloc(1, sizeof(*fc));
+        ASSERT_TRUE(fc);
+        fc->ch = ch;
+        fc->force = test_chance(20);
+        fc->daxd_gen = daxd_generation;
+        snprintf(fc->name, sizeof(fc->name), "%s", names[test_rnd_below((unsigned) n)]);
+        rel = test_asprintf("cp/%s", fc->name);
+        fc->file = test_env_path(ch->env, rel);
+        free(rel);
+        /* Its identity as it is sent: what must be unused once freed. */
+        learn_identity_of(fc->file, &fc->id);
+        r = sd_bus_call_method_async(ch->admin, NULL, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Free",
+                                     on_free_reply, fc, "stt", fc->name, (uint64_t) (100 + test_rnd_below(1400)) * 1000,
+                                     fc->force ? DAXD_FREE_FORCE : 0);
+        ASSERT_OK(r);
+        frees_outstanding++;
+        ch->t.frees++;
+}
+
+/* The pool's books against its directory. */
+static unsigned check_pool(struct chaos *ch) {
+        char names[64][32];
+        uint64_t sizes[64], sum = 0;
+        size_t n = list_allocations(ch, names, sizes, 64);
+        _cleanup_free_ char *dir = test_env_path(ch->env, "cp");
+        DIR *d;
+        struct dirent *de;
+        unsigned files = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char *rel = test_asprintf("cp/%s", names[i]), *f = test_env_path(ch->env, rel);
+                struct stat st;
+
+                if (stat(f, &st) < 0)
+                        TEST_FAIL("allocation %s has no file", names[i]);
+                ASSERT_EQ_U64((uint64_t) st.st_size, sizes[i]);
+                sum += sizes[i];
+                free(rel);
+                free(f);
+        }
+        d = opendir(dir);
+        ASSERT_TRUE(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        files++;
+        closedir(d);
+        if (files != n)
+                TEST_FAIL("pool cp: %u files in its directory, %zu allocations listed", files, n);
+        ASSERT_EQ_U64(get_prop_u64(ch->admin, "/org/daxd1/pool/cp", DAXD_POOL_INTERFACE, "Used"), sum);
+        ASSERT_EQ_U64(get_prop_u64(ch->admin, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "NAllocations"), n);
+        return (unsigned) n;
+}
+
+/* Whether m, from daxd, was sent before its last Reload reply while it
+ * concerns region i, which reloads remove and add again ("extra"): then the
+ * region it speaks of may be gone, and the mappings seen now another
+ * instance's. */
+static bool before_reload(struct chaos *ch, sd_bus_message *m, size_t i) {
+        uint64_t cookie = 0;
+
+        if (regions[i].in_b)
+                return false;
+        (void) sd_bus_message_get_cookie(m, &cookie);
+        if (cookie >= ch->reload_cookie)
+                return false;
+        ch->t.before_reload++;
+        return true;
+}
+
 static void check_no_users(struct chaos *ch, size_t i, const char *when) {
         char desc[512];
         unsigned n;
@@ -702,8 +1031,6 @@ struct td_call {
         unsigned daxd_gen;
 };
 
-static unsigned daxd_generation;
-
 static int on_teardown_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         struct td_call *tc = userdata;
         struct chaos *ch = tc->ch;
@@ -718,7 +1045,7 @@ static int on_teardown_reply(sd_bus_message *m, void *userdata, sd_bus_error *re
         else if (!e) {
                 ch->t.td_ok++;
                 /* The key invariant, checked as the reply arrives. */
-                if (!rs->force_tainted)
+                if (!rs->force_tainted && !before_reload(ch, m, tc->region))
                         check_no_users(ch, tc->region, "teardown completed");
                 else
                         ch->t.td_forced++;
@@ -758,7 +1085,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 if (strcmp(prop, "State") == 0 && sd_bus_message_read(m, "v", "s", &state) >= 0) {
                         if (strcmp(state, DAXD_STATE_RETIRED) == 0) {
                                 ch->t.retired_seen++;
-                                if (!ch->rs[i].force_tainted)
+                                if (!ch->rs[i].force_tainted && !before_reload(ch, m, (size_t) i))
                                         check_no_users(ch, (size_t) i, "turned retired");
                         }
                 } else if (sd_bus_message_skip(m, "v") < 0)
@@ -855,9 +1182,15 @@ static void do_reload(struct chaos *ch) {
 
         ch->config_has_extra = !ch->config_has_extra;
         test_env_write_config(ch->env, ch->config_has_extra ? ch->config_a : ch->config_b);
-        r = sd_bus_call_method(ch->admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload", &error,
-                               NULL, NULL);
-        ASSERT_BUS_OK(r, &error);
+        {
+                sd_bus_message *reply = NULL;
+
+                r = sd_bus_call_method(ch->admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "Reload",
+                                       &error, &reply, NULL);
+                ASSERT_BUS_OK(r, &error);
+                (void) sd_bus_message_get_cookie(reply, &ch->reload_cookie);
+                sd_bus_message_unref(reply);
+        }
         ch->t.reloads++;
         for (size_t i = 0; i < N_REGIONS; i++)
                 learn_identity(ch, i);
@@ -867,6 +1200,8 @@ static void restart_daxd(struct chaos *ch) {
         admin_process(ch, 0);
         test_env_restart_daxd(ch->env);
         daxd_generation++;
+        frees_outstanding = 0;
+        ch->reload_cookie = 0; /* a new daxd counts its cookies anew */
         learn_daxd_name(ch);
         ch->t.restarts++;
         for (size_t i = 0; i < N_REGIONS; i++) {
@@ -889,7 +1224,9 @@ static pid_t spawn_client(struct chaos *ch, uint64_t seed) {
                 if (admin_fd_in_parent >= 0)
                         close(admin_fd_in_parent);
                 test_rng_seed(seed);
-                if (test_chance(50))
+                if (seed % 7 == 3)
+                        tenant_client_main(ch->env->bus_address, 3 + test_rnd_below(50));
+                else if (test_chance(50))
                         lib_client_main(ch->env->bus_address, 3 + test_rnd_below(50));
                 else
                         raw_client_main(ch->env->bus_address, 3 + test_rnd_below(50));
@@ -897,6 +1234,8 @@ static pid_t spawn_client(struct chaos *ch, uint64_t seed) {
         }
         (void) setpgid(pid, group_pgid);
         ch->t.clients++;
+        if (seed % 7 == 3)
+                ch->t.tenants++;
         return pid;
 }
 
@@ -1162,7 +1501,8 @@ static pid_t spawn_survivor(struct chaos *ch, int report_fd, uint64_t seed) {
 
 TEST(chaos) {
         struct chaos ch = {};
-        uint64_t seed, seconds, t0, deadline, next_teardown, next_reload, next_holder_check;
+        uint64_t seed, seconds, t0, deadline, next_teardown, next_reload, next_holder_check, next_free;
+        unsigned left_allocations;
         unsigned max_live, min_clients, n_restarts, survivors_held = 0;
         struct fd_census base, end;
         unsigned base_open, end_open, draining;
@@ -1229,6 +1569,7 @@ TEST(chaos) {
         next_teardown = t0 + 500000;
         next_reload = t0 + 2000000;
         next_holder_check = t0 + 3000000;
+        next_free = t0 + 1500000;
         base = daxd_fds(&ch);
         base_open = count_non_retired(&ch, NULL);
 
@@ -1250,6 +1591,10 @@ TEST(chaos) {
                 if (now >= next_teardown) {
                         send_teardown(&ch);
                         next_teardown = now + (uint64_t) (1000 + test_rnd_below(2000)) * 1000;
+                }
+                if (now >= next_free) {
+                        send_free(&ch);
+                        next_free = now + (uint64_t) (500 + test_rnd_below(1500)) * 1000;
                 }
                 if (now >= next_reload) {
                         do_reload(&ch);
@@ -1278,6 +1623,7 @@ TEST(chaos) {
 
                 for (size_t i = 0; i < N_REGIONS; i++)
                         outstanding += ch.rs[i].outstanding;
+                outstanding += frees_outstanding;
                 count_non_retired(&ch, &draining);
                 if (outstanding == 0 && draining == 0)
                         break;
@@ -1303,6 +1649,24 @@ TEST(chaos) {
         }
         ASSERT_EQ_U64(check_references(&ch), 0);
         check_holders(&ch);
+
+        /* The pool's books; then everything freed, nothing left. */
+        left_allocations = check_pool(&ch);
+        {
+                char names[64][32];
+                uint64_t sizes[64];
+                size_t n = list_allocations(&ch, names, sizes, 64);
+
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                        ASSERT_BUS_OK(sd_bus_call_method(ch.admin, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
+                                                         DAXD_MANAGER_INTERFACE, "Free", &error, NULL, "stt",
+                                                         names[i], UINT64_C(5000000), UINT64_C(0)),
+                                      &error);
+                }
+        }
+        ASSERT_EQ_U64(check_pool(&ch), 0);
 
         /* Survivors hold leases on what is live; the books must match. */
         ASSERT_OK(pipe2(report, O_CLOEXEC));
@@ -1359,17 +1723,25 @@ TEST(chaos) {
                 "%u ok, %u busy, %u forced "
                 "or after FORCE, %u lost to restarts, %u other), %u /proc checks at completion, %u retirements seen, "
                 "%u reloads, %u holder checks, %u stale leases, %u violations; %u survivor leases; %u teardowns "
-                "skipped (no region to spare)\n",
+                "skipped (no region to spare); pool: %u tenants, %" PRIu64 " allocations (%" PRIu64 " refused), %"
+                PRIu64 " Frees by tenants (%" PRIu64 " ok), %u by the orchestrator (%u ok, %u checked against /proc, "
+                "%u busy, %u forced, %u lost to restarts, %u already gone), %u left at the end; %u checks skipped, about an "
+                "instance of extra a reload replaced\n",
                 ch.t.clients, ch.t.killed, shared->ops, shared->acquired, shared->acquire_refused, shared->released,
                 shared->mapped, shared->forks, shared->fd_passes, shared->revokes_seen, ch.t.restarts, ch.t.teardowns,
                 ch.t.td_joined,
                 ch.t.td_ok, ch.t.td_busy, ch.t.td_forced, ch.t.td_lost, ch.t.td_other, ch.t.td_ok_checked,
                 ch.t.retired_seen, ch.t.reloads, ch.t.holder_checks, ch.t.stale_leases, ch.t.violations,
-                survivors_held, ch.t.td_skipped);
+                survivors_held, ch.t.td_skipped, ch.t.tenants, shared->allocated, shared->allocate_refused,
+                shared->tenant_frees, shared->tenant_frees_ok, ch.t.frees, ch.t.free_ok, ch.t.free_ok_checked,
+                ch.t.free_busy, ch.t.free_forced, ch.t.free_lost, ch.t.free_other, left_allocations,
+                ch.t.before_reload);
 
         ASSERT_EQ_U64(ch.t.violations, 0);
         ASSERT_EQ_U64(ch.t.stale_leases, 0);
         ASSERT_TRUE(ch.t.clients >= min_clients);
+        ASSERT_TRUE(shared->allocated > 0);
+        ASSERT_TRUE(ch.t.free_ok + shared->tenant_frees_ok > 0);
 
         sd_bus_flush_close_unref(ch.admin);
         test_env_stop_daxd(ch.env);

@@ -744,7 +744,7 @@ TEST(admin_calls) {
         spare = find_region(regions, "spare");
         /* Every property but those daxd scans for. */
         ASSERT_EQ_U64(daxd_region_get_properties(lib),
-                      ((DAXD_REGION_PROPERTY_BAD_BLOCKS << 1) - 1) & ~DAXD_REGION_PROPERTIES_ON_REQUEST);
+                      ((DAXD_REGION_PROPERTY_ERASED << 1) - 1) & ~DAXD_REGION_PROPERTIES_ON_REQUEST);
         ASSERT_EQ_U64(daxd_region_get_properties(spare), daxd_region_get_properties(lib));
         ASSERT_STREQ(daxd_region_get_object_path(lib), "/org/daxd1/region/lib");
         ASSERT_STREQ(daxd_region_get_backend(lib), "file");

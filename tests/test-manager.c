@@ -693,7 +693,7 @@ TEST(teardown_limit) {
         acquire(&c, c.a, "r0", 0, 0, 0, NULL);
         ASSERT_OK(teardown(&c, "r0", 5 * USEC_PER_SEC, 0, &toks[0]));
         ASSERT_OK(teardown(&c, "r0", 5 * USEC_PER_SEC, 0, &toks[1]));
-        ASSERT_RET_ERRNO(manager_teardown(c.m, region(&c, "r0"), 0, 0, &toks[2], &why), ENOSPC);
+        ASSERT_RET_ERRNO(manager_teardown(c.m, region(&c, "r0"), 0, 0, &toks[2], &why), ENOBUFS);
         ASSERT_STRSTR(why, "teardown-limit");
         free(why);
         ASSERT_FALSE(answered(&toks[2]));
@@ -886,7 +886,7 @@ TEST(acquire_refusals) {
         ASSERT_STRSTR(why, "lease-limit-per-client");
         free(why);
         acquire(&c, c.b, "r0", 0, 2 * MiB, 0, NULL);
-        ASSERT_RET_ERRNO(acquire_error(&c, c.b, "r0", 0, &why), ENOSPC);
+        ASSERT_RET_ERRNO(acquire_error(&c, c.b, "r0", 0, &why), ENOBUFS);
         ASSERT_STRSTR(why, "(lease-limit)");
         free(why);
         ASSERT_EQ_U64(c.m->n_leases, 3);

@@ -12,20 +12,15 @@
 
 #define MAP_WIDTH 64
 
+static const char *user_name(uint32_t uid);
+
 static const char *size_string(char buf[static 32], uint64_t bytes) {
         return format_size(buf, 32, bytes);
 }
 
 /* ---- tables ---- */
 
-struct table {
-        size_t n_cols;
-        unsigned right; /* bit i: column i is right-aligned */
-        char **cells;
-        size_t n_cells;
-};
-
-static void table_add_cell(struct table *t, const char *s) {
+void table_add_cell(struct table *t, const char *s) {
         char **a = realloc(t->cells, (t->n_cells + 1) * sizeof(*a));
 
         if (!a)
@@ -34,13 +29,13 @@ static void table_add_cell(struct table *t, const char *s) {
         t->cells[t->n_cells++] = ctl_strdup(s);
 }
 
-static void table_init(struct table *t, unsigned right, const char *const *headers) {
+void table_init(struct table *t, unsigned right, const char *const *headers) {
         *t = (struct table) { .right = right };
         while (headers[t->n_cols])
                 table_add_cell(t, headers[t->n_cols++]);
 }
 
-static void table_print(const struct table *t, const char *indent) {
+void table_print(const struct table *t, const char *indent) {
         size_t *width = calloc(t->n_cols, sizeof(size_t));
 
         if (!width)
@@ -68,7 +63,7 @@ static void table_print(const struct table *t, const char *indent) {
         free(width);
 }
 
-static void table_free(struct table *t) {
+void table_free(struct table *t) {
         for (size_t i = 0; i < t->n_cells; i++)
                 free(t->cells[i]);
         free(t->cells);
@@ -105,12 +100,14 @@ int verb_list(struct ctl *ctl) {
         } else if (n == 0) {
                 puts("No regions.");
         } else {
-                static const char *const headers[] = { "NAME", "BACKEND", "PATH", "SIZE", "STATE", "REFS", NULL };
+                static const char *const headers[] = { "NAME", "BACKEND", "PATH", "SIZE", "STATE", "REFS", "POOL",
+                                                       "OWNER", NULL };
                 struct table t;
 
                 table_init(&t, 1u << 3 | 1u << 5, headers);
                 for (size_t i = 0; i < n; i++) {
                         const struct daxd_region *region = daxd_region_list_get(regions, i);
+                        const char *pool = daxd_region_get_pool(region);
                         char size[32], refs[32];
 
                         snprintf(refs, sizeof(refs), "%" PRIu64, daxd_region_get_references(region));
@@ -120,6 +117,9 @@ int verb_list(struct ctl *ctl) {
                         table_add_cell(&t, size_string(size, daxd_region_get_size(region)));
                         table_add_cell(&t, daxd_region_get_state(region));
                         table_add_cell(&t, refs);
+                        /* A configured region is no pool's. */
+                        table_add_cell(&t, pool && pool[0] ? pool : "-");
+                        table_add_cell(&t, user_name(daxd_region_get_owner(region)));
                 }
                 table_print(&t, "");
                 table_free(&t);
@@ -302,9 +302,13 @@ static void print_map(const struct daxd_region *region, const struct sorted_leas
 }
 
 static const char *user_name(uint32_t uid) {
+        static char number[16];
         struct passwd *pw = getpwuid(uid);
 
-        return pw ? pw->pw_name : "?";
+        if (pw)
+                return pw->pw_name;
+        snprintf(number, sizeof(number), "%" PRIu32, uid);
+        return number;
 }
 
 static const char *group_name(uint32_t gid) {
@@ -384,6 +388,8 @@ static void print_status(const struct daxd_region *r, const struct sorted_leases
                user_name(daxd_region_get_owner(r)), daxd_region_get_group(r), group_name(daxd_region_get_group(r)),
                (unsigned) daxd_region_get_mode(r));
         printf("     Teardown: %s\n", action ? action : "-");
+        if (daxd_region_get_pool(r) && daxd_region_get_pool(r)[0])
+                printf("         Pool: %s (an allocation)\n", daxd_region_get_pool(r));
         if (n_holders == 0)
                 printf("      Holders: none\n");
         for (size_t i = 0; i < n_holders; i++) {

@@ -115,6 +115,8 @@ struct json_object *json_region(const struct daxd_region *r, bool with_users) {
         snprintf(mode, sizeof(mode), "%04o", (unsigned) daxd_region_get_mode(r));
         json_add(o, "mode", json_object_new_string(mode));
         json_add(o, "teardown_action", json_string(daxd_region_get_teardown_action(r)));
+        /* "" for a configured region, as daxd says it. */
+        json_add(o, "pool", json_string(daxd_region_get_pool(r) ? daxd_region_get_pool(r) : ""));
         for (size_t i = 0; i < daxd_region_get_holder_count(r); i++) {
                 const struct daxd_holder *h = daxd_region_get_holder(r, i);
                 struct json_object *j = json_object_new_object();

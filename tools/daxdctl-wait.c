@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* daxdctl-wait.c: the commands that wait on the bus: teardown (with its
- * progress display), hold and monitor. Each drives libdaxd from its own
+/* daxdctl-wait.c: the commands that wait on the bus: teardown and free
+ * (with their progress display: the drain, then a Free's erase), hold and
+ * monitor. Each drives libdaxd from its own
  * poll() loop: daxd_client_get_fd()/get_events()/get_timeout(), then
  * daxd_client_dispatch(). */
 #include <errno.h>
@@ -186,23 +187,54 @@ static void describe_deadline(char *buf, size_t size, uint64_t deadline, bool fo
 
 struct progress {
         const char *region;
+        const char *doing;  /* "Tearing down", "Freeing" */
         bool tty;
         bool force;
+        unsigned erase_tenth; /* the last tenth of the erase said on a plain line */
         uint64_t deadline; /* 0: unknown */
         char *last;        /* the last plain line's description */
         bool line_drawn;
 };
 
+/* A Free's erase, once it began: the bytes zeroed of the size. */
+static bool erasing(const struct daxd_region *r, uint64_t *ret_done, uint64_t *ret_total) {
+        uint64_t done = daxd_region_get_erased(r), total = daxd_region_get_size(r);
+
+        if (!(daxd_region_get_properties(r) & DAXD_REGION_PROPERTY_ERASED) || done == 0 || total == 0)
+                return false;
+        *ret_done = done < total ? done : total;
+        *ret_total = total;
+        return true;
+}
+
 static void progress_show(struct progress *p, const struct daxd_region *r) {
         char deadline[128], *d;
+        uint64_t done, total;
 
+        if (erasing(r, &done, &total)) {
+                char a[32], b[32];
+                unsigned percent = (unsigned) ((unsigned __int128) done * 100 / total);
+
+                format_size(a, sizeof(a), done);
+                format_size(b, sizeof(b), total);
+                if (p->tty) {
+                        printf("\r\033[K%s %s: erasing, %u%% (%s of %s)", p->doing, p->region, percent, a, b);
+                        fflush(stdout);
+                        p->line_drawn = true;
+                } else if (percent / 10 != p->erase_tenth || percent == 100) {
+                        p->erase_tenth = percent / 10;
+                        printf("%s: erasing, %u%% (%s of %s)\n", p->region, percent, a, b);
+                        fflush(stdout);
+                }
+                return;
+        }
         describe_deadline(deadline, sizeof(deadline), p->deadline, p->force);
         if (p->tty) {
                 char *line = NULL;
                 int width = terminal_width();
 
                 d = describe_region(r, false);
-                if (asprintf(&line, "Tearing down %s: %s; %s", p->region, d, deadline) >= 0) {
+                if (asprintf(&line, "%s %s: %s; %s", p->doing, p->region, d, deadline) >= 0) {
                         if ((int) strlen(line) >= width)
                                 line[width - 1] = 0;
                         printf("\r\033[K%s", line);
@@ -239,8 +271,8 @@ static void progress_clear(struct progress *p) {
         p->last = NULL;
 }
 
-int verb_teardown(struct ctl *ctl) {
-        const char *region = ctl->args[0];
+static int teardown_or_free(struct ctl *ctl, bool free_it) {
+        const char *region = ctl->args[0], *what = free_it ? "free" : "teardown";
         const struct daxd_monitor watcher = {
                 .size = sizeof(struct daxd_monitor),
                 .region_changed = watch_region_changed,
@@ -251,6 +283,7 @@ int verb_teardown(struct ctl *ctl) {
         struct daxd_client *c = NULL;
         struct progress p = {
                 .region = region,
+                .doing = free_it ? "Freeing" : "Tearing down",
                 .tty = !ctl->json && isatty(STDOUT_FILENO),
                 .force = ctl->force,
         };
@@ -266,7 +299,7 @@ int verb_teardown(struct ctl *ctl) {
         if (!ctl->json) {
                 r = daxd_client_monitor(c, &watcher, &watch);
                 if (r < 0) {
-                        ret = ctl_fail(c, r, "following the teardown of %s", region);
+                        ret = ctl_fail(c, r, "following the %s of %s", what, region);
                         goto finish;
                 }
         }
@@ -274,7 +307,7 @@ int verb_teardown(struct ctl *ctl) {
         /* An unknown region fails here, before anything starts. */
         r = daxd_client_get_region(c, region, 0, &watch.snapshot);
         if (r < 0) {
-                ret = ctl_fail(c, r, "teardown of %s", region);
+                ret = ctl_fail(c, r, "%s of %s", what, region);
                 goto finish;
         }
         /* Nothing holds it: then only processes can keep it. */
@@ -289,10 +322,14 @@ int verb_teardown(struct ctl *ctl) {
         if (shown_timeout > 0)
                 p.deadline = now_usec() + shown_timeout;
 
-        r = daxd_client_teardown_async(c, region, timeout, ctl->force ? DAXD_TEARDOWN_FLAG_FORCE : 0,
-                                       on_teardown_done, &w);
+        if (free_it)
+                r = daxd_client_free_async(c, region, timeout, ctl->force ? DAXD_FREE_FLAG_FORCE : 0,
+                                           on_teardown_done, &w);
+        else
+                r = daxd_client_teardown_async(c, region, timeout, ctl->force ? DAXD_TEARDOWN_FLAG_FORCE : 0,
+                                               on_teardown_done, &w);
         if (r < 0) {
-                ret = ctl_fail(c, r, "teardown of %s", region);
+                ret = ctl_fail(c, r, "%s of %s", what, region);
                 goto finish;
         }
 
@@ -302,7 +339,7 @@ int verb_teardown(struct ctl *ctl) {
                 r = daxd_client_dispatch(c);
                 if (r < 0) {
                         progress_clear(&p);
-                        ret = ctl_fail(NULL, r, "teardown of %s", region);
+                        ret = ctl_fail(NULL, r, "%s of %s", what, region);
                         goto finish;
                 }
                 if (w.done)
@@ -327,7 +364,7 @@ int verb_teardown(struct ctl *ctl) {
                 r = wait_for(c, -1, p.tty ? next_redraw - now : UINT64_MAX);
                 if (r < 0) {
                         progress_clear(&p);
-                        ret = ctl_fail(NULL, r, "teardown of %s", region);
+                        ret = ctl_fail(NULL, r, "%s of %s", what, region);
                         goto finish;
                 }
         }
@@ -347,10 +384,25 @@ int verb_teardown(struct ctl *ctl) {
                         json_print(o, false);
                 }
                 if (w.error_name)
-                        ret = ctl_error("teardown of %s failed: %s: %s", region, w.error_name,
+                        ret = ctl_error("%s of %s failed: %s: %s", what, region, w.error_name,
                                         w.error_message ? w.error_message : strerror(-w.result));
                 else
-                        ret = ctl_error("teardown of %s failed: %s", region, strerror(-w.result));
+                        ret = ctl_error("%s of %s failed: %s", what, region, strerror(-w.result));
+                goto finish;
+        }
+
+        if (free_it) {
+                /* Freed: the region is gone with its backing. */
+                if (ctl->json) {
+                        struct json_object *o = json_object_new_object();
+
+                        json_object_object_add(o, "region", json_object_new_string(region));
+                        json_object_object_add(o, "result", json_object_new_string("done"));
+                        json_object_object_add(o, "state", json_object_new_string("freed"));
+                        json_print(o, false);
+                } else
+                        printf("Region %s freed.\n", region);
+                ret = EXIT_SUCCESS;
                 goto finish;
         }
 
@@ -375,6 +427,14 @@ finish:
         free(w.error_message);
         daxd_client_unref(c);
         return ret;
+}
+
+int verb_teardown(struct ctl *ctl) {
+        return teardown_or_free(ctl, false);
+}
+
+int verb_free(struct ctl *ctl) {
+        return teardown_or_free(ctl, true);
 }
 
 /* ---- hold ---- */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* daxdctl: the administration and scripting tool of daxd, written against
  * libdaxd. This file: the command line, help, and reload. The commands are
- * in daxdctl-show.c (list, leases, status) and daxdctl-wait.c (teardown,
- * hold, monitor); shared helpers in daxdctl-util.c. */
+ * in daxdctl-show.c (list, leases, status), daxdctl-wait.c (teardown,
+ * free, hold, monitor) and daxdctl-pool.c (pools, allocate); shared helpers
+ * in daxdctl-util.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,8 @@ enum {
         OPT_EXCLUSIVE = 1u << 9,
         OPT_OFFSET = 1u << 10,
         OPT_LENGTH = 1u << 11,
-        OPT_ON_REVOKE = 1u << 12,
+        OPT_MODE = 1u << 12,
+        OPT_ON_REVOKE = 1u << 13,
         OPT_COMMON = OPT_SYSTEM | OPT_USER | OPT_BUS_ADDRESS | OPT_JSON | OPT_HELP | OPT_VERSION,
 };
 
@@ -72,6 +74,7 @@ static const struct option_def {
         { "exclusive", 0, false, OPT_EXCLUSIVE },
         { "offset", 0, true, OPT_OFFSET },
         { "length", 0, true, OPT_LENGTH },
+        { "mode", 0, true, OPT_MODE },
         { "on-revoke", 0, true, OPT_ON_REVOKE },
 };
 
@@ -109,6 +112,34 @@ static const struct verb verbs[] = {
           "left and the deadline; otherwise a line is printed whenever something\n"
           "changes. Fails (exit status 1, daxd's message naming the holders) if\n"
           "the deadline passes, unless --force revokes what is left.\n"
+          "\n"
+          "      --timeout=DURATION    How long daxd waits: \"300ms\", \"1.5s\", \"2min\"\n"
+          "                            (default: daxd's teardown-timeout)\n"
+          "      --force               At the deadline, revoke what is left\n" },
+        { "pools", verb_pools, 0, 0, OPT_COMMON, "pools",
+          "List the pools daxd carves allocations out of, those the caller may\n"
+          "read: name, backend, path (directory or NVDIMM region), size, free,\n"
+          "used, allocations, mode and state (active, or retiring once removed\n"
+          "from the configuration). With --json, an array of objects with the\n"
+          "keys name, object_path, backend, path, state, size, free, used, align,\n"
+          "owner, group, mode, quota_per_user and allocations (region names).\n" },
+        { "allocate", verb_allocate, 3, 3, OPT_COMMON | OPT_MODE, "allocate POOL NAME SIZE [--mode=MODE]",
+          "Allocate region NAME of SIZE bytes (rounded up to the pool's align)\n"
+          "out of POOL, owned by the caller's uid and primary gid, and print\n"
+          "where it is. It stays until freed, across daxd restarts. Needs write\n"
+          "permission on the pool. With --json, the region as list shows it.\n"
+          "\n"
+          "      --mode=MODE           Who may acquire leases on it, as file permission\n"
+          "                            bits (default 0600)\n" },
+        { "free", verb_free, 1, 1, OPT_COMMON | OPT_TIMEOUT | OPT_FORCE, "free NAME [--timeout=DURATION] [--force]",
+          "Free an allocation (its owner or root): daxd revokes its leases and\n"
+          "waits, as for a teardown, until no client holds a lease and no process\n"
+          "maps it; then it erases it (a devdax pool with erase = yes), destroys\n"
+          "it and returns its space to the pool. On a terminal a progress line\n"
+          "shows the holders left and the deadline, then the erase; otherwise a\n"
+          "line is printed whenever something changes (the erase every tenth).\n"
+          "Fails (exit status 1, daxd's message naming the holders) if the\n"
+          "deadline passes, unless --force revokes what is left.\n"
           "\n"
           "      --timeout=DURATION    How long daxd waits: \"300ms\", \"1.5s\", \"2min\"\n"
           "                            (default: daxd's teardown-timeout)\n"
@@ -170,6 +201,9 @@ static void help_main(void) {
                "  leases [REGION]           List the leases, of one region or all\n"
                "  status REGION             Show a region: properties, holders, users, map\n"
                "  teardown REGION           Tear a region down, waiting for its holders\n"
+               "  pools                     List the pools\n"
+               "  allocate POOL NAME SIZE   Allocate a region of one's own out of a pool\n"
+               "  free NAME                 Free an allocation, waiting for its holders\n"
                "  reload                    Make daxd re-read its configuration\n"
                "  hold REGION [-- COMMAND]  Hold a lease while COMMAND runs, or until stopped\n"
                "  monitor                   Print daxd's events as they happen\n"
@@ -238,6 +272,12 @@ static int apply_option(struct ctl *ctl, struct parsed *p, const struct option_d
                 break;
         case OPT_FORCE:
                 ctl->force = true;
+                break;
+        case OPT_MODE:
+                r = parse_mode(value, &ctl->mode);
+                if (r < 0 || (ctl->mode & ~0777u))
+                        return ctl_error("invalid --mode \"%s\": expected permission bits like 0600, 0640", value);
+                ctl->mode_set = true;
                 break;
         case OPT_WRITE:
                 ctl->write = true;

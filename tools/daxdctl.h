@@ -2,8 +2,9 @@
 /* daxdctl.h: what the parts of daxdctl share: the parsed command line,
  * connecting, error reporting and the JSON renderings of regions and
  * leases (daxdctl-util.c), and the commands: daxdctl-show.c (list, leases,
- * status), daxdctl-wait.c (teardown, hold, monitor), daxdctl-exec.c (exec),
- * daxdctl.c (the command line, reload). */
+ * status, and the tables), daxdctl-wait.c (teardown, free, hold, monitor),
+ * daxdctl-pool.c (pools, allocate), daxdctl-exec.c (exec), daxdctl.c (the
+ * command line, reload). */
 #pragma once
 
 #include <json-c/json.h>
@@ -27,6 +28,9 @@ struct ctl {
         bool timeout_set;
         uint64_t timeout_usec;
         bool force;
+        /* allocate */
+        bool mode_set;
+        uint32_t mode;
         /* hold */
         bool write;
         bool exclusive;
@@ -71,11 +75,28 @@ struct json_object *json_lease(const char *object_path, const char *holder, cons
  * drops the reference. */
 void json_print(struct json_object *obj, bool one_line);
 
+struct json_object *json_pool(const struct daxd_pool *pool);
+
+/* Tables of text, columns padded to their widest cell (daxdctl-show.c). */
+struct table {
+        size_t n_cols;
+        unsigned right; /* bit i: column i is right-aligned */
+        char **cells;
+        size_t n_cells;
+};
+void table_init(struct table *t, unsigned right, const char *const *headers);
+void table_add_cell(struct table *t, const char *s);
+void table_print(const struct table *t, const char *indent);
+void table_free(struct table *t);
+
 /* The commands; each returns an exit status. */
 int verb_list(struct ctl *ctl);
 int verb_leases(struct ctl *ctl);
 int verb_status(struct ctl *ctl);
 int verb_teardown(struct ctl *ctl);
+int verb_free(struct ctl *ctl);
+int verb_pools(struct ctl *ctl);
+int verb_allocate(struct ctl *ctl);
 int verb_hold(struct ctl *ctl);
 int verb_monitor(struct ctl *ctl);
 int verb_exec(struct ctl *ctl); /* daxdctl-exec.c */
