@@ -472,6 +472,9 @@ static int devdax_find(struct backend_devdax *b, struct daxctl_ctx *ctx, struct 
                 r = dax_resolve_uuid(b->uuid, &name);
                 if (r == -ENOENT)
                         return set_error(ret_error, ENOENT, "no devdax namespace with uuid %s", b->uuid);
+                if (r == -ENODEV)
+                        return set_error(ret_error, ENODEV, "the devdax namespace with uuid %s has no device-DAX device",
+                                         b->uuid);
                 if (r < 0)
                         return set_error(ret_error, r, "cannot find the devdax namespace with uuid %s: %s", b->uuid,
                                          strerror(-r));
@@ -655,7 +658,54 @@ static int kmem_bind(struct backend_devdax *b, struct daxctl_dev *dev, struct ho
         return 0;
 }
 
-static int devdax_open(const struct region_config *cfg, struct backend **ret, char **ret_error) {
+/* Is anything but daxd holding the device already? For a device that
+ * appeared while daxd runs: asked before daxd opens it. */
+static int check_unused(struct backend_devdax *b, char **ret_error) {
+        _cleanup_free_ char *buf = NULL;
+        struct user_list users = {};
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        r = users_scan("/proc", &b->base.id, getpid(), &users);
+        if (r < 0)
+                return set_error(ret_error, r, "cannot read the kernel view of the users of /dev/%s: %s", b->devname,
+                                 strerror(-r));
+        if (users.n == 0)
+                return 0;
+        f = open_memstream(&buf, &size);
+        if (!f) {
+                user_list_clear(&users);
+                return set_error(ret_error, ENOMEM, "out of memory");
+        }
+        fprintf(f, "/dev/%s appeared held already:", b->devname);
+        user_list_fprint(f, &users);
+        fprintf(f, "; held from before it went, it must not be opened until they are gone "
+                   "(then activate the region)");
+        user_list_clear(&users);
+        if (fclose(f) != 0)
+                return set_error(ret_error, ENOMEM, "out of memory");
+        (void) set_error(ret_error, EBUSY, "%s", buf);
+        return -EBUSY;
+}
+
+/* A backing that is not there (yet) is -ENOENT (backend.h): no such device
+ * or namespace, a namespace without its device yet, a device that is not
+ * bound to device_dax (not yet, or no more), a node not yet created, or
+ * one that vanished while it was opened. The message keeps the reason. */
+static int not_there(int r) {
+        switch (r) {
+        case -ENOENT:
+        case -ENODEV:
+        case -ENXIO:
+        case -EBUSY: /* system-ram mode */
+                return -ENOENT;
+        default:
+                return r;
+        }
+}
+
+static int devdax_open(const struct region_config *cfg, unsigned flags, struct backend **ret, char **ret_error) {
         _cleanup_(daxctl_unref_nullp) struct daxctl_ctx *ctx = NULL;
         struct backend_devdax *b;
         struct daxctl_dev *dev;
@@ -677,11 +727,19 @@ static int devdax_open(const struct region_config *cfg, struct backend **ret, ch
         }
 
         r = devdax_find(b, ctx, &dev, ret_error);
-        if (r < 0)
+        if (r < 0) {
+                /* A namespace with the uuid but no device yet is one that
+                 * is being made (dax_resolve_uuid()'s ENODEV). */
+                r = not_there(r);
                 goto fail;
+        }
         r = devdax_check_devdax_mode(b, ret_error);
-        if (r < 0)
+        if (r < 0) {
+                r = not_there(r);
                 goto fail;
+        }
+        /* ENOENT: no node yet; ENODEV here is a node that is not the
+         * device's, a planted one rather than a missing one. */
         r = devdax_learn(b, dev, ret_error);
         if (r < 0)
                 goto fail;
@@ -690,6 +748,11 @@ static int devdax_open(const struct region_config *cfg, struct backend **ret, ch
                               b->devname, b->base.size, b->base.align);
                 goto fail;
         }
+        if (flags & BACKEND_OPEN_UNUSED) {
+                r = check_unused(b, ret_error);
+                if (r < 0)
+                        goto fail;
+        }
 
         /* "Can it be opened" is a start-up question: ask it now, while the
          * device is enabled, and close at once. */
@@ -697,6 +760,9 @@ static int devdax_open(const struct region_config *cfg, struct backend **ret, ch
         if (fd < 0) {
                 r = set_error(ret_error, -fd, "cannot open %s: %s", b->base.path,
                               fd == -ENODEV ? "not the device's character device node" : strerror(-fd));
+                /* Unbound or removed since it was checked: gone again. */
+                if (fd == -ENOENT || fd == -ENXIO)
+                        r = -ENOENT;
                 goto fail;
         }
         safe_close(fd);

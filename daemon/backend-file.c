@@ -73,7 +73,7 @@ _printf_(3, 4) static int open_error(char **ret_error, int error, const char *fm
         return -error;
 }
 
-static int file_open(const struct region_config *cfg, struct backend **ret, char **ret_error) {
+static int file_open(const struct region_config *cfg, unsigned flags, struct backend **ret, char **ret_error) {
         _cleanup_free_ struct backend_file *b = NULL;
         _cleanup_close_ int fd = -EBADF;
         bool created = false;
@@ -223,12 +223,12 @@ const struct backend_ops backend_file_ops = {
         .free = file_free,
 };
 
-int backend_open(const struct region_config *cfg, struct backend **ret, char **ret_error) {
+int backend_open(const struct region_config *cfg, unsigned flags, struct backend **ret, char **ret_error) {
         switch (cfg->backend) {
         case BACKEND_FILE:
-                return backend_file_ops.open(cfg, ret, ret_error);
+                return backend_file_ops.open(cfg, flags, ret, ret_error);
         case BACKEND_DEVDAX:
-                return backend_devdax_ops.open(cfg, ret, ret_error);
+                return backend_devdax_ops.open(cfg, flags, ret, ret_error);
         default:
                 return -EOPNOTSUPP;
         }

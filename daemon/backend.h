@@ -22,10 +22,25 @@ struct backing_id {
 
 struct backend;
 
+/* backend_open() flags */
+enum {
+        /* Refuse (-EBUSY, *ret_error naming the processes) a backing that
+         * any process but daxd maps or holds, before opening it: for a
+         * device that appeared while daxd runs, which may have been
+         * enabled again under a holder from before its removal (the kernel
+         * corrupts itself then: REPORT.md, bug 2), so that daxd never
+         * opens, let alone hands out, such a device. */
+        BACKEND_OPEN_UNUSED = 1 << 0,
+};
+
 struct backend_ops {
         const char *name;
-        /* Opens (for a file: creates and allocates if missing) the backing. */
-        int (*open)(const struct region_config *cfg, struct backend **ret, char **ret_error);
+        /* Opens (for a file: creates and allocates if missing) the backing.
+         * -ENOENT means the backing is not there (yet), and nothing else
+         * does: a file or a directory on its way missing, no such device,
+         * a device not (yet) in devdax mode. Every other error is one of
+         * what is there, which waiting would not mend. */
+        int (*open)(const struct region_config *cfg, unsigned flags, struct backend **ret, char **ret_error);
         /* A fresh open of the backing, O_RDONLY or O_RDWR, never a dup. */
         int (*open_lease_fd)(struct backend *b, bool write);
         /* The region's teardown action; on failure the backend is as before
@@ -71,8 +86,9 @@ extern const struct backend_ops backend_file_ops;
 extern const struct backend_ops backend_devdax_ops;
 
 /* On failure, *ret_error says what went wrong in words for the config's
- * FILE:LINE message. */
-int backend_open(const struct region_config *cfg, struct backend **ret, char **ret_error);
+ * FILE:LINE message; -ENOENT: not there (yet), as for the open op. flags:
+ * BACKEND_OPEN_*. */
+int backend_open(const struct region_config *cfg, unsigned flags, struct backend **ret, char **ret_error);
 struct backend *backend_free(struct backend *b);
 
 /* For a devdax region on CXL memory: the CXL region that holds the device

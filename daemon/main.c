@@ -163,10 +163,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 
 /* A configuration that is wrong in itself exits with EX_CONFIG, which the
  * unit's RestartPreventExitStatus= keeps from being restarted in a loop. A
- * backing that cannot be opened is a plain failure instead: the device or
- * file system may only be late, and a restart may find it. The file is
- * parsed once more by manager_load_config(); only its own errors are
- * told apart here. */
+ * backing that is not there yet is no failure at all (the region is
+ * absent until it appears); one that is there but cannot serve as
+ * configured exits with EX_CANTCREAT, also not restarted: no restart mends
+ * a read-only or full file system, a file smaller than its size or a
+ * device of the wrong geometry. The file is parsed once more by
+ * manager_load_config(); only its own errors are told apart here. */
 static int config_check(const char *path, bool missing_ok) {
         _cleanup_(config_freep) struct daxd_config *c = NULL;
         _cleanup_free_ char *why = NULL;
@@ -208,7 +210,7 @@ static int run(int argc, char *argv[]) {
                 return r == -ENOMEM ? 1 : EX_CONFIG;
         r = manager_load_config(m, arg_config ? arg_config : DAXD_DEFAULT_CONFIG, !arg_config, &why);
         if (r < 0)
-                return log_error("%s", why ? why : strerror(-r)), 1;
+                return log_error("%s", why ? why : strerror(-r)), r == -ENOMEM ? 1 : EX_CANTCREAT;
 
         /* Decide (and log) how the kernel view is read now: loading the
          * BPF iterators costs 0.1 s, which would otherwise fall on the

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "appear.h"
 #include "cleanup.h"
 #include "daxd-protocol.h"
 #include "health.h"
@@ -177,6 +178,7 @@ static void region_destroy(struct manager *m, struct region *r) {
         if (r->allocation)
                 r->allocation->region = NULL;
         LIST_REMOVE(regions, m->regions, r);
+        appear_forget(m, r);
         r->health = health_watch_free(r->health);
         region_free(r);
 }
@@ -218,6 +220,7 @@ struct manager *manager_free(struct manager *m) {
                 client_free(m, m->clients);
         while (m->regions)
                 region_destroy(m, m->regions);
+        appear_free(m);
         manager_free_pools(m);
         uevent_watch_free(m->uevents);
         tdestroy(m->lease_index, noop_free);
@@ -286,7 +289,20 @@ static void on_uevent(const char *action, const char *subsystem, const char *dev
         struct manager *m = userdata;
         struct region *r, *next;
 
-        if (strcmp(action, "remove") != 0 || strcmp(subsystem, "dax") != 0)
+        /* Events lost: a device may have appeared. */
+        if (!action) {
+                appear_device_event(m);
+                return;
+        }
+        /* A device added, or bound to its driver (device_dax, after its
+         * add, or again after a disable), and the nd namespace events
+         * around making one (a uuid is resolved through the namespace). */
+        if ((strcmp(subsystem, "dax") == 0 || strcmp(subsystem, "nd") == 0) &&
+            (strcmp(action, "add") == 0 || strcmp(action, "bind") == 0 || strcmp(action, "change") == 0)) {
+                appear_device_event(m);
+                return;
+        }
+        if (strcmp(action, "remove") != 0 || strcmp(subsystem, "dax") != 0 || !devname)
                 return;
         LIST_FOREACH_SAFE(regions, r, next, m->regions) {
                 const char *p;
@@ -320,16 +336,27 @@ static void manager_apply_settings(struct manager *m, const struct daxd_config *
         m->allocation_limit = cfg->allocation_limit;
 }
 
+/* Regions opened by a load or reload that does not go through: files they
+ * created are removed again. An absent one opened nothing. */
+static void discard_regions(struct region *list) {
+        struct region *r, *n;
+
+        LIST_FOREACH_SAFE(regions, r, n, list) {
+                if (r->backend)
+                        r->backend->ops->discard(r->backend);
+                region_free(r);
+        }
+}
+
 /* Opens every region of cfg that the manager doesn't already have; all or
  * none. */
 static int open_new_regions(struct manager *m, const struct daxd_config *cfg, struct region **ret_list,
                             char **ret_error) {
-        struct region *list = NULL, *r, *n;
+        struct region *list = NULL, *r;
         int e = 0;
 
         for (const struct region_config *rc = cfg->regions; rc; rc = rc->next) {
                 _cleanup_free_ char *why = NULL;
-
                 struct region *old = manager_find_region(m, rc->name);
 
                 if (old && old->allocation) {
@@ -342,9 +369,14 @@ static int open_new_regions(struct manager *m, const struct daxd_config *cfg, st
                         e = -EEXIST;
                         goto fail;
                 }
-                if (old)
+                /* A region changed while absent is replaced (it holds
+                 * nothing); any other is kept as it is. */
+                if (old && !(old->state == REGION_ABSENT && !region_config_equal(rc, old->config)))
                         continue;
                 e = region_new(rc, true, &r, &why);
+                if (e == -ENOENT)
+                        /* Not there yet: absent, and waited for. */
+                        e = region_new_absent(rc, TAKE_PTR(why), &r);
                 if (e < 0) {
                         /* A devdax region's problem is its device's. */
                         unsigned line = rc->device_line ? rc->device_line : rc->uuid_line ? rc->uuid_line : rc->line;
@@ -360,10 +392,7 @@ static int open_new_regions(struct manager *m, const struct daxd_config *cfg, st
         return 0;
 
 fail:
-        LIST_FOREACH_SAFE(regions, r, n, list) {
-                r->backend->ops->discard(r->backend);
-                region_free(r);
-        }
+        discard_regions(list);
         return e;
 }
 
@@ -400,7 +429,7 @@ static void on_health_changed(struct health_watch *w, unsigned what, const struc
 
 /* A region's health is announced where the kernel tells of changes (an
  * NVDIMM region's bad blocks); elsewhere it is only read when asked. */
-static void region_watch_health(struct manager *m, struct region *r) {
+void manager_region_watch_health(struct manager *m, struct region *r) {
         int e;
 
         r->health = health_watch_free(r->health);
@@ -417,14 +446,21 @@ static void region_watch_health(struct manager *m, struct region *r) {
 /* The one way a region comes in. */
 void manager_add_region(struct manager *m, struct region *r, bool announce) {
         LIST_PREPEND(regions, m->regions, r);
-        log_info("region %s: %s backend, %s, %" PRIu64 " bytes, align %" PRIu64, r->name, r->backend->ops->name,
-                 r->backend->path, r->size, r->align);
+        if (r->backend)
+                log_info("region %s: %s backend, %s, %" PRIu64 " bytes, align %" PRIu64, r->name,
+                         r->backend->ops->name, r->backend->path, r->size, r->align);
         if (r->config->backend == BACKEND_DEVDAX && !m->uevents) {
                 int e = uevent_watch_new(m->event, on_uevent, m, &m->uevents);
                 if (e < 0)
-                        log_warning_errno(e, "cannot watch for devices removed underneath regions: %m");
+                        log_warning_errno(e, "cannot watch for devices added and removed: %m; an absent devdax "
+                                          "region becomes live only by Activate, and a device removed underneath "
+                                          "a region is found by its next lease");
         }
-        region_watch_health(m, r);
+        manager_region_watch_health(m, r);
+        /* After the uevent watch: the look appear_wait() schedules finds a
+         * device that appeared before it. */
+        if (r->state == REGION_ABSENT)
+                appear_wait(m, r);
         if (announce)
                 CALLBACK(m, region_added, r);
 }
@@ -440,7 +476,7 @@ static void adopt_regions(struct manager *m, struct region *list, bool announce)
 
 int manager_load_config(struct manager *m, const char *path, bool missing_ok, char **ret_error) {
         _cleanup_(config_freep) struct daxd_config *cfg = NULL;
-        struct region *list = NULL, *alloc_regions = NULL, *r, *n;
+        struct region *list = NULL, *alloc_regions = NULL;
         struct pool *pools = NULL;
         char *p;
         int e;
@@ -459,10 +495,7 @@ int manager_load_config(struct manager *m, const char *path, bool missing_ok, ch
         }
         e = manager_open_pools(m, cfg, false, &pools, &alloc_regions, ret_error);
         if (e < 0) {
-                LIST_FOREACH_SAFE(regions, r, n, list) {
-                        r->backend->ops->discard(r->backend);
-                        region_free(r);
-                }
+                discard_regions(list);
                 free(p);
                 return e;
         }
@@ -478,6 +511,22 @@ int manager_load_config(struct manager *m, const char *path, bool missing_ok, ch
 
 int manager_request_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, bool force, bool remove,
                              bool free, void *token) {
+        if (r->state == REGION_ABSENT) {
+                /* Nothing to drain and nothing to act on: retired at once,
+                 * and no longer waited for. (An allocation, the only kind
+                 * a Free tears down, is never absent.) */
+                appear_forget(m, r);
+                if (remove) {
+                        manager_remove_region(m, r);
+                        return 0;
+                }
+                (void) region_retire_absent(r);
+                log_info("region %s: torn down while absent: retired, no longer waited for", r->name);
+                manager_region_changed(m, r, REGION_PROP_STATE);
+                if (token)
+                        manager_teardown_done(m, r, token, 0, NULL);
+                return 0;
+        }
         if (r->state == REGION_RETIRED && !(free && !r->teardown)) {
                 if (token)
                         manager_teardown_done(m, r, token, 0, NULL);
@@ -515,10 +564,7 @@ int manager_reload(struct manager *m, char **ret_error) {
                 return reload_refused(ret_error, e, why);
         e = manager_open_pools(m, cfg, true, &pools, &alloc_regions, &why);
         if (e < 0) {
-                LIST_FOREACH_SAFE(regions, r, n, list) {
-                        r->backend->ops->discard(r->backend);
-                        region_free(r);
-                }
+                discard_regions(list);
                 return reload_refused(ret_error, e, why);
         }
 
@@ -546,10 +592,17 @@ int manager_reload(struct manager *m, char **ret_error) {
                         e = manager_request_teardown(m, r, 0, false, true, false, NULL);
                         if (e < 0)
                                 log_error_errno(e, "region %s: cannot start its teardown, keeping it: %m", r->name);
-                } else if (!region_config_equal(rc, r->config))
-                        log_warning("region %s: changed in %s:%u, but a configured region is never changed "
-                                    "in place; it is kept as it is (tear it down, or remove it and reload, "
-                                    "then add it again)", r->name, cfg->path, rc->line);
+                } else if (!region_config_equal(rc, r->config)) {
+                        if (r->state == REGION_ABSENT) {
+                                /* open_new_regions() opened its successor. */
+                                log_info("region %s: changed in %s:%u while absent; replaced", r->name, cfg->path,
+                                         rc->line);
+                                manager_remove_region(m, r);
+                        } else
+                                log_warning("region %s: changed in %s:%u, but a configured region is never "
+                                            "changed in place; it is kept as it is (tear it down, or remove it "
+                                            "and reload, then add it again)", r->name, cfg->path, rc->line);
+                }
         }
 
         adopt_regions(m, list, true);
@@ -615,6 +668,9 @@ int manager_acquire(struct manager *m, struct client *c, struct region *r, uint6
                                        r->name);
         case -ENODEV:
                 return refuse(ret_error, e, "region %s is retired (torn down)", r->name);
+        case -ENOMEDIUM:
+                *ret_error = appear_describe(r);
+                return e;
         case -EINVAL:
                 return refuse(ret_error, e, "unknown flags 0x%" PRIx64 " (known: WRITE 0x1, EXCLUSIVE 0x2)",
                                        flags & ~DAXD_ACQUIRE_KNOWN_FLAGS);
@@ -757,7 +813,9 @@ int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec,
         if (flags & ~DAXD_TEARDOWN_KNOWN_FLAGS)
                 return refuse(ret_error, -EINVAL, "unknown teardown flags 0x%" PRIx64 " (known: FORCE 0x1)",
                               flags & ~DAXD_TEARDOWN_KNOWN_FLAGS);
-        if (token && r->state != REGION_RETIRED && m->n_teardown_tokens >= m->teardown_limit)
+        /* A retired or absent region answers at once: no token waits. */
+        if (token && r->state != REGION_RETIRED && r->state != REGION_ABSENT &&
+            m->n_teardown_tokens >= m->teardown_limit)
                 return refuse(ret_error, -ENOBUFS,
                               "%" PRIu64 " Teardown calls are waiting already, the limit (teardown-limit)",
                               m->teardown_limit);
@@ -816,6 +874,19 @@ int manager_activate(struct manager *m, struct region *r, char **ret_error) {
         if (r->state == REGION_DRAINING)
                 return refuse(ret_error, -ESHUTDOWN,
                                         "region %s is draining; activate it once the teardown ended", r->name);
+        /* Never opened (absent, or retired while absent): looked for now,
+         * and waited for again if it is not there. */
+        if (r->state == REGION_ABSENT)
+                return appear_try(m, r, ret_error);
+        if (r->state == REGION_RETIRED && !r->backend) {
+                (void) region_reopen(r);
+                e = appear_try(m, r, ret_error);
+                if (e < 0) {
+                        appear_wait(m, r);
+                        manager_region_changed(m, r, REGION_PROP_STATE);
+                }
+                return e;
+        }
         if (!r->backend || !r->backend->ops->activate)
                 return refuse(ret_error, -EOPNOTSUPP, "region %s: the %s backend cannot be activated again",
                                         r->name, backend_type_to_string(r->config->backend));
@@ -860,7 +931,7 @@ int manager_activate(struct manager *m, struct region *r, char **ret_error) {
          * unbound, a hot-unplug): the region's badblocks attribute is then
          * a new one, and the old fd never hears of it. Watch what exists
          * now. */
-        region_watch_health(m, r);
+        manager_region_watch_health(m, r);
         manager_region_changed(m, r,
                                REGION_PROP_STATE |
                                        (r->size != old_size || r->align != old_align

@@ -25,6 +25,7 @@
 #include "users.h"
 
 struct manager;
+struct path_watch;
 struct pool;
 struct uevent_watch;
 
@@ -46,6 +47,9 @@ enum {
         REGION_PROP_ACCESS = 1 << 8,
         /* A Free's erase made progress (allocation->erased). */
         REGION_PROP_ERASED = 1 << 9,
+        /* What is known of the backing once it is open: Path, NumaNode and
+         * a device's CXL identity (an absent region went live). */
+        REGION_PROP_BACKING = 1 << 10,
 };
 
 /* What lease_changed reports, as a mask. */
@@ -163,6 +167,9 @@ struct manager {
         uint64_t n_leases;
         uint64_t next_lease_id;
         struct uevent_watch *uevents; /* once a devdax region exists */
+        struct path_watch *paths;     /* appear.c's, once a file region was absent */
+        struct event_source *appear_timer; /* appear.c's next look at absent regions */
+        uint64_t appear_due;          /* when it fires; 0: not armed */
         struct pool *pools;
         char *state_directory;        /* as the start found it; a reload keeps it */
         int state_dir_fd;             /* STATE_DIRECTORY/pools, once a pool needs it */
@@ -180,13 +187,16 @@ void manager_set_callbacks(struct manager *m, const struct manager_callbacks *cb
 void manager_stop(struct manager *m);
 
 /* Loads the config and opens every region, or nothing: on failure no region
- * is kept and files this attempt created are removed again. *ret_error is
- * "FILE:LINE: what is wrong". */
+ * is kept and files this attempt created are removed again. A region whose
+ * backing is not there (yet) is no failure: it is absent, and becomes live
+ * by itself once the backing appears. *ret_error is "FILE:LINE: what is
+ * wrong". */
 int manager_load_config(struct manager *m, const char *path, bool missing_ok, char **ret_error);
-/* Re-reads the config file: adds new regions, tears removed ones down (a
- * region is freed once retired), keeps changed ones as they are. A config
- * with errors changes nothing: -EBADMSG, and *ret_error says what is wrong
- * and that the running configuration is kept. */
+/* Re-reads the config file: adds new regions (absent ones too), tears
+ * removed ones down (a region is freed once retired; an absent one at
+ * once), keeps changed ones as they are, but for an absent one, which is
+ * replaced. A config with errors changes nothing: -EBADMSG, and *ret_error
+ * says what is wrong and that the running configuration is kept. */
 int manager_reload(struct manager *m, char **ret_error);
 
 struct region *manager_find_region(struct manager *m, const char *name);
@@ -203,7 +213,8 @@ void manager_remove_client(struct manager *m, struct client *c);
  * fresh fd in *ret_fd. The caller hands the lease to its holder, then
  * announces it (manager_announce_lease), or ends it (LEASE_END_UNDELIVERED).
  * Errors, each with *ret_error in words (NULL for -ENOMEM): -ESHUTDOWN
- * draining, -ENODEV retired, -EINVAL flags, -ERANGE, -EDOM, -EACCES,
+ * draining, -ENODEV retired, -ENOMEDIUM absent (the message says what daxd
+ * waits for), -EINVAL flags, -ERANGE, -EDOM, -EACCES,
  * -EDQUOT (lease-limit-per-client), -ENOBUFS (lease-limit), -EADDRINUSE (a
  * conflicting EXCLUSIVE lease), -EIO (the backing could not be opened). */
 int manager_acquire(struct manager *m, struct client *c, struct region *r, uint64_t offset, uint64_t length,
@@ -222,14 +233,19 @@ void manager_end_lease(struct manager *m, struct lease *l, enum lease_end why);
  * upgrades a teardown under way). A timeout_usec of 0 means the configured
  * one. token (NULL: none) is answered by teardown_done exactly once; for a
  * retired region at once. -EINVAL unknown flags, -ENOBUFS when teardown-limit
- * tokens wait already (*ret_error says so); no token is kept then. */
+ * tokens wait already (*ret_error says so); no token is kept then. An absent
+ * region is retired at once (nothing to drain, nothing to act on) and no
+ * longer waited for. */
 int manager_teardown(struct manager *m, struct region *r, uint64_t timeout_usec, uint64_t flags, void *token,
                      char **ret_error);
 
 /* Brings a retired region back (devdax: re-enable the device); 0 at once
  * for a live one. -ESHUTDOWN draining, -EOPNOTSUPP for a backend without
  * activate, -EBUSY while /proc shows any process holding the backing, -EIO
- * when the backend fails (the region stays retired); *ret_error says which. */
+ * when the backend fails (the region stays retired); *ret_error says which.
+ * An absent region, or one retired while absent, is looked for now: 0 if
+ * it is live, else -ENOMEDIUM (absent, and waited for) or -EBUSY (a device
+ * that appeared held already). */
 int manager_activate(struct manager *m, struct region *r, char **ret_error);
 
 /* The backing of r vanished (a device removed underneath): every lease ends
@@ -252,6 +268,9 @@ void manager_revoke(struct manager *m, struct lease *l, const char *reason, uint
 void manager_teardown_done(struct manager *m, struct region *r, void *token, int error, const char *message);
 /* Takes a region out (region_removed) and frees it; it holds nothing. */
 void manager_remove_region(struct manager *m, struct region *r);
+/* For appear.c: watches a region that has just gone live for health
+ * changes, where the kernel tells of them. */
+void manager_region_watch_health(struct manager *m, struct region *r);
 /* Puts a region in (region_added with announce). */
 void manager_add_region(struct manager *m, struct region *r, bool announce);
 /* manager_teardown()'s work without its checks; free: a Free. */

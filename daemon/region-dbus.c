@@ -201,8 +201,16 @@ static int property_get_backend(sd_bus *bus, const char *path, const char *inter
 static int property_get_path(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         struct region *r = userdata;
+        _cleanup_free_ char *node = NULL;
 
-        return sd_bus_message_append(reply, "s", r->backend ? r->backend->path : r->config->path);
+        if (r->backend)
+                return sd_bus_message_append(reply, "s", r->backend->path);
+        /* Not opened (absent): what the configuration names; a device
+         * found by uuid has no name yet. */
+        if (r->config->backend == BACKEND_DEVDAX && r->config->device &&
+            asprintf(&node, "/dev/%s", r->config->device) < 0)
+                return -ENOMEM;
+        return sd_bus_message_append(reply, "s", r->config->backend == BACKEND_DEVDAX ? node : r->config->path);
 }
 
 static int property_get_numa_node(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -345,11 +353,13 @@ static const sd_bus_vtable region_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(struct region, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Path", "s", property_get_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* Path, NumaNode and the CXL identity are known once the backing is
+         * open: they change when an absent region goes live. */
+        SD_BUS_PROPERTY("Path", "s", property_get_path, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         /* A devdax region re-reads its device's geometry on Activate. */
         SD_BUS_PROPERTY("Size", "t", NULL, offsetof(struct region, size), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Align", "t", NULL, offsetof(struct region, align), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("NumaNode", "i", property_get_numa_node, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("NumaNode", "i", property_get_numa_node, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("References", "t", NULL, offsetof(struct region, n_refs), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Holders", "a(sut)", property_get_holders, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -372,9 +382,10 @@ static const sd_bus_vtable region_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EXPLICIT | SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("BadBlocks", "a(tt)", property_get_bad_blocks, 0,
                         SD_BUS_VTABLE_PROPERTY_EXPLICIT | SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
-        /* Read with the device's geometry, at start and on Activate. */
-        SD_BUS_PROPERTY("CxlRegion", "s", property_get_cxl_region, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("CxlMemdevs", "a(st)", property_get_cxl_memdevs, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* Read with the device's geometry: when it is opened, and on
+         * Activate. */
+        SD_BUS_PROPERTY("CxlRegion", "s", property_get_cxl_region, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CxlMemdevs", "a(st)", property_get_cxl_memdevs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         /* A sysfs read of root-only attributes (backing-dbus.c), so
          * EXPLICIT; the difference of two addresses, not an address. */
         SD_BUS_PROPERTY("NvdimmOffset", "t", backing_property_get_nvdimm_offset, 0,
@@ -481,6 +492,10 @@ void region_emit_changed(struct bus_server *s, struct region *r, unsigned mask) 
                 { REGION_PROP_REFERENCES, "References" },
                 { REGION_PROP_HOLDERS, "Holders" },
                 { REGION_PROP_USERS, "Users" }, /* invalidated: no /proc scan here */
+                { REGION_PROP_BACKING, "Path" },
+                { REGION_PROP_BACKING, "NumaNode" },
+                { REGION_PROP_BACKING, "CxlRegion" },
+                { REGION_PROP_BACKING, "CxlMemdevs" },
                 { REGION_PROP_ACCESS, "Owner" },
                 { REGION_PROP_ACCESS, "Group" },
                 { REGION_PROP_ACCESS, "Mode" },

@@ -18,6 +18,8 @@ const char *region_state_to_string(enum region_state s) {
                 return DAXD_STATE_DRAINING;
         case REGION_RETIRED:
                 return DAXD_STATE_RETIRED;
+        case REGION_ABSENT:
+                return DAXD_STATE_ABSENT;
         }
         return "unknown";
 }
@@ -40,7 +42,7 @@ int region_new(const struct region_config *cfg, bool open_backend, struct region
         r->size = cfg->has_size ? cfg->size : 0;
 
         if (open_backend) {
-                e = backend_open(cfg, &r->backend, ret_error);
+                e = backend_open(cfg, 0, &r->backend, ret_error);
                 if (e < 0) {
                         region_free(r);
                         return e;
@@ -53,11 +55,30 @@ int region_new(const struct region_config *cfg, bool open_backend, struct region
         return 0;
 }
 
+int region_new_absent(const struct region_config *cfg, char *why, struct region **ret) {
+        struct region *r;
+        int e;
+
+        e = region_new(cfg, false, &r, NULL);
+        if (e < 0) {
+                free(why);
+                return e;
+        }
+        /* Nothing is known of a backing that is not there. */
+        r->state = REGION_ABSENT;
+        r->size = 0;
+        r->align = 0;
+        r->absent_why = why;
+        *ret = r;
+        return 0;
+}
+
 struct region *region_free(struct region *r) {
         if (!r)
                 return NULL;
         /* Leases hold references; whoever frees a region has ended them. */
         assert(r->n_refs == 0);
+        free(r->absent_why);
         backend_free(r->backend);
         region_config_free(r->config);
         free(r->name);
@@ -71,6 +92,8 @@ int region_check_acquire(const struct region *r, uint64_t offset, uint64_t lengt
                 return -ESHUTDOWN;
         if (r->state == REGION_RETIRED)
                 return -ENODEV;
+        if (r->state == REGION_ABSENT)
+                return -ENOMEDIUM;
         if (flags & ~DAXD_ACQUIRE_KNOWN_FLAGS)
                 return -EINVAL;
 
@@ -141,6 +164,8 @@ int region_add_lease(struct region *r, struct lease *l) {
                 return -ESHUTDOWN;
         if (r->state == REGION_RETIRED)
                 return -ENODEV;
+        if (r->state == REGION_ABSENT)
+                return -ENOMEDIUM;
         if (l->region)
                 return -EBUSY;
 
@@ -227,6 +252,40 @@ int region_activate(struct region *r, char **ret_error) {
         r->size = r->backend->size;
         r->align = r->backend->align;
         r->state = REGION_LIVE;
+        return 0;
+}
+
+int region_appear(struct region *r, unsigned flags, char **ret_error) {
+        struct backend *b = NULL;
+        int e;
+
+        if (r->state != REGION_ABSENT)
+                return -EALREADY;
+        assert(!r->backend && r->n_refs == 0);
+
+        e = backend_open(r->config, flags, &b, ret_error);
+        if (e < 0)
+                return e;
+        r->backend = b;
+        r->size = b->size;
+        r->align = b->align;
+        free(r->absent_why);
+        r->absent_why = NULL;
+        r->state = REGION_LIVE;
+        return 0;
+}
+
+int region_retire_absent(struct region *r) {
+        if (r->state != REGION_ABSENT)
+                return -EINVAL;
+        r->state = REGION_RETIRED;
+        return 0;
+}
+
+int region_reopen(struct region *r) {
+        if (r->state != REGION_RETIRED || r->backend)
+                return -EINVAL;
+        r->state = REGION_ABSENT;
         return 0;
 }
 

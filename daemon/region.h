@@ -15,12 +15,16 @@
 
 struct allocation;
 struct client;
+struct path_wait;
 struct teardown;
 
 enum region_state {
         REGION_LIVE,
         REGION_DRAINING,
         REGION_RETIRED,
+        /* The backing is not there yet: no backend, no lease, and the
+         * manager looks again whenever it may have appeared (appear.c). */
+        REGION_ABSENT,
 };
 
 struct lease {
@@ -54,13 +58,20 @@ struct region {
         struct holder *holders;        /* the manager's, for Holders */
         struct teardown *teardown;     /* while draining, and only then */
         struct health_watch *health;   /* the manager's, where the kernel notifies */
+        char *absent_why;              /* while absent: why the backing could not be opened */
+        struct path_wait *path_wait;   /* the manager's, while a file region is absent */
+        bool appear_pending;           /* absent, and to be looked at again soon */
         struct allocation *allocation; /* a pool's allocation; NULL when configured */
         LIST_FIELDS(struct region, regions);
 };
 
 /* Takes a copy of cfg; opens the backing unless open_backend is false (unit
- * tests). *ret_error explains a failure in words. */
+ * tests). *ret_error explains a failure in words; -ENOENT is a backing that
+ * is not there (yet), as backend_open() says. */
 int region_new(const struct region_config *cfg, bool open_backend, struct region **ret, char **ret_error);
+/* A region of cfg whose backing is not there (yet): absent, without a
+ * backend, Size and Align 0. Takes why (the open's message; may be NULL). */
+int region_new_absent(const struct region_config *cfg, char *why, struct region **ret);
 struct region *region_free(struct region *r);
 
 const char *region_state_to_string(enum region_state s);
@@ -101,6 +112,17 @@ int region_retire_full(struct region *r, char **ret_error);
  * when live, -ESHUTDOWN when draining. The caller checks the kernel's view
  * first: nothing may hold the backing. */
 int region_activate(struct region *r, char **ret_error);
+
+/* absent -> live: opens the backing (backend_open() with flags) and reads
+ * its geometry. On failure the region stays absent, and the error is the
+ * backend's (-ENOENT: still not there). -EALREADY unless absent. */
+int region_appear(struct region *r, unsigned flags, char **ret_error);
+/* absent -> retired: a teardown with nothing to drain and nothing to act
+ * on. -EINVAL unless absent. */
+int region_retire_absent(struct region *r);
+/* retired -> absent, for a region retired while absent (it never had a
+ * backend): its backing is looked for again. -EINVAL otherwise. */
+int region_reopen(struct region *r);
 
 /* The kernel's view: every process but daxd that maps the backing or holds
  * an fd to it. Also once retired: who kept a mapping through FORCE is worth

@@ -26,6 +26,11 @@ static void on_uevent(struct event_source *s, int fd, uint32_t revents, void *us
         ssize_t n;
 
         n = recvmsg(fd, &mh, MSG_DONTWAIT);
+        if (n < 0 && errno == ENOBUFS) {
+                log_warning("uevent: the kernel's events overflowed daxd's socket; looking at every device again");
+                w->fn(NULL, NULL, NULL, w->userdata);
+                return;
+        }
         if (n <= 0)
                 return;
         /* Only the kernel speaks on this group; ignore anything else. */
@@ -40,9 +45,9 @@ static void on_uevent(struct event_source *s, int fd, uint32_t revents, void *us
                 else if (strncmp(p, "DEVNAME=", 8) == 0)
                         devname = p + 8;
         }
-        if (!action || !subsystem || !devname)
+        if (!action || !subsystem)
                 return;
-        log_debug("uevent: %s of %s device %s", action, subsystem, devname);
+        log_debug("uevent: %s of %s device %s", action, subsystem, devname ? devname : "(no node)");
         w->fn(action, subsystem, devname, w->userdata);
 }
 
@@ -54,6 +59,9 @@ int uevent_watch_new(sd_event *e, uevent_fn fn, void *userdata, struct uevent_wa
         fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
         if (fd < 0)
                 return -errno;
+        /* A namespace made or enabled sends a burst of events; lost ones
+         * cost a look at everything (ENOBUFS above), so make room. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int) { 1024 * 1024 }, sizeof(int));
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 r = -errno;
                 safe_close(fd);

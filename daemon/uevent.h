@@ -6,7 +6,10 @@
 
 struct uevent_watch;
 
-/* One kernel uevent: ACTION, SUBSYSTEM and DEVNAME as the kernel sent them. */
+/* One kernel uevent: ACTION, SUBSYSTEM and DEVNAME as the kernel sent them;
+ * devname is NULL for a device without a node (an NVDIMM namespace). All
+ * three are NULL when events were lost (the socket's buffer overflowed):
+ * anything may have happened meanwhile. */
 typedef void (*uevent_fn)(const char *action, const char *subsystem, const char *devname, void *userdata);
 
 /* Kernel uevents, not udev's: no udevd is needed, and the kernel's remove

@@ -50,6 +50,10 @@
 #define DAXD_STATE_LIVE "live"
 #define DAXD_STATE_DRAINING "draining"
 #define DAXD_STATE_RETIRED "retired"
+/* The backing is not there yet (a device not yet created or not in devdax
+ * mode, a file or its directory or file system not there): no lease until
+ * it appears, which makes the region live by itself. */
+#define DAXD_STATE_ABSENT "absent"
 
 /* Lease states */
 #define DAXD_LEASE_ACTIVE "active"
@@ -72,6 +76,7 @@
 #define DAXD_ERROR_NOT_HOLDER "org.daxd1.Error.NotHolder"            /* EPERM */
 #define DAXD_ERROR_BUSY "org.daxd1.Error.Busy"                       /* EBUSY */
 #define DAXD_ERROR_BACKEND "org.daxd1.Error.Backend"                 /* EIO */
+#define DAXD_ERROR_REGION_ABSENT "org.daxd1.Error.RegionAbsent"      /* ENOMEDIUM */
 #define DAXD_ERROR_NO_SUCH_POOL "org.daxd1.Error.NoSuchPool"         /* ENXIO */
 #define DAXD_ERROR_EXISTS "org.daxd1.Error.Exists"                   /* EEXIST */
 #define DAXD_ERROR_NO_SPACE "org.daxd1.Error.NoSpace"                /* ENOSPC */

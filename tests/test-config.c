@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-config.c: the command line, daxd.conf errors and the process contract.
  *
- * A broken config must make daxd exit 78 (EX_CONFIG; 1 when the backing
- * cannot be opened) with "FILE:LINE: what is wrong" on stderr, even with a
- * working bus at hand (each case gets a private dbus-daemon, so the config
+ * A broken config must make daxd exit 78 (EX_CONFIG; 73, EX_CANTCREAT, when
+ * a backing is there but cannot serve as configured) with "FILE:LINE: what
+ * is wrong" on stderr, even with a working bus at hand (each case gets a private dbus-daemon, so the config
  * is the only thing wrong). Also: --help,
  * --version, a second daxd on a bus where the name is taken, an unreachable
  * bus, SIGTERM/SIGINT, the watchdog, and what a good config creates.
@@ -30,8 +30,9 @@ struct bad_config {
         const char *keyword; /* must appear in the message */
         const char *existing_file; /* created with 2 MiB before daxd starts */
         /* Found when the backing is opened, not in the file itself: exit
-         * status 1, which the unit restarts (the backing may be late),
-         * instead of 78 (EX_CONFIG), which it does not. */
+         * status 73 (EX_CANTCREAT) instead of 78 (EX_CONFIG); neither is
+         * restarted. A backing that is not there is no error at all (the
+         * region is absent: test-dbus-absent). */
         bool backing;
 };
 
@@ -135,12 +136,13 @@ static const struct bad_config bad_configs[] = {
                 { 1, 4 }, "align", NULL,
         },
         {
-                "missing_file_without_size",
+                /* There, and empty: no size to serve. */
+                "empty_file_without_size",
                 "[daxd]\n"
                 "[region r0]\n"
                 "backend = file\n"
-                "path = @DIR@/does-not-exist.pool\n",
-                { 2, 4 }, "r0", NULL, true,
+                "path = @DIR@/empty.pool\n",
+                { 2, 4 }, "0 bytes", "empty.pool", true,
         },
         {
                 "size_larger_than_file",
@@ -151,12 +153,14 @@ static const struct bad_config bad_configs[] = {
                 { 1, 4 }, "size", "existing.pool", true,
         },
         {
-                "path_cannot_be_opened",
+                /* A file where a directory should be: ENOTDIR, which no
+                 * waiting mends. */
+                "path_below_a_file",
                 "[region r0]\n"
                 "backend = file\n"
-                "path = /nonexistent-daxd-test-dir/r0.pool\n"
+                "path = @DIR@/daxd.conf/r0.pool\n"
                 "size = 2M\n",
-                { 1, 3 }, "/nonexistent-daxd-test-dir/r0.pool", NULL, true,
+                { 1, 3 }, "Not a directory", NULL, true,
         },
         {
                 /* The device dictates the path. */
@@ -280,12 +284,12 @@ static const struct bad_config bad_configs[] = {
                 { 1 }, "device", NULL,
         },
         {
-                /* Found missing when opened: the region's line, the device's name. */
-                "devdax_missing_device",
+                /* A directory at the path. */
+                "path_is_a_directory",
                 "[region r0]\n"
-                "backend = devdax\n"
-                "device = dax97.3\n",
-                { 1, 3 }, "dax97.3", NULL, true,
+                "backend = file\n"
+                "path = @DIR@\n",
+                { 1, 3 }, "r0", NULL, true,
         },
         {
                 "devdax_size",
@@ -303,11 +307,13 @@ static const struct bad_config bad_configs[] = {
                 { 3 }, "not-a-uuid", NULL,
         },
         {
-                "devdax_missing_uuid",
+                /* There, but not a multiple of its align: 2 MiB of 4M. */
+                "file_not_multiple_of_align",
                 "[region r0]\n"
-                "backend = devdax\n"
-                "uuid = 6E9F0B5C-1D2A-4F4E-9C53-0A1B2C3D4E5F\n",
-                { 1, 3 }, "6e9f0b5c-1d2a-4f4e-9c53-0a1b2c3d4e5f", NULL, true,
+                "backend = file\n"
+                "path = @DIR@/existing.pool\n"
+                "align = 4M\n",
+                { 1, 3 }, "not a positive multiple of align", "existing.pool", true,
         },
         {
                 "file_device",
@@ -333,14 +339,15 @@ static void run_bad_config(const struct bad_config *bc) {
                 int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 
                 ASSERT_OK(fd);
-                ASSERT_OK(ftruncate(fd, 2 * MiB));
+                /* "empty.pool" stays empty. */
+                ASSERT_OK(ftruncate(fd, strcmp(bc->existing_file, "empty.pool") == 0 ? 0 : 2 * MiB));
                 close(fd);
                 free(p);
         }
         status = test_env_run_daxd(env, args, &output);
         fprintf(stderr, "daxd output:\n%s\n", output);
         ASSERT_TRUE(WIFEXITED(status));
-        ASSERT_EQ_INT(WEXITSTATUS(status), bc->backing ? 1 : 78);
+        ASSERT_EQ_INT(WEXITSTATUS(status), bc->backing ? 73 : 78);
         for (int i = 0; i < 2 && bc->lines[i]; i++) {
                 char *prefix = test_asprintf("%s:%u: ", env->config_path, bc->lines[i]);
 
@@ -506,9 +513,9 @@ TEST(startup_errors_at_error_priority) {
         const char *config_args[] = { "--bus-address", env->bus_address, "--config", env->config_path, NULL };
         const char *const *cases[] = { bad_option, config_args, config_args };
         const char *const configs[] = { NULL, "[region r0]\nbackend = tape\n",
-                                        "[region r0]\nbackend = file\npath = @DIR@/none/r0.pool\nsize = 2M\n" };
+                                        "[region r0]\nbackend = file\npath = @DIR@/daxd.conf/r0.pool\nsize = 2M\n" };
         const char *const messages[] = { "<3>invalid option --colour", "<3>", "<3>" };
-        const int statuses[] = { 64, 78, 1 };
+        const int statuses[] = { 64, 78, 73 };
 
         env->daxd_extra_env = extra;
         for (size_t i = 0; i < TEST_N(cases); i++) {
@@ -935,9 +942,9 @@ static const struct test_case tests[] = {
         { "bad_config_align_not_power_of_two", test_bad_config_8 },
         { "bad_config_align_below_page_size", test_bad_config_9 },
         { "bad_config_size_not_multiple_of_align", test_bad_config_10 },
-        { "bad_config_missing_file_without_size", test_bad_config_11 },
+        { "bad_config_empty_file_without_size", test_bad_config_11 },
         { "bad_config_size_larger_than_file", test_bad_config_12 },
-        { "bad_config_path_cannot_be_opened", test_bad_config_13 },
+        { "bad_config_path_below_a_file", test_bad_config_13 },
         { "bad_config_backend_devdax", test_bad_config_14 },
         { "bad_config_unknown_backend", test_bad_config_15 },
         { "bad_config_no_backend", test_bad_config_16 },
@@ -953,10 +960,10 @@ static const struct test_case tests[] = {
         { "bad_config_devdax_teardown_close", test_bad_config_26 },
         { "bad_config_file_teardown_disable", test_bad_config_27 },
         { "bad_config_devdax_no_device", test_bad_config_28 },
-        { "bad_config_devdax_missing_device", test_bad_config_29 },
+        { "bad_config_path_is_a_directory", test_bad_config_29 },
         { "bad_config_devdax_align", test_bad_config_30 },
         { "bad_config_devdax_bad_uuid", test_bad_config_31 },
-        { "bad_config_devdax_missing_uuid", test_bad_config_32 },
+        { "bad_config_file_not_multiple_of_align", test_bad_config_32 },
         { "bad_config_file_device", test_bad_config_33 },
         TEST_ENTRY(no_pmem_no_noise),
         TEST_ENTRY(help),

@@ -9,9 +9,12 @@
  * invariant of lifecycle.md are listed in tests/README.md.
  */
 #include <fcntl.h>
+#include <ftw.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -259,18 +262,16 @@ static void ctx_restart(struct ctx *c) {
         c->b = add_client(c->m, ":1.2", getpid());
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+        (void) remove(path);
+        return 0;
+}
+
 static void ctx_done(struct ctx *c) {
         c->m = manager_free(c->m);
         c->event = sd_event_unref(c->event);
-        for (const char *const *f = (const char *const[]) { "r0.pool", "r1.pool", "r2.pool", "r0.moved", "daxd.conf",
-                                                            NULL };
-             *f; f++) {
-                char *p = dir_path(c, *f);
-
-                (void) unlink(p);
-                free(p);
-        }
-        (void) rmdir(c->dir);
+        /* Whatever a test made in its directory (subdirectories too). */
+        (void) nftw(c->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 static struct region *region(struct ctx *c, const char *name) {
@@ -988,6 +989,332 @@ TEST(restart_sees_mapping) {
         ctx_done(&c);
 }
 
+/* ---- backings that are not there yet ---- */
+
+static bool region_is_live(struct ctx *c, void *name) {
+        struct region *r = manager_find_region(c->m, name);
+
+        return r && r->state == REGION_LIVE;
+}
+
+/* A file of size bytes at DIR/name, written and closed as a person would
+ * make one. */
+static void make_file(const struct ctx *c, const char *name, uint64_t size) {
+        char *p = dir_path(c, name);
+        int fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+
+        ASSERT_OK(fd);
+        ASSERT_OK(ftruncate(fd, (off_t) size));
+        ASSERT_OK(close(fd));
+        free(p);
+}
+
+static void make_dir(const struct ctx *c, const char *name) {
+        char *p = dir_path(c, name);
+
+        ASSERT_OK(mkdir(p, 0700));
+        free(p);
+}
+
+#define FILE_REGION(name, file, extra) \
+        "[region " name "]\nbackend = file\npath = @DIR@/" file "\nalign = 2M\n" extra
+
+/* A file that is not there at start (and no size to create it): the region
+ * is absent, refuses Acquire naming what it waits for, and is live, with
+ * its geometry announced, once the file is written; nothing restarts. */
+TEST(absent_file_appears) {
+        struct ctx c = {};
+        struct region *r;
+        char *why = NULL;
+        int e;
+
+        ctx_start(&c, "[daxd]\n" FILE_REGION("r0", "r0.pool", "") REGION("r1", ""));
+        r = region(&c, "r0");
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        ASSERT_STREQ(region_state_to_string(r->state), DAXD_STATE_ABSENT);
+        ASSERT_TRUE(r->backend == NULL);
+        ASSERT_EQ_U64(r->size, 0);
+        ASSERT_EQ_U64(r->align, 0);
+        /* The other region is served meanwhile. */
+        ASSERT_EQ_INT(region(&c, "r1")->state, REGION_LIVE);
+        acquire(&c, c.a, "r1", 0, 0, 0, NULL);
+
+        e = acquire_error(&c, c.a, "r0", 0, &why);
+        ASSERT_EQ_INT(e, -ENOMEDIUM);
+        ASSERT_STRSTR(why, "region r0 is absent, waiting for ");
+        ASSERT_STRSTR(why, "/r0.pool: ");
+        ASSERT_STRSTR(why, "does not exist");
+        free(why);
+        ASSERT_STREQ(daxd_error_name_from_errno(e), DAXD_ERROR_REGION_ABSENT);
+
+        /* The look made after the watch was set found nothing new. */
+        run_for(&c, 200 * USEC_PER_MSEC);
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        ASSERT_EQ_U64(count_region(REC_REGION_CHANGED, "r0", REGION_PROP_STATE), 0);
+
+        make_file(&c, "r0.pool", 8 * MiB);
+        run_until(&c, "r0 live", region_is_live, (void *) "r0", 5 * USEC_PER_SEC);
+        ASSERT_TRUE(region(&c, "r0") == r);
+        ASSERT_TRUE(r->backend != NULL);
+        ASSERT_EQ_U64(r->size, 8 * MiB);
+        ASSERT_EQ_U64(r->align, 2 * MiB);
+        ASSERT_TRUE(r->absent_why == NULL);
+        ASSERT_EQ_U64(count_region(REC_REGION_CHANGED, "r0",
+                                   REGION_PROP_STATE | REGION_PROP_SIZE | REGION_PROP_ALIGN | REGION_PROP_BACKING),
+                      1);
+        for (size_t i = 0; i < n_records; i++)
+                if (records[i].kind == REC_REGION_CHANGED && strcmp(records[i].region, "r0") == 0)
+                        ASSERT_EQ_U64(records[i].mask, REGION_PROP_STATE | REGION_PROP_SIZE | REGION_PROP_ALIGN |
+                                                               REGION_PROP_BACKING);
+        /* Not added: it was there all along, as a region. */
+        ASSERT_EQ_U64(count_region(REC_REGION_ADDED, "r0", 0), 0);
+        acquire(&c, c.a, "r0", 0, 2 * MiB, DAXD_ACQUIRE_WRITE, NULL);
+        ctx_done(&c);
+}
+
+/* A region that creates its file (size =) waits for the directory, down
+ * any number of levels that appear one by one, creates the file there and
+ * is live. */
+TEST(absent_directory_appears) {
+        struct ctx c = {};
+        struct region *r;
+        struct stat st;
+        char *p;
+
+        ctx_start(&c, "[daxd]\n" FILE_REGION("r0", "a/b/c/r0.pool", "size = 4M\n"));
+        r = region(&c, "r0");
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        ASSERT_STRSTR(r->absent_why, "No such file or directory");
+
+        make_dir(&c, "a");
+        run_for(&c, 300 * USEC_PER_MSEC);
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        make_dir(&c, "a/b");
+        make_dir(&c, "a/b/c");
+        run_until(&c, "r0 live", region_is_live, (void *) "r0", 5 * USEC_PER_SEC);
+        ASSERT_EQ_U64(r->size, 4 * MiB);
+        p = dir_path(&c, "a/b/c/r0.pool");
+        ASSERT_OK(stat(p, &st));
+        ASSERT_EQ_U64(st.st_size, 4 * MiB);
+        free(p);
+        acquire(&c, c.a, "r0", 0, 0, 0, NULL);
+        ctx_done(&c);
+}
+
+/* A file that is there but cannot serve yet (empty: still being made)
+ * keeps the region absent, with that reason; once it is written and
+ * closed, the region is live. */
+TEST(absent_file_not_ready) {
+        struct ctx c = {};
+        struct region *r;
+        char *p, *why = NULL;
+        int fd;
+
+        ctx_start(&c, "[daxd]\n" FILE_REGION("r0", "r0.pool", ""));
+        r = region(&c, "r0");
+        p = dir_path(&c, "r0.pool");
+        fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        ASSERT_OK(fd);
+        run_for(&c, 400 * USEC_PER_MSEC);
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        ASSERT_STRSTR(r->absent_why, "0 bytes");
+        acquire_error(&c, c.a, "r0", 0, &why);
+        ASSERT_STRSTR(why, "0 bytes, not a positive multiple of align");
+        free(why);
+
+        ASSERT_OK(ftruncate(fd, 6 * MiB));
+        ASSERT_OK(close(fd));
+        run_until(&c, "r0 live", region_is_live, (void *) "r0", 5 * USEC_PER_SEC);
+        ASSERT_EQ_U64(r->size, 6 * MiB);
+        free(p);
+        ctx_done(&c);
+}
+
+/* A file system mounted on the way changes what the path names without an
+ * inotify event on the directory it covers: the mount table's change moves
+ * the watch onto the new file system, where the directory then appears. */
+TEST(absent_until_mounted) {
+        struct ctx c = {};
+        struct stat st, mnt;
+        struct region *r;
+        char *p;
+
+        if (geteuid() != 0)
+                TEST_SKIP("needs root (a mount namespace of its own)");
+        /* This test's child only: its mounts die with it. */
+        ASSERT_OK(unshare(CLONE_NEWNS));
+        ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+
+        ctx_start(&c, "[daxd]\n" FILE_REGION("r0", "mnt/daxd/r0.pool", "size = 2M\n"));
+        r = region(&c, "r0");
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        p = dir_path(&c, "mnt");
+        ASSERT_OK(mkdir(p, 0700));
+        run_for(&c, 200 * USEC_PER_MSEC);
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+
+        ASSERT_OK(mount("daxd-test", p, "tmpfs", 0, "size=16m"));
+        run_for(&c, 200 * USEC_PER_MSEC);
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        make_dir(&c, "mnt/daxd");
+        run_until(&c, "r0 live", region_is_live, (void *) "r0", 5 * USEC_PER_SEC);
+        /* On the new file system, not in the directory it covers. */
+        ASSERT_OK(stat(p, &mnt));
+        free(p);
+        p = dir_path(&c, "mnt/daxd/r0.pool");
+        ASSERT_OK(stat(p, &st));
+        ASSERT_EQ_U64(st.st_dev, mnt.st_dev);
+        free(p);
+
+        c.m = manager_free(c.m);
+        p = dir_path(&c, "mnt");
+        ASSERT_OK(umount(p));
+        free(p);
+        ctx_done(&c);
+}
+
+/* Teardown of an absent region: retired at once (the token answered 0, no
+ * drain), no longer waited for; Activate looks for it again: absent while
+ * it is not there, live once it is. */
+TEST(absent_teardown_and_activate) {
+        struct ctx c = {};
+        struct region *r;
+        char *why = NULL;
+
+        ctx_start(&c, "[daxd]\nteardown-limit = 1\n" FILE_REGION("r0", "r0.pool", "") REGION("r1", ""));
+        r = region(&c, "r0");
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        /* An absent region's Teardown keeps no token: the limit is not hit. */
+        acquire(&c, c.a, "r1", 0, 0, 0, NULL);
+        ASSERT_OK(teardown(&c, "r1", 5 * USEC_PER_SEC, 0, &tok2));
+        ASSERT_OK(teardown(&c, "r0", 0, 0, &tok1));
+        ASSERT_EQ_INT(answer(&tok1)->error, 0);
+        ASSERT_EQ_INT(r->state, REGION_RETIRED);
+        ASSERT_TRUE(r->path_wait == NULL);
+        ASSERT_EQ_U64(count_region(REC_REGION_CHANGED, "r0", REGION_PROP_STATE), 1);
+        ASSERT_EQ_U64(c.m->n_teardown_tokens, 1);
+
+        /* Retired means not waited for: the file appearing changes nothing. */
+        make_file(&c, "r0.pool", 2 * MiB);
+        run_for(&c, 400 * USEC_PER_MSEC);
+        ASSERT_EQ_INT(r->state, REGION_RETIRED);
+        ASSERT_RET_ERRNO(acquire_error(&c, c.a, "r0", 0, &why), ENODEV);
+        free(why);
+
+        /* Activate finds it now. */
+        ASSERT_OK(manager_activate(c.m, r, &why));
+        ASSERT_EQ_INT(r->state, REGION_LIVE);
+        ASSERT_EQ_U64(r->size, 2 * MiB);
+        acquire(&c, c.a, "r0", 0, 0, 0, NULL);
+        ctx_done(&c);
+
+        /* Not there when activated: absent again, and waited for. */
+        ctx_start(&c, "[daxd]\n" FILE_REGION("r0", "r0.pool", ""));
+        r = region(&c, "r0");
+        ASSERT_OK(teardown(&c, "r0", 0, 0, &tok1));
+        ASSERT_EQ_INT(r->state, REGION_RETIRED);
+        ASSERT_RET_ERRNO(manager_activate(c.m, r, &why), ENOMEDIUM);
+        ASSERT_STRSTR(why, "region r0 is absent, waiting for");
+        free(why);
+        ASSERT_EQ_INT(r->state, REGION_ABSENT);
+        /* Activate of an absent region: one more look, still absent. */
+        ASSERT_RET_ERRNO(manager_activate(c.m, r, &why), ENOMEDIUM);
+        free(why);
+        make_file(&c, "r0.pool", 2 * MiB);
+        run_until(&c, "r0 live", region_is_live, (void *) "r0", 5 * USEC_PER_SEC);
+        ctx_done(&c);
+}
+
+/* Reload and absent regions: a new one whose backing is not there is
+ * added absent (the reload succeeds); removed, it goes at once; changed
+ * while absent, it is replaced (and may be live at once); unchanged, it is
+ * kept and still waited for. A backing there but unusable refuses the
+ * reload whole. */
+TEST(absent_reload) {
+        struct ctx c = {};
+        struct region *r1;
+        char *why = NULL;
+
+        ctx_start(&c, "[daxd]\n" REGION("r0", ""));
+        write_config(&c, "[daxd]\n" REGION("r0", "") FILE_REGION("r1", "r1.pool", ""));
+        ASSERT_OK(manager_reload(c.m, &why));
+        r1 = region(&c, "r1");
+        ASSERT_EQ_INT(r1->state, REGION_ABSENT);
+        ASSERT_EQ_U64(count_region(REC_REGION_ADDED, "r1", 0), 1);
+
+        /* Unchanged: kept, and still waited for. */
+        ASSERT_OK(manager_reload(c.m, &why));
+        ASSERT_TRUE(region(&c, "r1") == r1);
+        ASSERT_EQ_INT(r1->state, REGION_ABSENT);
+
+        /* Changed (another path, which exists): replaced, live at once. */
+        make_file(&c, "r2.pool", 4 * MiB);
+        write_config(&c, "[daxd]\n" REGION("r0", "") FILE_REGION("r1", "r2.pool", ""));
+        ASSERT_OK(manager_reload(c.m, &why));
+        ASSERT_EQ_U64(count_region(REC_REGION_REMOVED, "r1", 0), 1);
+        ASSERT_EQ_U64(count_region(REC_REGION_ADDED, "r1", 0), 2);
+        ASSERT_EQ_INT(region(&c, "r1")->state, REGION_LIVE);
+        ASSERT_EQ_U64(region(&c, "r1")->size, 4 * MiB);
+
+        /* A live one changed is kept as it is, as always. */
+        write_config(&c, "[daxd]\n" REGION("r0", "") FILE_REGION("r1", "r3.pool", ""));
+        ASSERT_OK(manager_reload(c.m, &why));
+        ASSERT_EQ_INT(region(&c, "r1")->state, REGION_LIVE);
+        ASSERT_EQ_U64(count_region(REC_REGION_ADDED, "r1", 0), 2);
+        ASSERT_EQ_U64(region(&c, "r1")->size, 4 * MiB);
+
+        /* Removed while absent: gone at once, nothing to drain. */
+        write_config(&c, "[daxd]\n" REGION("r0", "") FILE_REGION("r4", "r4.pool", ""));
+        ASSERT_OK(manager_reload(c.m, &why));
+        ASSERT_EQ_INT(region(&c, "r4")->state, REGION_ABSENT);
+        write_config(&c, "[daxd]\n" REGION("r0", ""));
+        ASSERT_OK(manager_reload(c.m, &why));
+        run_until(&c, "r1 gone", region_is_gone, (void *) "r1", 5 * USEC_PER_SEC);
+        ASSERT_TRUE(manager_find_region(c.m, "r4") == NULL);
+        ASSERT_EQ_U64(count_region(REC_REGION_REMOVED, "r4", 0), 1);
+        /* ... and no longer waited for: its file appearing does nothing. */
+        make_file(&c, "r4.pool", 2 * MiB);
+        run_for(&c, 300 * USEC_PER_MSEC);
+        ASSERT_TRUE(manager_find_region(c.m, "r4") == NULL);
+
+        /* There, but too small for its size: not absent, refused. */
+        make_file(&c, "r5.pool", 2 * MiB);
+        write_config(&c, "[daxd]\n" REGION("r0", "") FILE_REGION("r5", "r5.pool", "size = 4M\n")
+                                 FILE_REGION("r6", "r6.pool", ""));
+        ASSERT_RET_ERRNO(manager_reload(c.m, &why), EBADMSG);
+        ASSERT_STRSTR(why, "larger than");
+        free(why);
+        ASSERT_TRUE(manager_find_region(c.m, "r5") == NULL);
+        ASSERT_TRUE(manager_find_region(c.m, "r6") == NULL);
+        ctx_done(&c);
+}
+
+/* At start a backing that is there but cannot serve as configured fails the
+ * load (main.c exits EX_CANTCREAT), one that is not there does not. */
+TEST(absent_versus_unusable_at_start) {
+        struct ctx c = {};
+        struct manager *m = NULL;
+        char *why = NULL;
+
+        ctx_start(&c, "[daxd]\n" REGION("r0", ""));
+        make_file(&c, "small.pool", 2 * MiB);
+        write_config(&c, "[daxd]\n" FILE_REGION("s", "small.pool", "size = 4M\n") FILE_REGION("m", "missing.pool",
+                                                                                               ""));
+        ASSERT_OK(manager_new(c.event, &m));
+        ASSERT_RET_ERRNO(manager_load_config(m, c.config, false, &why), EINVAL);
+        ASSERT_STRSTR(why, "daxd.conf:2: region s: size");
+        free(why);
+        ASSERT_TRUE(m->regions == NULL);
+        m = manager_free(m);
+
+        write_config(&c, "[daxd]\n" FILE_REGION("m", "missing.pool", ""));
+        ASSERT_OK(manager_new(c.event, &m));
+        ASSERT_OK(manager_load_config(m, c.config, false, &why));
+        ASSERT_EQ_INT(manager_find_region(m, "m")->state, REGION_ABSENT);
+        m = manager_free(m);
+        ctx_done(&c);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(teardown_start_and_complete),
         TEST_ENTRY(teardown_join_and_force_upgrade),
@@ -1004,6 +1331,13 @@ static const struct test_case tests[] = {
         TEST_ENTRY(activate_refusals),
         TEST_ENTRY(kernel_view_keeps_teardown_waiting),
         TEST_ENTRY(restart_sees_mapping),
+        TEST_ENTRY(absent_file_appears),
+        TEST_ENTRY(absent_directory_appears),
+        TEST_ENTRY(absent_file_not_ready),
+        TEST_ENTRY(absent_until_mounted),
+        TEST_ENTRY(absent_teardown_and_activate),
+        TEST_ENTRY(absent_reload),
+        TEST_ENTRY(absent_versus_unusable_at_start),
 };
 
 int main(int argc, char **argv) {

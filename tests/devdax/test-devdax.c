@@ -1737,6 +1737,270 @@ TEST(libdaxd_gone_fences) {
         test_env_free(env);
 }
 
+/* ---- devices that appear while daxd runs (absent regions) ---- */
+
+/* A command's standard output (free it); fails the test unless it exits 0. */
+static char *run_output(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *run_output(const char *fmt, ...) {
+        char *cmd, *out = NULL;
+        size_t size = 0;
+        va_list ap;
+        FILE *p, *o;
+        int c, status;
+
+        va_start(ap, fmt);
+        ASSERT_TRUE(vasprintf(&cmd, fmt, ap) >= 0);
+        va_end(ap);
+        fprintf(stderr, "+ %s\n", cmd);
+        fflush(NULL);
+        p = popen(cmd, "re");
+        ASSERT_TRUE(p);
+        o = open_memstream(&out, &size);
+        ASSERT_TRUE(o);
+        while ((c = fgetc(p)) != EOF)
+                fputc(c, o);
+        ASSERT_OK(fclose(o) == 0 ? 0 : -EIO);
+        status = pclose(p);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                TEST_FAIL("%s failed (status %d): %s", cmd, status, out);
+        free(cmd);
+        return out;
+}
+
+/* The first "KEY":"VALUE" of JSON (ndctl's output), or fails. */
+static char *json_value(const char *json, const char *key) {
+        char *needle = test_asprintf("\"%s\":\"", key), *at = strstr(json, needle), *v;
+
+        if (!at)
+                TEST_FAIL("no \"%s\" in %s", key, json);
+        at += strlen(needle);
+        v = strndup(at, strcspn(at, "\""));
+        ASSERT_TRUE(v);
+        free(needle);
+        return v;
+}
+
+/* The NVDIMM region the test's namespace is on (regionN). */
+static char *namespace_region(const char *ns) {
+        char link[PATH_MAX], real[PATH_MAX], *slash;
+
+        snprintf(link, sizeof(link), "/sys/bus/nd/devices/%s", ns);
+        ASSERT_TRUE(realpath(link, real) != NULL);
+        slash = strrchr(real, '/');
+        ASSERT_TRUE(slash && slash != real);
+        *slash = '\0';
+        slash = strrchr(real, '/');
+        ASSERT_TRUE(slash);
+        return test_strdup(slash + 1);
+}
+
+static void destroy_namespaces(const char *region) {
+        ASSERT_EQ_INT(run("ndctl destroy-namespace -f -r %s all >/dev/null 2>&1", region), 0);
+        ASSERT_EQ_INT(access(devpath, F_OK), -1);
+}
+
+/* A devdax namespace made now (size NULL: all the room), with uuid (or a
+ * fresh one); its device's name (free it). */
+static char *namespace_create(const char *region, const char *size, const char *uuid) {
+        char *out, *chardev;
+
+        out = run_output("ndctl create-namespace --region=%s --mode=devdax --align=2M%s%s%s%s 2>/dev/null", region,
+                         size ? " --size=" : "", size ? size : "", uuid ? " --uuid=" : "", uuid ? uuid : "");
+        chardev = json_value(out, "chardev");
+        fprintf(stderr, "made %s on %s: %s\n", chardev, region, out);
+        free(out);
+        return chardev;
+}
+
+static uint64_t dax_size(const char *name) {
+        char path[PATH_MAX];
+        unsigned long long v = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/size", name);
+        f = fopen(path, "re");
+        ASSERT_TRUE(f);
+        ASSERT_TRUE(fscanf(f, "%lli", &v) == 1);
+        fclose(f);
+        return v;
+}
+
+struct went_live {
+        bool live;
+        char path[64];
+        uint64_t size;
+};
+
+static int on_went_live(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct went_live *w = userdata;
+        const char *iface, *key, *v;
+
+        ASSERT_OK(sd_bus_message_read(m, "s", &iface));
+        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "{sv}"));
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                ASSERT_OK(sd_bus_message_read(m, "s", &key));
+                if (strcmp(key, "State") == 0) {
+                        ASSERT_OK(sd_bus_message_read(m, "v", "s", &v));
+                        w->live = w->live || strcmp(v, DAXD_STATE_LIVE) == 0;
+                } else if (strcmp(key, "Path") == 0) {
+                        ASSERT_OK(sd_bus_message_read(m, "v", "s", &v));
+                        snprintf(w->path, sizeof(w->path), "%s", v);
+                } else if (strcmp(key, "Size") == 0)
+                        ASSERT_OK(sd_bus_message_read(m, "v", "t", &w->size));
+                else
+                        ASSERT_OK(sd_bus_message_skip(m, "v"));
+                ASSERT_OK(sd_bus_message_exit_container(m));
+        }
+        return 0;
+}
+
+static sd_bus_slot *watch_live(sd_bus *bus, const char *region, struct went_live *w) {
+        char *p = region_path(region);
+        sd_bus_slot *slot = NULL;
+
+        *w = (struct went_live) {};
+        ASSERT_OK(sd_bus_match_signal(bus, &slot, DAXD_BUS_NAME, p, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged", on_went_live, w));
+        test_bus_roundtrip(bus);
+        free(p);
+        return slot;
+}
+
+static void assert_absent(sd_bus *bus, const char *region, const char *needle) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        ASSERT_REGION_STATE(bus, region, DAXD_STATE_ABSENT);
+        r = daxd_acquire(bus, region, 0, 0, 0, &error, NULL);
+        ASSERT_BUS_ERROR(r, &error, DAXD_ERROR_REGION_ABSENT, ENOMEDIUM);
+        fprintf(stderr, "Acquire(%s): %s\n", region, error.message);
+        ASSERT_STRSTR(error.message, needle);
+        sd_bus_error_free(&error);
+}
+
+/* A WRITE lease on the first 2 MiB of region maps, writes, reads back. */
+static void region_lease_rw(sd_bus *bus, const char *region) {
+        struct lease l;
+
+        daxd_acquire_ok(bus, region, 0, 2 * MiB, DAXD_ACQUIRE_WRITE, &l);
+        rw_check(l.fd, l.offset, l.length);
+        daxd_release_ok(bus, l.path);
+        lease_done(&l);
+}
+
+#define ABSENT_UUID "5e1f4c2a-7b3d-4e6f-8a9b-0c1d2e3f4a5b"
+
+/* No namespace when daxd starts (the boot race: the NVDIMM's namespaces
+ * enabled after daxd): both regions, by device name and by uuid, are
+ * absent and refuse leases; a namespace created with that uuid (a device
+ * hot-added) makes the uuid's region live by itself, announced with its
+ * Path and Size, with a working lease; the region by name is live iff the
+ * new device got that name. daxd logs no restart, it never stopped. */
+TEST(absent_namespace_created) {
+        const char *ns = getenv("DAXD_TEST_NAMESPACE");
+        struct test_env *env;
+        struct went_live w;
+        sd_bus_slot *slot;
+        char *region, *cfg, *made, *want, *p;
+        sd_bus *bus;
+
+        setup();
+        if (!ns || !*ns)
+                TEST_SKIP("no DAXD_TEST_NAMESPACE");
+        ensure_devdax();
+        region = namespace_region(ns);
+        destroy_namespaces(region);
+
+        cfg = test_asprintf("[region dd]\nbackend = devdax\ndevice = %s\nmode = 0666\n"
+                            "[region du]\nbackend = devdax\nuuid = " ABSENT_UUID "\nmode = 0666\n",
+                            dev);
+        env = test_env_new_with_daxd(cfg);
+        bus = test_env_connect(env);
+        assert_absent(bus, "dd", "not found");
+        assert_absent(bus, "du", "no devdax namespace with uuid " ABSENT_UUID);
+        slot = watch_live(bus, "du", &w);
+
+        made = namespace_create(region, NULL, ABSENT_UUID);
+        test_bus_wait_flag(bus, &w.live, 30);
+        want = test_asprintf("/dev/%s", made);
+        ASSERT_STREQ(w.path, want);
+        ASSERT_EQ_U64(w.size, dax_size(made));
+        p = region_path("du");
+        ASSERT_EQ_U64(get_prop_u64(bus, p, DAXD_REGION_INTERFACE, "Size"), dax_size(made));
+        free(p);
+        region_lease_rw(bus, "du");
+        if (strcmp(made, dev) == 0) {
+                test_wait_region_state(bus, "dd", DAXD_STATE_LIVE);
+                region_lease_rw(bus, "dd");
+        } else
+                assert_absent(bus, "dd", dev);
+        test_env_wait_log(env, "region du: live, its backing appeared", 1, 10);
+        ASSERT_EQ_U64(test_env_log_count(env, "serving org.daxd1"), 1);
+
+        sd_bus_slot_unref(slot);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+        /* Left as it is (all the room in devdax mode, as in-guest.sh made
+         * it, but with ABSENT_UUID): the absent_* tests run last, and each
+         * ndctl step costs seconds under TCG. */
+        free(want);
+        free(made);
+        free(cfg);
+        free(region);
+}
+
+/* uuid = follows the namespace, not its device's name: the namespace that
+ * was dax0.0 is gone when daxd starts, another namespace has taken dax0.0 meanwhile,
+ * and the namespace comes back, with its uuid, as dax0.1: the region goes
+ * live on the new device by itself. The NVDIMM is left with the two
+ * namespaces: the absent_* tests run last. */
+TEST(absent_uuid_other_name) {
+        const char *ns = getenv("DAXD_TEST_NAMESPACE");
+        char *region, *first, *filler, *again, *want;
+        struct test_env *env;
+        struct went_live w;
+        sd_bus_slot *slot;
+        sd_bus *bus;
+
+        setup();
+        if (!ns || !*ns)
+                TEST_SKIP("no DAXD_TEST_NAMESPACE");
+        ensure_devdax();
+        region = namespace_region(ns);
+        /* The namespace as it was, say, at the last boot. */
+        destroy_namespaces(region);
+        first = namespace_create(region, "256M", ABSENT_UUID);
+        ASSERT_STREQ(first, "dax0.0");
+        destroy_namespaces(region);
+        /* Its name taken by another. */
+        filler = namespace_create(region, "256M", NULL);
+        ASSERT_STREQ(filler, "dax0.0");
+
+        env = test_env_new_with_daxd("[region du]\nbackend = devdax\nuuid = " ABSENT_UUID "\nmode = 0666\n");
+        bus = test_env_connect(env);
+        assert_absent(bus, "du", ABSENT_UUID);
+        slot = watch_live(bus, "du", &w);
+
+        again = namespace_create(region, "256M", ABSENT_UUID);
+        ASSERT_TRUE(strcmp(again, "dax0.0") != 0);
+        test_bus_wait_flag(bus, &w.live, 30);
+        want = test_asprintf("/dev/%s", again);
+        ASSERT_STREQ(w.path, want);
+        ASSERT_EQ_U64(w.size, dax_size(again));
+        region_lease_rw(bus, "du");
+
+        sd_bus_slot_unref(slot);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
+        free(want);
+        free(again);
+        free(filler);
+        free(first);
+        free(region);
+}
+
 static const struct test_case tests[] = {
         TEST_ENTRY(lease_rw),
         TEST_ENTRY(misaligned),
@@ -1759,6 +2023,8 @@ static const struct test_case tests[] = {
         TEST_ENTRY(bad_blocks_announced),
         TEST_ENTRY(nvdimm_bus_gone_and_back),
         TEST_ENTRY(libdaxd_gone_fences),
+        TEST_ENTRY(absent_namespace_created),
+        TEST_ENTRY(absent_uuid_other_name),
 };
 
 int main(int argc, char **argv) {

@@ -83,7 +83,7 @@ installed_view ldconfig -X -C "$RESULT_DIR/ld.so.cache" ||
 CMDLINE=no_timer_check
 GUEST_ENV="DESTDIR=$DESTDIR SUITE_DIR=$HERE SYSTEMD_CLIENT=$SYSTEMD_CLIENT DAXD_PREFIX=$DAXD_PREFIX DAXD_SANITIZE=${DAXD_SANITIZE:-none} \
 DAXD_BINDIR=$DAXD_BINDIR DAXD_UNIT_DIR=$DAXD_UNIT_DIR DAXD_POLICY_DIR=$DAXD_POLICY_DIR" \
-ACCEL=${ACCEL:-tcg} WORK=${WORK:-/tmp/daxd-systemd-qemu} \
+ACCEL=${ACCEL:-tcg} WORK=${WORK:-$RESULT_DIR.qemu} \
 	"$HERE/../devdax/run-guest.sh" --switch-root --result-dir "$RESULT_DIR" \
 	--timeout "${GUEST_TIMEOUT:-900}" --cmdline "$CMDLINE" -- "$HERE/guest-init.sh" "$@"
 rc=$?
