@@ -121,7 +121,7 @@ dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | head -n1)
                         printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, v, $5, $6
                 }'
         echo
-        for part in roundtrip datapath drain scan scale pools; do
+        for part in roundtrip datapath drain scan scale pools exec; do
                 if [ -f "$results/$part.md" ]; then
                         cat "$results/$part.md"
                 else

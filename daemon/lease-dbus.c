@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backing-dbus.h"
 #include "bus-util.h"
 #include "cleanup.h"
 #include "daxd-protocol.h"
@@ -127,6 +128,8 @@ static const sd_bus_vtable lease_vtable[] = {
         SD_BUS_PROPERTY("Flags", "t", NULL, offsetof(struct lease, flags), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Release", NULL, NULL, method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DeepFlush", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", flushed),
+                                backing_method_deep_flush, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backing-dbus.h"
 #include "bus-util.h"
 #include "cleanup.h"
 #include "build-config.h"
@@ -265,6 +266,19 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("o", region),
                                 method_get_region, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* backing-dbus.c: what `daxdctl exec` matches opens against. */
+        SD_BUS_METHOD_WITH_ARGS("ListBackings",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sssuut)", backings),
+                                backing_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetRegionByDevice",
+                                SD_BUS_ARGS("u", major, "u", minor),
+                                SD_BUS_RESULT("o", region),
+                                backing_method_get_region_by_device, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetRegionByFile",
+                                SD_BUS_ARGS("u", major, "u", minor, "t", inode),
+                                SD_BUS_RESULT("o", region),
+                                backing_method_get_region_by_file, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Acquire",
                                 SD_BUS_ARGS("s", region, "t", offset, "t", length, "t", flags),
                                 SD_BUS_RESULT("o", lease, "h", fd, "t", offset, "t", length),

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backing-dbus.h"
 #include "bus-util.h"
 #include "cleanup.h"
 #include "daxd-protocol.h"
@@ -432,6 +433,10 @@ static const sd_bus_vtable region_vtable[] = {
          * Activate. */
         SD_BUS_PROPERTY("CxlRegion", "s", property_get_cxl_region, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CxlMemdevs", "a(st)", property_get_cxl_memdevs, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* A sysfs read of root-only attributes (backing-dbus.c), so
+         * EXPLICIT; the difference of two addresses, not an address. */
+        SD_BUS_PROPERTY("NvdimmOffset", "t", backing_property_get_nvdimm_offset, 0,
+                        SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_METHOD_WITH_ARGS("Acquire",
                                 SD_BUS_ARGS("t", offset, "t", length, "t", flags),
                                 SD_BUS_RESULT("o", lease, "h", fd, "t", offset, "t", length),

@@ -11,10 +11,13 @@
 # the revoke (the teardown fails with Busy) and one that cooperates (it
 # succeeds); busctl showing the plain D-Bus side; the kernel refusing a
 # writable mapping of a read-only lease (examples/daxd-demo-client, plain
-# sd-bus); and a file pool, out of which two tenants of their own uids
-# (nobody and daemon, through setpriv) allocate regions, write them, cannot
-# reach each other's, and one frees its own while the other's holder keeps
-# working. Everything it starts is stopped and the temporary directory
+# sd-bus); fio, which knows nothing of daxd, run as nobody through
+# `daxdctl exec` on a region whose file only root may open, seen in
+# `daxdctl status` and stopped by a teardown; and a file pool, out of which
+# two tenants of their own uids (nobody and daemon, through setpriv)
+# allocate regions, write them, cannot reach each other's, and one frees
+# its own while the other's holder keeps working. Everything it starts is
+# stopped and the temporary directory
 # removed on the way out, on error too. Exit status 0 only if every step did
 # what it should.
 set -eu
@@ -25,6 +28,7 @@ tmp=""
 bus_pid=""
 daxd_pid=""
 holder_pid=""
+fio_pid=""
 hold_shown=0
 monitor_pid=""
 
@@ -65,11 +69,12 @@ cleanup() {
         rc=$?
         trap - EXIT INT TERM
         [ -z "$holder_pid" ] || stop "$holder_pid"
+        [ -z "$fio_pid" ] || stop "$fio_pid"
         [ -z "$monitor_pid" ] || stop "$monitor_pid"
         [ -z "$daxd_pid" ] || stop "$daxd_pid"
         [ -z "$bus_pid" ] || stop "$bus_pid"
         if [ "$rc" -ne 0 ] && [ -n "$tmp" ]; then
-                for f in "$tmp"/daxd.log "$tmp"/hold.out "$tmp"/monitor.out "$tmp"/dbus.log; do
+                for f in "$tmp"/daxd.log "$tmp"/hold.out "$tmp"/fio.out "$tmp"/monitor.out "$tmp"/dbus.log; do
                         if [ -s "$f" ]; then
                                 printf -- '--- %s ---\n' "$(basename "$f")" >&2
                                 cat "$f" >&2
@@ -130,13 +135,14 @@ client="$builddir/examples/daxd-demo-client"
 writer="$builddir/examples/pmem-writer"
 reader="$builddir/examples/pmem-reader"
 stubborn="$builddir/examples/pmem-stubborn"
-for exe in "$daxd" "$daxdctl" "$client" "$writer" "$reader" "$stubborn"; do
+for exe in "$daxd" "$daxdctl" "$client" "$writer" "$reader" "$stubborn" "$builddir/tools/libdaxd-exec.so"; do
         [ -x "$exe" ] || fail "$exe was not built"
 done
 
 tmp=$(mktemp -d /tmp/daxd-demo.XXXXXX)
-# The tenants (other uids) reach the bus socket and the pool's directory
-# through it; what is theirs to see is decided below it.
+# nobody (fio, below) and the tenants (other uids) reach the bus socket
+# and the pool's directory through it; the region files stay root's, and
+# what is the tenants' to see is decided below it.
 chmod 0755 "$tmp"
 
 say "Starting a private D-Bus daemon on $tmp/bus, so the demo never touches the system bus."
@@ -167,7 +173,7 @@ done
 addr=$(head -n1 "$tmp/bus.address")
 echo "bus address: $addr"
 
-say "Starting daxd on that bus with one file region, \"demo\": 64 MiB at $tmp/demo.pool, 2 MiB alignment, mode 0644, and a file pool, \"tenants\", of 64 MiB that anyone may allocate from."
+say "Starting daxd on that bus with two file regions: \"demo\", 64 MiB at $tmp/demo.pool, 2 MiB alignment, mode 0644, and \"bench\", 64 MiB, mode 0666 (for fio, later); and a file pool, \"tenants\", of 64 MiB that anyone may allocate from."
 cat >"$tmp/daxd.conf" <<EOF
 [daxd]
 state-directory = $tmp/state
@@ -178,6 +184,12 @@ path = $tmp/demo.pool
 size = 64M
 align = 2M
 mode = 0644
+
+[region bench]
+backend = file
+path = $tmp/bench.pool
+size = 64M
+mode = 0666
 
 [pool tenants]
 backend = file
@@ -317,6 +329,45 @@ say "daxdctl list shows the region retired, with no references left."
 expect_prop State 's "retired"'
 expect_prop References "t 0"
 run "$daxdctl" --bus-address="$addr" list
+
+# region_prop REGION NAME: a property of another region.
+region_prop() {
+        busctl --address="$addr" get-property org.daxd1 "/org/daxd1/region/$1" org.daxd1.Region "$2"
+}
+
+say "fio knows nothing of daxd, and region \"bench\"'s file is root's (0600): as nobody, fio cannot even open it."
+ls -l "$tmp/bench.pool"
+nobody_rc=0
+setpriv --reuid=65534 --regid=65534 --clear-groups -- fio --name=direct --filename="$tmp/bench.pool" \
+        --ioengine=mmap --rw=write --bs=2M --size=64M >"$tmp/fio.out" 2>&1 || nobody_rc=$?
+grep -m1 -i 'permission denied' "$tmp/fio.out" || fail "fio as nobody opened the file without daxd"
+[ "$nobody_rc" -ne 0 ] || fail "fio as nobody succeeded without daxd"
+
+say "daxdctl exec runs the same fio as nobody with its opens answered by daxd: the region's mode (0666) lets nobody in, and fio gets a lease's fd."
+setpriv --reuid=65534 --regid=65534 --clear-groups -- "$daxdctl" --bus-address="$addr" exec -- \
+        fio --name=exec --filename="$tmp/bench.pool" --ioengine=mmap --rw=randwrite --bs=4k --size=64M \
+        --time_based --runtime=60 >"$tmp/fio.out" 2>&1 &
+fio_pid=$!
+n=0
+until [ "$(region_prop bench References)" = "t 1" ]; do
+        alive "$fio_pid" || fail "fio exited: $(cat "$tmp/fio.out")"
+        n=$((n + 1))
+        [ "$n" -le 100 ] || fail "fio held no lease within 10 s"
+        sleep 0.1
+done
+
+say "daxdctl status bench: fio (the job process fio forked) holds the lease, and the kernel shows it mapping the file."
+run "$daxdctl" --bus-address="$addr" status bench
+
+say "daxdctl teardown bench: daxd revokes fio's lease; fio knows nothing of it, so daxdctl exec's default (--on-revoke=term) sends it SIGTERM, fio stops and unmaps, and the region is retired."
+run "$daxdctl" --bus-address="$addr" teardown bench --timeout=30s
+wait_gone "$fio_pid" 30 || fail "fio did not exit within 30 s of the teardown"
+fio_rc=0
+wait "$fio_pid" || fio_rc=$?
+fio_pid=""
+grep -E 'daxdctl exec|terminating|WRITE:' "$tmp/fio.out"
+[ "$fio_rc" -eq 0 ] || fail "fio exited with status $fio_rc"
+[ "$(region_prop bench State)" = 's "retired"' ] || fail "region bench is not retired"
 
 say "What daxdctl monitor saw: every lease granted and ended, the revokes (leases turning revoking) and the region's state changes."
 kill -INT "$monitor_pid"

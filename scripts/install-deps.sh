@@ -12,7 +12,7 @@ fi
 
 pkgs="meson ninja-build gcc pkgconf libc6-dev libsystemd-dev libinih-dev \
 libdbus-1-dev dbus-daemon dbus-bin systemd scdoc libpmem2-dev libdaxctl-dev \
-libndctl-dev libjson-c-dev g++ valgrind"
+libndctl-dev libjson-c-dev g++ valgrind fio pmdk-tools libpmemobj-dev"
 # The kernel view's BPF iterators (daemon/bpf/): clang compiles them,
 # bpftool embeds them, libbpf loads them (-Dbpf=disabled does without).
 pkgs="$pkgs clang bpftool libbpf-dev"

@@ -134,7 +134,7 @@ expect() {
 bus=(--bus-address = unix : path = "$dir/bus")
 
 # The commands daxdctl has; help is one of them, __complete is not.
-expect commands "list leases status teardown pools allocate free reload hold monitor metrics help" ""
+expect commands "list leases status teardown pools allocate free reload hold exec monitor metrics help" ""
 expect commands_prefix "metrics monitor" m
 expect commands_after_bus_option "status" "${bus[@]}" st
 # Region names, from daxd: the candidates are what the config names.
@@ -197,7 +197,8 @@ expect pools_allocate "team tenants" "${bus[@]}" allocate ""
 expect pools_prefix "tenants" "${bus[@]}" allocate ten
 expect no_pool_name "" "${bus[@]}" allocate team ""
 expect allocations_free "mine" "${bus[@]}" free ""
-expect options_free "--system --user --bus-address= --json --help --version --timeout= --force" free -
+expect options_exec "--system --user --bus-address= --json --help --version --on-revoke=" exec -
+expect options_free "--system --user --bus-address= --json --help --version --timeout= --force --ask-password" free -
 expect options_allocate_mode "--mode=" allocate --mo
 
 # The added region is there at the next completion: asked, not cached.

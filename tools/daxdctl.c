@@ -56,6 +56,7 @@ enum {
         OPT_USERS = 1u << 20,
         OPT_OUTPUT = 1u << 21,
         OPT_ASK_PASSWORD = 1u << 22,
+        OPT_ON_REVOKE = 1u << 23,
         OPT_COMMON = OPT_SYSTEM | OPT_USER | OPT_BUS_ADDRESS | OPT_JSON | OPT_HELP | OPT_VERSION,
 };
 
@@ -81,6 +82,7 @@ static const struct option_def {
         { "output", 0, true, OPT_OUTPUT },
         { "ask-password", 0, false, OPT_ASK_PASSWORD },
         { "mode", 0, true, OPT_MODE },
+        { "on-revoke", 0, true, OPT_ON_REVOKE },
 };
 
 struct verb {
@@ -193,6 +195,21 @@ static const struct verb verbs[] = {
         { "__complete", verb_complete, 1, 3, OPT_SYSTEM | OPT_USER | OPT_BUS_ADDRESS, "__complete WHAT [ARGS]",
           "What the bash completion asks: commands, options [COMMAND], arg\n"
           "COMMAND N, regions, leases, pools, allocations.\n" },
+        { "exec", verb_exec, 0, 0, OPT_COMMON | OPT_ON_REVOKE, "exec [--on-revoke=POLICY] -- COMMAND [ARGS...]",
+          "Run COMMAND so that daxd answers its opens of the regions' backings:\n"
+          "an open of a region's device or file (by identity: symlinks and\n"
+          "/proc/self/fd paths too) gets a lease's descriptor, read-only or WRITE\n"
+          "as the open asks, or the errno open() would give when daxd refuses.\n"
+          "The lease lasts while the process keeps the descriptor or a mapping\n"
+          "made from it. COMMAND runs as the caller; the region's owner, group\n"
+          "and mode decide, not the node's or the file's. It cannot reach static\n"
+          "or setuid programs, raw syscalls or io_uring opens (see daxdctl(1)).\n"
+          "\n"
+          "      --on-revoke=POLICY    When daxd revokes a lease (a teardown):\n"
+          "                            term: SIGTERM to the process (default);\n"
+          "                            term-group: SIGTERM to its process group;\n"
+          "                            release: give the lease back, keep the\n"
+          "                            mapping; ignore: do nothing\n" },
 };
 
 static const char common_options_help[] =
@@ -221,6 +238,7 @@ static void help_main(void) {
                "  hold REGION [-- COMMAND]  Hold a lease while COMMAND runs, or until stopped\n"
                "  monitor                   Print daxd's events as they happen\n"
                "  metrics                   Print state and counters for Prometheus\n"
+               "  exec -- COMMAND           Run COMMAND with its opens of regions answered by daxd\n"
                "  help [COMMAND]            Show this help, or a command's\n"
                "\n"
                "%s"
@@ -332,6 +350,13 @@ static int apply_option(struct ctl *ctl, struct parsed *p, const struct option_d
                 break;
         case OPT_EXCLUSIVE:
                 ctl->exclusive = true;
+                break;
+        case OPT_ON_REVOKE:
+                if (strcmp(value, "term") != 0 && strcmp(value, "term-group") != 0 && strcmp(value, "release") != 0 &&
+                    strcmp(value, "ignore") != 0)
+                        return ctl_error("invalid --on-revoke \"%s\": expected term, term-group, release or ignore",
+                                         value);
+                ctl->on_revoke = value;
                 break;
         case OPT_OFFSET:
         case OPT_LENGTH:
@@ -470,7 +495,11 @@ int main(int argc, char **argv) {
                 goto finish;
         }
 
-        if (v->run == verb_hold && p.dashdash) {
+        if (v->run == verb_exec && !p.dashdash) {
+                r = ctl_error("exec: no command; usage: daxdctl %s", v->usage);
+                goto finish;
+        }
+        if ((v->run == verb_hold || v->run == verb_exec) && p.dashdash) {
                 if (p.n_after_dashdash == 0) {
                         r = ctl_error("no command after \"--\"");
                         goto finish;

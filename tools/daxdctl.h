@@ -3,7 +3,8 @@
  * connecting, error reporting and the JSON renderings of regions and
  * leases (daxdctl-util.c), and the commands: daxdctl-show.c (list, leases,
  * status, and the tables), daxdctl-wait.c (teardown, free, hold, monitor),
- * daxdctl-pool.c (pools, allocate), daxdctl.c (the command line, reload). */
+ * daxdctl-pool.c (pools, allocate), daxdctl-exec.c (exec), daxdctl.c (the
+ * command line, reload). */
 #pragma once
 
 #include <json-c/json.h>
@@ -43,9 +44,11 @@ struct ctl {
         /* positional arguments after the verb */
         char **args;
         size_t n_args;
-        /* hold: the command after "--" (NULL-terminated), or NULL */
+        /* hold, exec: the command after "--" (NULL-terminated), or NULL */
         char **command;
         size_t n_command;
+        /* exec */
+        const char *on_revoke;
 };
 
 /* Connects as the command line says. Prints the error and returns -errno
@@ -109,3 +112,4 @@ int verb_complete(struct ctl *ctl);  /* daxdctl-complete.c */
  * "--name=" for those with a value; -ENOENT for an unknown verb. */
 void ctl_print_commands(void);
 int ctl_print_options(const char *verb);
+int verb_exec(struct ctl *ctl); /* daxdctl-exec.c */

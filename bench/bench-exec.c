@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bench-exec.c: benchmark 6, fio through `daxdctl exec`.
+ *
+ * The same fio jobs as the same unprivileged user (nobody), on the same
+ * backing, two ways: through `daxdctl exec` (every open of the backing a
+ * lease from daxd, its fd and mappings tracked by the interposer), and,
+ * the floor, directly, with the backing opened to the user (mode 0666) as
+ * an administrator would have to without daxd. The runs interleave (which
+ * way goes first alternates by round); the result is fio's own bandwidth
+ * (the I/O phase, not the set-up), median over the rounds, and the ratio
+ * exec / direct, whose target is ≥ 0.98×.
+ *
+ * A file region of 1 GiB (64 MiB with --smoke) in $BENCH_TMPDIR: fio's
+ * mmap engine writing 2 MiB blocks and reading 4 KiB blocks at random, and
+ * its libpmem engine writing 2 MiB blocks (PMEM_IS_PMEM_FORCE=1, the file
+ * system having no DAX). With BENCH_EXEC_DEVICE=daxX.Y, a devdax region on
+ * that device instead (the QEMU guest's NVDIMM): fio's dev-dax engine
+ * writing 2 MiB blocks and the mmap engine reading 4 KiB blocks.
+ * BENCH_EXEC_ROUNDS overrides the number of rounds (7; 1 with --smoke).
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define NOBODY 65534
+
+struct job {
+        const char *name;
+        const char *engine;
+        const char *rw;
+        const char *bs;
+        const char *env; /* "K=V" or NULL */
+        bool reads;      /* fio's "read" section, else "write" */
+};
+
+static const struct job file_jobs[] = {
+        { "mmap, 2 MiB sequential writes", "mmap", "write", "2M", NULL, false },
+        { "mmap, 4 KiB random reads", "mmap", "randread", "4k", NULL, true },
+        { "libpmem, 2 MiB sequential writes", "libpmem", "write", "2M", "PMEM_IS_PMEM_FORCE=1", false },
+};
+
+static const struct job devdax_jobs[] = {
+        { "dev-dax, 2 MiB sequential writes", "dev-dax", "write", "2M", NULL, false },
+        { "mmap, 4 KiB random reads", "mmap", "randread", "4k", NULL, true },
+};
+
+/* Runs fio (through daxdctl exec when bus is given) as nobody, and
+ * returns the job's bandwidth in bytes per second, from its JSON. */
+static double run_fio(const char *fio, const char *daxdctl, const char *bus, const struct job *j, const char *path,
+                      uint64_t size) {
+        char *filename = bench_asprintf("--filename=%s", path), *engine = bench_asprintf("--ioengine=%s", j->engine);
+        char *rw = bench_asprintf("--rw=%s", j->rw), *bs = bench_asprintf("--bs=%s", j->bs);
+        char *sz = bench_asprintf("--size=%" PRIu64, size), *address = NULL, *out = NULL;
+        const char *argv[16];
+        struct json_object *o, *jobs, *section, *bw;
+        size_t n = 0, len = 0;
+        int pipefd[2], status;
+        double v;
+        FILE *f;
+        pid_t pid;
+
+        if (bus) {
+                address = bench_asprintf("--bus-address=%s", bus);
+                argv[n++] = daxdctl;
+                argv[n++] = address;
+                argv[n++] = "exec";
+                argv[n++] = "--";
+        }
+        argv[n++] = fio;
+        argv[n++] = "--name=bench";
+        argv[n++] = filename;
+        argv[n++] = engine;
+        argv[n++] = rw;
+        argv[n++] = bs;
+        argv[n++] = sz;
+        argv[n++] = "--output-format=json";
+        argv[n] = NULL;
+
+        CHECK(pipe(pipefd));
+        pid = bench_fork();
+        if (pid == 0) {
+                dup2(pipefd[1], STDOUT_FILENO);
+                close(pipefd[0]);
+                close(pipefd[1]);
+                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+                        _exit(126);
+                if (j->env)
+                        putenv((char *) j->env);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        f = fdopen(pipefd[0], "r");
+        if (!f || getdelim(&out, &len, '\0', f) < 0)
+                bench_die("cannot read fio's output");
+        fclose(f);
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                bench_die("fio %s %s failed (wait status 0x%x): %s", bus ? "through daxdctl exec" : "directly", j->name,
+                          (unsigned) status, out ? out : "");
+        o = json_tokener_parse(out);
+        if (!o || !json_object_object_get_ex(o, "jobs", &jobs) || json_object_array_length(jobs) < 1 ||
+            !json_object_object_get_ex(json_object_array_get_idx(jobs, 0), j->reads ? "read" : "write", &section) ||
+            !json_object_object_get_ex(section, "bw_bytes", &bw))
+                bench_die("cannot find the bandwidth in fio's output: %s", out);
+        v = json_object_get_double(bw);
+        if (v <= 0)
+                bench_die("fio reported no bandwidth for %s", j->name);
+        json_object_put(o);
+        free(out);
+        free(filename);
+        free(engine);
+        free(rw);
+        free(bs);
+        free(sz);
+        free(address);
+        return v;
+}
+
+int main(int argc, char **argv) {
+        const char *fio = getenv("FIO"), *daxdctl = getenv("DAXDCTL_BINARY"), *device = getenv("BENCH_EXEC_DEVICE");
+        const struct job *jobs = device ? devdax_jobs : file_jobs;
+        size_t n_jobs = device ? ELEMENTSOF(devdax_jobs) : ELEMENTSOF(file_jobs);
+        struct samples s[ELEMENTSOF(file_jobs)][2] = {};
+        struct bench_opts o;
+        struct bench_env *env;
+        uint64_t size;
+        unsigned rounds;
+        char *config, *path;
+        struct stat st;
+        FILE *md;
+
+        bench_init(argc, argv, "bench-exec", &o);
+        if (!fio || !*fio || !daxdctl || !*daxdctl)
+                bench_die("FIO and DAXDCTL_BINARY must name fio and daxdctl");
+        size = o.smoke ? 64 * MiB : 1 * GiB;
+        rounds = o.smoke ? 1 : 7;
+        if (getenv("BENCH_EXEC_ROUNDS"))
+                rounds = (unsigned) strtoul(getenv("BENCH_EXEC_ROUNDS"), NULL, 10);
+        if (rounds == 0)
+                bench_die("BENCH_EXEC_ROUNDS must be a positive number");
+
+        env = bench_env_new();
+        /* nobody reaches the bus socket and the backing's directory. */
+        CHECK(chmod(env->dir, 0755));
+        if (device) {
+                config = bench_asprintf("[region data]\nbackend = devdax\ndevice = %s\nmode = 0666\n", device);
+                path = bench_asprintf("/dev/%s", device);
+        } else {
+                config = bench_asprintf("[region data]\nbackend = file\npath = @DIR@/data.pool\nsize = %" PRIu64
+                                        "M\nmode = 0666\n",
+                                        size / MiB);
+                path = bench_env_path(env, "data.pool");
+        }
+        bench_env_start_daxd(env, config);
+        free(config);
+        /* The floor needs the backing opened to the user; through daxd it
+         * makes no difference (the region's mode decides). The node's own
+         * mode is put back at the end. */
+        CHECK(stat(path, &st));
+        CHECK(chmod(path, 0666));
+        if (device) {
+                /* fio's mmap engine needs a device's size given, at most
+                 * the device's; the runs write and read the same part. */
+                char *attr = bench_asprintf("/sys/bus/dax/devices/%s/size", device);
+                FILE *f = fopen(attr, "re");
+                unsigned long long dev_size = 0;
+
+                if (!f || fscanf(f, "%llu", &dev_size) != 1)
+                        bench_die("cannot read %s", attr);
+                fclose(f);
+                free(attr);
+                if (dev_size < size)
+                        size = dev_size & ~(uint64_t) (2 * MiB - 1);
+        }
+
+        /* One unmeasured run of each job each way: the file's blocks
+         * written once, the page cache and fio's own files warm. The runs
+         * through daxdctl exec do it with the backing 0600 root, which
+         * nobody cannot open: that they succeed shows that every open of
+         * it was answered by daxd, so the measured runs (the same command
+         * lines) do not measure direct access twice. */
+        for (size_t k = 0; k < n_jobs; k++) {
+                (void) run_fio(fio, daxdctl, NULL, &jobs[k], path, size);
+                CHECK(chmod(path, 0600));
+                (void) run_fio(fio, daxdctl, env->bus_address, &jobs[k], path, size);
+                CHECK(chmod(path, 0666));
+        }
+        for (unsigned r = 0; r < rounds; r++)
+                for (size_t k = 0; k < n_jobs; k++)
+                        for (int m = 0; m < 2; m++) {
+                                int way = (int) ((r + (unsigned) m) % 2); /* 1: through daxdctl exec */
+
+                                samples_add(&s[k][way],
+                                            run_fio(fio, daxdctl, way ? env->bus_address : NULL, &jobs[k], path, size));
+                        }
+
+        md = bench_out_open(&o, "exec.md");
+        fprintf(md,
+                "## 6. fio through daxdctl exec\n\n"
+                "fio as nobody on a %s of %" PRIu64 " MiB, %u round%s, each job run both ways in an order that "
+                "alternates by round: through `daxdctl exec` (every open of the backing a lease from daxd, its "
+                "fd and mappings tracked by the interposer) and, the floor, directly, with the backing opened to "
+                "nobody (mode 0666). Each job's unmeasured warm-up run through `daxdctl exec` has the backing "
+                "0600 root, which nobody can only have used through daxd. The rate is fio's own bandwidth of the "
+                "I/O phase (`bw_bytes`), median over the rounds; ratio = exec / direct (1.00 = no cost; target ≥ 0.98×).%s\n\n"
+                "| job | through daxdctl exec, median | direct (floor), median | ratio, median | ratio of the "
+                "slowest runs |\n"
+                "| --- | ---: | ---: | ---: | ---: |\n",
+                device ? "devdax region" : "file region", size / MiB, rounds, rounds == 1 ? "" : "s",
+                device ? " On the QEMU guest's emulated NVDIMM under TCG, where absolute rates say nothing." : "");
+        for (size_t k = 0; k < n_jobs; k++) {
+                double em = samples_median(&s[k][1]), dm = samples_median(&s[k][0]);
+                double ep = samples_pct(&s[k][1], 0), dp = samples_pct(&s[k][0], 0);
+                double ratio = em / dm;
+                char *kase = bench_asprintf("%s%s", device ? "devdax, " : "", jobs[k].name);
+
+                fprintf(md, "| %s | %.0f MiB/s | %.0f MiB/s | %.3f× | %.3f× |\n", jobs[k].name, em / MiB, dm / MiB,
+                        ratio, ep / dp);
+                printf("%s: exec %.0f MiB/s, direct %.0f MiB/s, ratio %.3f\n", jobs[k].name, em / MiB, dm / MiB, ratio);
+                bench_summary(&o, "6. fio through daxdctl exec", kase, "exec bandwidth / direct bandwidth, median",
+                              ratio, "≥ 0.98×", ratio >= 0.98 ? "met" : "missed");
+                free(kase);
+        }
+        fprintf(md, "\n");
+        fclose(md);
+        for (size_t k = 0; k < n_jobs; k++)
+                for (int m = 0; m < 2; m++)
+                        samples_free(&s[k][m]);
+        CHECK(chmod(path, st.st_mode & 07777));
+        free(path);
+        bench_env_free(env);
+        return 0;
+}
