@@ -307,20 +307,88 @@ static int handle_daxd_key(struct parse_state *s, const char *key, const char *v
         return 1;
 }
 
-static int handle_region_key(struct parse_state *s, struct region_config *rc, const char *key, const char *value) {
-        int r;
+/* The keys a region and a pool share, with one meaning and one message. */
+struct shared_keys {
+        enum backend_type *backend;
+        bool *has_backend;
+        uint64_t *size;
+        bool *has_size;
+        unsigned *size_line;
+        uint64_t *align;
+        unsigned *align_line;
+        uid_t *owner;
+        gid_t *group;
+        mode_t *mode;
+};
 
+#define SHARED_KEYS(c)                                                                                             \
+        {                                                                                                          \
+                .backend = &(c)->backend, .has_backend = &(c)->has_backend, .size = &(c)->size,                    \
+                .has_size = &(c)->has_size, .size_line = &(c)->size_line, .align = &(c)->align,                    \
+                .align_line = &(c)->align_line, .owner = &(c)->owner, .group = &(c)->group, .mode = &(c)->mode,     \
+        }
+
+/* 1 when key is one of them and valid, 0 when it is one and was refused
+ * (reported), -1 when it is none of them. */
+static int handle_shared_key(struct parse_state *s, const struct shared_keys *k, const char *key, const char *value) {
         if (strcmp(key, "backend") == 0) {
                 if (strcmp(value, "file") == 0)
-                        rc->backend = BACKEND_FILE;
+                        *k->backend = BACKEND_FILE;
                 else if (strcmp(value, "devdax") == 0)
-                        rc->backend = BACKEND_DEVDAX;
+                        *k->backend = BACKEND_DEVDAX;
                 else {
                         parse_error(s, s->line, "unknown backend \"%s\" (known: file, devdax)", value);
                         return 0;
                 }
-                rc->has_backend = true;
-        } else if (strcmp(key, "path") == 0) {
+                *k->has_backend = true;
+        } else if (strcmp(key, "size") == 0) {
+                if (parse_size(value, k->size) < 0 || *k->size == 0) {
+                        parse_error(s, s->line, "size must be a positive number of bytes, optionally with K, M, G or "
+                                    "T, not \"%s\"", value);
+                        return 0;
+                }
+                *k->has_size = true;
+                *k->size_line = s->line;
+        } else if (strcmp(key, "align") == 0) {
+                long page = sysconf(_SC_PAGESIZE);
+
+                if (parse_size(value, k->align) < 0 || !is_power_of_2(*k->align) || *k->align < (uint64_t) page) {
+                        parse_error(s, s->line, "align must be a power of two of at least the page size (%ld), not "
+                                    "\"%s\"", page, value);
+                        return 0;
+                }
+                *k->align_line = s->line;
+        } else if (strcmp(key, "owner") == 0) {
+                if (parse_user(value, k->owner) < 0) {
+                        parse_error(s, s->line, "unknown user \"%s\"", value);
+                        return 0;
+                }
+        } else if (strcmp(key, "group") == 0) {
+                if (parse_group(value, k->group) < 0) {
+                        parse_error(s, s->line, "unknown group \"%s\"", value);
+                        return 0;
+                }
+        } else if (strcmp(key, "mode") == 0) {
+                uint32_t m;
+
+                if (parse_mode(value, &m) < 0 || (m & ~0777u)) {
+                        parse_error(s, s->line, "mode must be octal permission bits such as 0660, not \"%s\"", value);
+                        return 0;
+                }
+                *k->mode = m;
+        } else
+                return -1;
+        return 1;
+}
+
+static int handle_region_key(struct parse_state *s, struct region_config *rc, const char *key, const char *value) {
+        int r;
+
+        r = handle_shared_key(s, &(const struct shared_keys) SHARED_KEYS(rc), key, value);
+        if (r >= 0)
+                return r;
+
+        if (strcmp(key, "path") == 0) {
                 if (value[0] != '/') {
                         parse_error(s, s->line, "path must be absolute, not \"%s\"", value);
                         return 0;
@@ -351,41 +419,6 @@ static int handle_region_key(struct parse_state *s, struct region_config *rc, co
                 free(rc->uuid);
                 rc->uuid = u;
                 rc->uuid_line = s->line;
-        } else if (strcmp(key, "size") == 0) {
-                r = parse_size(value, &rc->size);
-                if (r < 0 || rc->size == 0) {
-                        parse_error(s, s->line, "size must be a positive number of bytes, optionally with K, M, G or T, not \"%s\"", value);
-                        return 0;
-                }
-                rc->has_size = true;
-                rc->size_line = s->line;
-        } else if (strcmp(key, "align") == 0) {
-                long page = sysconf(_SC_PAGESIZE);
-
-                r = parse_size(value, &rc->align);
-                if (r < 0 || !is_power_of_2(rc->align) || rc->align < (uint64_t) page) {
-                        parse_error(s, s->line, "align must be a power of two of at least the page size (%ld), not \"%s\"", page, value);
-                        return 0;
-                }
-                rc->align_line = s->line;
-        } else if (strcmp(key, "owner") == 0) {
-                if (parse_user(value, &rc->owner) < 0) {
-                        parse_error(s, s->line, "unknown user \"%s\"", value);
-                        return 0;
-                }
-        } else if (strcmp(key, "group") == 0) {
-                if (parse_group(value, &rc->group) < 0) {
-                        parse_error(s, s->line, "unknown group \"%s\"", value);
-                        return 0;
-                }
-        } else if (strcmp(key, "mode") == 0) {
-                uint32_t m;
-
-                if (parse_mode(value, &m) < 0 || (m & ~0777u)) {
-                        parse_error(s, s->line, "mode must be octal permission bits such as 0660, not \"%s\"", value);
-                        return 0;
-                }
-                rc->mode = m;
         } else if (strcmp(key, "teardown") == 0) {
                 static const enum teardown_action actions[] = {
                         TEARDOWN_CLOSE, TEARDOWN_REMOVE, TEARDOWN_DISABLE, TEARDOWN_SYSTEM_RAM, TEARDOWN_NONE,
@@ -434,17 +467,11 @@ static int parse_bool(const char *s, bool *ret) {
 static int handle_pool_key(struct parse_state *s, struct pool_config *pc, const char *key, const char *value) {
         int r;
 
-        if (strcmp(key, "backend") == 0) {
-                if (strcmp(value, "file") == 0)
-                        pc->backend = BACKEND_FILE;
-                else if (strcmp(value, "devdax") == 0)
-                        pc->backend = BACKEND_DEVDAX;
-                else {
-                        parse_error(s, s->line, "unknown backend \"%s\" (known: file, devdax)", value);
-                        return 0;
-                }
-                pc->has_backend = true;
-        } else if (strcmp(key, "directory") == 0) {
+        r = handle_shared_key(s, &(const struct shared_keys) SHARED_KEYS(pc), key, value);
+        if (r >= 0)
+                return r;
+
+        if (strcmp(key, "directory") == 0) {
                 if (value[0] != '/') {
                         parse_error(s, s->line, "directory must be absolute, not \"%s\"", value);
                         return 0;
@@ -465,43 +492,6 @@ static int handle_pool_key(struct parse_state *s, struct pool_config *pc, const 
                 if (!pc->region)
                         return 0;
                 pc->region_line = s->line;
-        } else if (strcmp(key, "size") == 0) {
-                r = parse_size(value, &pc->size);
-                if (r < 0 || pc->size == 0) {
-                        parse_error(s, s->line, "size must be a positive number of bytes, optionally with K, M, G or "
-                                    "T, not \"%s\"", value);
-                        return 0;
-                }
-                pc->has_size = true;
-                pc->size_line = s->line;
-        } else if (strcmp(key, "align") == 0) {
-                long page = sysconf(_SC_PAGESIZE);
-
-                r = parse_size(value, &pc->align);
-                if (r < 0 || !is_power_of_2(pc->align) || pc->align < (uint64_t) page) {
-                        parse_error(s, s->line, "align must be a power of two of at least the page size (%ld), not "
-                                    "\"%s\"", page, value);
-                        return 0;
-                }
-                pc->align_line = s->line;
-        } else if (strcmp(key, "owner") == 0) {
-                if (parse_user(value, &pc->owner) < 0) {
-                        parse_error(s, s->line, "unknown user \"%s\"", value);
-                        return 0;
-                }
-        } else if (strcmp(key, "group") == 0) {
-                if (parse_group(value, &pc->group) < 0) {
-                        parse_error(s, s->line, "unknown group \"%s\"", value);
-                        return 0;
-                }
-        } else if (strcmp(key, "mode") == 0) {
-                uint32_t m;
-
-                if (parse_mode(value, &m) < 0 || (m & ~0777u)) {
-                        parse_error(s, s->line, "mode must be octal permission bits such as 0660, not \"%s\"", value);
-                        return 0;
-                }
-                pc->mode = m;
         } else if (strcmp(key, "quota-per-user") == 0) {
                 r = parse_size(value, &pc->quota_per_user);
                 if (r < 0 || pc->quota_per_user == 0) {
