@@ -28,7 +28,7 @@ ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || skip "no Debian kernel (linux-image-
 rm -rf "$RESULT_DIR"
 mkdir -p "$RESULT_DIR/first" "$RESULT_DIR/reboot" "$RESULT_DIR/state"
 # Its own NVDIMM image: the other devdax boots make theirs anew.
-work=${WORK:-/tmp/daxd-devdax-pool-qemu}
+work=${WORK:-$RESULT_DIR.qemu}
 
 # boot PHASE NVDIMM_KEEP "SUBTEST..."
 boot() {
