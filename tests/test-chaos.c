@@ -259,8 +259,13 @@ static void pass_fd(int fd, uint64_t offset, uint64_t len) {
 
                         COUNT(fd_passes);
                         /* Not a moment without a visible holder: the fd
-                         * stays ours until the helper has it. */
-                        if (poll(&p, 1, 2000) > 0)
+                         * stays ours until the helper has it, or is dead
+                         * (its alarm ends it within 5 s, and the fd in
+                         * flight dies with its socket). A shorter wait let
+                         * the fd be in flight alone while daxd looked, the
+                         * known blind spot (docs/RELIABILITY.md), under
+                         * ASan, where the fork of the helper is slow. */
+                        if (poll(&p, 1, 10000) > 0)
                                 (void) recv(sv[0], &ack, 1, 0);
                 }
         }
