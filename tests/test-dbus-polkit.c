@@ -204,7 +204,7 @@ static void polkit_start(struct test_env *env, struct polkit *p) {
 
                 if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
                         _exit(127);
-                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "", MS_REC | MS_PRIVATE, NULL) < 0) {
                         perror("unshare/mount");
                         _exit(127);
                 }

@@ -1143,7 +1143,7 @@ TEST(absent_until_mounted) {
                 TEST_SKIP("needs root (a mount namespace of its own)");
         /* This test's child only: its mounts die with it. */
         ASSERT_OK(unshare(CLONE_NEWNS));
-        ASSERT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+        ASSERT_OK(mount("none", "/", "", MS_REC | MS_PRIVATE, NULL));
 
         ctx_start(&c, "[daxd]\n" FILE_REGION("r0", "mnt/daxd/r0.pool", "size = 2M\n"));
         r = region(&c, "r0");
