@@ -226,12 +226,11 @@ static int set_access_authorized(struct manager *m, sd_bus_message *msg, void *a
 }
 
 static int authorize_allocation_call(struct manager *m, sd_bus_message *msg, const struct caller *caller,
-                                     struct allocation_call *a, authorized_fn run, const char *verb,
-                                     sd_bus_error *error) {
+                                     const struct region *r, struct allocation_call *a, authorized_fn run,
+                                     const char *verb, sd_bus_error *error) {
         _cleanup_free_ char *what = NULL;
 
-        if (asprintf(&what, "%s allocation %s of uid %u", verb, a->name,
-                     (unsigned) manager_find_region(m, a->name)->allocation->uid) < 0) {
+        if (asprintf(&what, "%s allocation %s of uid %u", verb, a->name, (unsigned) r->allocation->uid) < 0) {
                 allocation_call_free(a);
                 return -ENOMEM;
         }
@@ -272,7 +271,7 @@ int region_free_method(struct manager *m, sd_bus_message *msg, struct region *r,
         a->uid = caller.uid;
         a->timeout = timeout;
         a->flags = flags;
-        return authorize_allocation_call(m, msg, &caller, a, free_authorized, "free", error);
+        return authorize_allocation_call(m, msg, &caller, r, a, free_authorized, "free", error);
 }
 
 int region_set_access_method(struct manager *m, sd_bus_message *msg, struct region *r, sd_bus_error *error) {
@@ -308,7 +307,8 @@ int region_set_access_method(struct manager *m, sd_bus_message *msg, struct regi
         a->owner = owner;
         a->group = group;
         a->mode = mode;
-        return authorize_allocation_call(m, msg, &caller, a, set_access_authorized, "change the access of", error);
+        return authorize_allocation_call(m, msg, &caller, r, a, set_access_authorized, "change the access of",
+                                         error);
 }
 
 int pool_list_method(struct manager *m, sd_bus_message *msg, sd_bus_error *error) {
