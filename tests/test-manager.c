@@ -157,8 +157,8 @@ static unsigned count_revokes(uint64_t lease, const char *reason) {
         return n;
 }
 
-/* The one answer a token got; fails unless there is exactly one. */
-static const struct rec *answer(void *token) {
+/* The answer a token got, or NULL; fails if it got two. */
+static const struct rec *find_answer(void *token) {
         const struct rec *found = NULL;
 
         for (size_t i = 0; i < n_records; i++)
@@ -170,8 +170,17 @@ static const struct rec *answer(void *token) {
         return found;
 }
 
+/* The one answer a token got; fails unless there is exactly one. */
+static const struct rec *answer(void *token) {
+        const struct rec *found = find_answer(token);
+
+        if (!found)
+                TEST_FAIL("token %p was not answered", token);
+        return found;
+}
+
 static bool answered(void *token) {
-        return answer(token) != NULL;
+        return find_answer(token) != NULL;
 }
 
 /* ---- a manager on a real loop, with file regions in a temp dir ---- */
@@ -654,7 +663,7 @@ TEST(region_gone_during_drain) {
         assert_no_leases(&c);
         /* Nothing left to fire: the loop stays quiet, the answer single. */
         run_for(&c, 50 * USEC_PER_MSEC);
-        ASSERT_TRUE(answer(&tok1) != NULL);
+        ASSERT_TRUE(find_answer(&tok1) != NULL);
 
         /* A live region gone: the same, without a teardown. */
         l1 = acquire(&c, c.a, "r1", 0, 0, 0, NULL);
@@ -707,7 +716,7 @@ TEST(teardown_limit) {
         ASSERT_EQ_INT(answer(&toks[2])->error, 0);
         /* No token, no answer: nobody to give it to. */
         ASSERT_OK(teardown(&c, "r1", 0, 0, NULL));
-        ASSERT_TRUE(answer(NULL) == NULL);
+        ASSERT_TRUE(find_answer(NULL) == NULL);
         ctx_done(&c);
 }
 

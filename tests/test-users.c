@@ -136,8 +136,8 @@ static size_t count(const struct user_list *l, pid_t pid, enum user_kind kind) {
 /* ---- a region file ---- */
 
 struct fixture {
-        char dir[64];
-        char path[96];
+        char dir[128];
+        char path[160];
         struct region *region;
 };
 
@@ -457,7 +457,7 @@ TEST(finds_fd_passed_over_socket) {
 TEST(ignores_other_files) {
         struct fixture f;
         struct user_list l = {};
-        char other[128];
+        char other[160];
         void *p;
         int fd;
 
