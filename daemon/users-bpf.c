@@ -51,12 +51,16 @@ struct learnt {
         uint32_t dev[2]; /* [USER_MAP], [USER_FD] */
         uint64_t ino[2];
         bool known[2];
+        int own_fd; /* the daemon's fd on it last time (not ours to close), or -1 */
 };
 
 struct users_bpf {
         struct users_iter *skel;
         struct learnt learnt[LEARNT_MAX];
         size_t n_learnt, next_learnt;
+        pid_t pid;             /* the process users_own_mapping's link is for */
+        bool own_link;         /* it is attached */
+        unsigned maps_skipped; /* mapping passes an empty i_mmap made unnecessary */
 };
 
 static uint32_t kernel_dev(unsigned maj, unsigned min) {
@@ -95,18 +99,47 @@ int users_bpf_new(struct users_bpf **ret) {
          * than the one libbpf's feature probes send and calls them
          * uninitialised; what is loaded is the kernel's business. */
         VALGRIND_DISABLE_ERROR_REPORTING;
-        b->skel = users_iter__open_and_load();
+        b->skel = users_iter__open();
         r = b->skel ? 0 : errno > 0 ? -errno : -EINVAL;
+        if (r >= 0) {
+                /* Attached below, for this process only. */
+                bpf_program__set_autoattach(b->skel->progs.users_own_mapping, false);
+                r = users_iter__load(b->skel);
+        }
         VALGRIND_ENABLE_ERROR_REPORTING;
-        if (r < 0)
+        if (r < 0) {
+                users_iter__destroy(b->skel);
                 return r;
+        }
         r = users_iter__attach(b->skel);
         if (r < 0) {
                 users_iter__destroy(b->skel);
                 return r;
         }
+        b->pid = getpid();
+        {
+                union bpf_iter_link_info info = { .task.pid = (__u32) b->pid };
+                DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
+                struct bpf_link *link;
+
+                VALGRIND_DISABLE_ERROR_REPORTING;
+                link = bpf_program__attach_iter(b->skel->progs.users_own_mapping, &opts);
+                VALGRIND_ENABLE_ERROR_REPORTING;
+                if (link) {
+                        /* The skeleton's destroy detaches it. */
+                        b->skel->links.users_own_mapping = link;
+                        b->own_link = true;
+                } else
+                        /* A kernel without the task iterator's pid filter
+                         * (before 6.1): every mapping pass runs. */
+                        log_debug_errno(-errno, "kernel view: no per-process task iterator, no empty-mapping check: %m");
+        }
         *ret = TAKE_PTR(b);
         return 0;
+}
+
+unsigned users_bpf_get_maps_skipped(const struct users_bpf *b) {
+        return b ? b->maps_skipped : 0;
 }
 
 /* The daemon's own descriptor on a regular-file backing (the region's),
@@ -140,7 +173,7 @@ static struct learnt *learnt_get(struct users_bpf *b, const struct backing_id *i
                 if (b->learnt[i].st_dev == id->dev && b->learnt[i].st_ino == id->ino)
                         return &b->learnt[i];
         l = &b->learnt[b->next_learnt];
-        *l = (struct learnt) { .st_dev = id->dev, .st_ino = id->ino };
+        *l = (struct learnt) { .st_dev = id->dev, .st_ino = id->ino, .own_fd = -1 };
         b->next_learnt = (b->next_learnt + 1) % LEARNT_MAX;
         if (b->n_learnt < LEARNT_MAX)
                 b->n_learnt++;
@@ -206,6 +239,42 @@ static int run_pass(struct users_bpf *b, struct bpf_link *link, pid_t **ret_pids
         return 0;
 }
 
+/* The daemon's own fd on the backing, found once and checked each time:
+ * the region keeps it open, but another fd may take its number. */
+static int own_fd_of(struct learnt *l, const struct backing_id *id) {
+        struct stat st;
+
+        if (l->own_fd >= 0 && fstat(l->own_fd, &st) >= 0 && S_ISREG(st.st_mode) && st.st_dev == id->dev &&
+            st.st_ino == id->ino)
+                return l->own_fd;
+        l->own_fd = find_own_fd(id);
+        return l->own_fd;
+}
+
+/* True when nothing maps the file now: its inode's tree of mappings is
+ * empty (users_own_mapping). Only where that tree is the one every
+ * mapping of the file is in: a regular file whose name behind an fd and
+ * behind a mapping (learnt from the daemon's own) is the same inode, which
+ * overlayfs' is not. Anything unknown says no, and the full pass runs. */
+static bool nothing_maps(struct users_bpf *b, struct learnt *l, const struct backing_id *id) {
+        struct users_target *t = &b->skel->bss->target;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int fd;
+
+        if (!b->own_link || b->pid != getpid() || id->rdev != 0 || !l->known[USER_FD] || !l->known[USER_MAP] ||
+            l->dev[USER_FD] != l->dev[USER_MAP] || l->ino[USER_FD] != l->ino[USER_MAP])
+                return false;
+        fd = own_fd_of(l, id);
+        if (fd < 0)
+                return false;
+        *t = (struct users_target) { .learn_fd = -1, .own_fd = fd };
+        b->skel->bss->own = (struct users_own) {};
+        if (run_pass(b, b->skel->links.users_own_mapping, &pids, &n) < 0)
+                return false;
+        return b->skel->bss->own.checked && !b->skel->bss->own.mapped;
+}
+
 int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backing_id *id, pid_t **ret_pids,
                    size_t *ret_n) {
         struct users_target *t = &b->skel->bss->target;
@@ -216,7 +285,14 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
         size_t n = 0;
         int r;
 
-        *t = (struct users_target) { .learn_fd = -1 };
+        if (kind == USER_MAP && id->rdev == 0 && nothing_maps(b, learnt_get(b, id), id)) {
+                b->maps_skipped++;
+                *ret_pids = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+
+        *t = (struct users_target) { .learn_fd = -1, .own_fd = -1 };
         if (id->rdev != 0)
                 t->rdev = kernel_dev(major(id->rdev), minor(id->rdev));
         else {
@@ -296,6 +372,10 @@ struct users_bpf *users_bpf_free(struct users_bpf *b) {
 int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backing_id *id, pid_t **ret_pids,
                    size_t *ret_n) {
         return -EOPNOTSUPP;
+}
+
+unsigned users_bpf_get_maps_skipped(const struct users_bpf *b) {
+        return 0;
 }
 
 #endif

@@ -278,6 +278,10 @@ enum users_method users_get_method(void) {
         return state.method;
 }
 
+unsigned users_get_maps_skipped(void) {
+        return users_bpf_get_maps_skipped(state.bpf);
+}
+
 void users_set_scan_hook(users_scan_hook_t hook, void *userdata) {
         state.hook = hook;
         state.hook_userdata = userdata;

@@ -480,6 +480,69 @@ TEST(ignores_other_files) {
         fixture_teardown(&f);
 }
 
+/* The BPF way skips its pass over every mapping when the file's own tree
+ * of mappings is empty: only then. Someone mapping it (shared, private,
+ * or after closing the fd) makes the pass run, and finds them. */
+TEST(maps_pass_skipped_only_when_nothing_maps) {
+        struct fixture f;
+        struct user_list l = {};
+        struct holder h;
+        const struct backing_id *id;
+        unsigned skipped;
+        void *p;
+        int fd;
+
+        ways_init();
+        if (n_ways < 2)
+                TEST_SKIP("%s", no_bpf_why);
+        fixture_setup(&f);
+        id = &f.region->backend->id;
+        use_way(USERS_METHOD_BPF);
+        /* The first scan learns the file's names behind an fd and behind a
+         * mapping (our own); it cannot trust the tree before that. */
+        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 0);
+        skipped = users_get_maps_skipped();
+        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 0);
+        ASSERT_EQ_INT(users_get_maps_skipped(), skipped + 1);
+
+        h = holder_of(&f);
+        holder_do(&h, 'm');
+        holder_do(&h, 'c');
+        skipped = users_get_maps_skipped();
+        scan_agreed(id, getpid(), &l);
+        ASSERT_EQ_U64(count(&l, h.pid, USER_MAP), 1);
+        ASSERT_EQ_U64(l.n, 1);
+        user_list_clear(&l);
+        use_way(USERS_METHOD_BPF);
+        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 1);
+        user_list_clear(&l);
+        ASSERT_EQ_INT(users_get_maps_skipped(), skipped);
+
+        holder_do(&h, 'u');
+        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 0);
+        ASSERT_EQ_INT(users_get_maps_skipped(), skipped + 1);
+        holder_stop(&h);
+
+        /* Our own private mapping is one too (reported with our pid when
+         * we are not left out). */
+        fd = f.region->backend->ops->open_lease_fd(f.region->backend, false);
+        ASSERT_OK(fd);
+        p = mmap(NULL, 2 * MiB, PROT_READ, MAP_PRIVATE, fd, 0);
+        ASSERT_TRUE(p != MAP_FAILED);
+        close(fd);
+        skipped = users_get_maps_skipped();
+        ASSERT_OK(users_scan("/proc", id, 0, &l));
+        ASSERT_EQ_U64(count(&l, getpid(), USER_MAP), 1);
+        user_list_clear(&l);
+        ASSERT_EQ_INT(users_get_maps_skipped(), skipped);
+        munmap(p, 2 * MiB);
+        fixture_teardown(&f);
+}
+
 /* A loop device on a file of our own, so that no other process on the
  * machine uses the device numbers; detached when its last fd closes. */
 static int loop_attach(const char *file, char *ret_node, size_t len) {
@@ -1016,6 +1079,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(finds_inherited_mapping),
         TEST_ENTRY(finds_fd_passed_over_socket),
         TEST_ENTRY(ignores_other_files),
+        TEST_ENTRY(maps_pass_skipped_only_when_nothing_maps),
         TEST_ENTRY(finds_device_through_other_node),
         TEST_ENTRY(finds_file_on_overlayfs),
         TEST_ENTRY(finds_file_on_overlayfs_other_fs_no_xino),

@@ -38,15 +38,33 @@ struct super_block {
         dev_t s_dev;
 };
 
+struct rb_node;
+
+struct rb_root {
+        struct rb_node *rb_node;
+};
+
+struct rb_root_cached {
+        struct rb_root rb_root;
+};
+
+/* Only the tree of the file's mappings (every VMA of it, shared or
+ * private, of every process). */
+struct address_space {
+        struct rb_root_cached i_mmap;
+};
+
 struct inode {
         umode_t i_mode;
         struct super_block *i_sb;
         unsigned long i_ino;
         dev_t i_rdev;
+        struct address_space *i_mapping;
 };
 
 struct file {
         struct inode *f_inode;
+        struct address_space *f_mapping;
 };
 
 struct vm_area_struct {

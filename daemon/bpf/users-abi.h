@@ -18,6 +18,13 @@ struct users_target {
         unsigned int map_dev;
         unsigned int rdev;             /* a device node's number; 0 for a regular file */
         int learn_fd;                  /* the reader's own fd on it, or -1 */
+        int own_fd;                    /* the same, for users_own_mapping; -1 for none */
+};
+
+/* What users_own_mapping found of the reader's own fd (own_fd). */
+struct users_own {
+        unsigned int checked; /* own_fd was seen, and its mapping is its inode's */
+        unsigned int mapped;  /* that mapping's tree of VMAs is not empty */
 };
 
 /* What the reader's own learn_fd or learn_addr points at. */

@@ -10,6 +10,12 @@
  * The globals below are one copy for every reader of these programs: a
  * pass must not start while another one runs (users.c serialises them).
  *
+ * A third, users_own_mapping, is attached for the reader's own process
+ * only (the task iterator's pid filter, Linux 6.1): it looks at the
+ * reader's own fd on a file and tells whether anything maps that file at
+ * all, which lets users-bpf.c skip the pass over every mapping of every
+ * process when the answer is no (the end of every drain).
+ *
  * No loops and no bpf_probe_read_kernel(): every read is a direct,
  * CO-RE-relocated load of a field the verifier knows from BTF.
  */
@@ -25,6 +31,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct users_target target;
 struct users_learned learned;
+struct users_own own;
 /* The last process written: the rest of its files or mappings need no
  * look. Set only once the record is out, because a record that did not
  * fit in the seq buffer is shown again on the next read(). */
@@ -117,5 +124,31 @@ int users_maps(struct bpf_iter__task_vma *ctx) {
         if (tgid == last_tgid || !inode_is_backing(file->f_inode))
                 return 0;
         emit(ctx->meta->seq, tgid, USERS_RECORD_MAP);
+        return 0;
+}
+
+/* The kernel links every VMA of a file, shared or private, into its
+ * address_space's i_mmap tree (under i_mmap_rwsem, which a BPF program
+ * cannot take): an empty root is what the kernel's own mapping_mapped()
+ * reads, one aligned pointer load. Only a mapping that is the inode's own
+ * counts: a stacking file system (overlayfs) keeps the mappings on another
+ * inode's, and users-bpf.c also checks that the file's names behind an fd
+ * and behind a mapping are the same before it trusts an empty tree. */
+SEC("iter/task_file")
+int users_own_mapping(struct bpf_iter__task_file *ctx) {
+        struct task_struct *task = ctx->task;
+        struct file *file = ctx->file;
+        struct address_space *mapping;
+        struct inode *inode;
+
+        if (!task || !file || target.own_fd < 0 || ctx->fd != (__u32) target.own_fd ||
+            (__u32) task->tgid != (__u32) (bpf_get_current_pid_tgid() >> 32))
+                return 0;
+        inode = file->f_inode;
+        mapping = file->f_mapping;
+        if (!inode || !mapping || mapping != inode->i_mapping)
+                return 0;
+        own.mapped = mapping->i_mmap.rb_root.rb_node != 0;
+        own.checked = 1;
         return 0;
 }
