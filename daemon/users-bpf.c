@@ -58,9 +58,14 @@ struct users_bpf {
         struct users_iter *skel;
         struct learnt learnt[LEARNT_MAX];
         size_t n_learnt, next_learnt;
-        pid_t pid;             /* the process users_own_mapping's link is for */
-        bool own_link;         /* it is attached */
-        unsigned maps_skipped; /* mapping passes an empty i_mmap made unnecessary */
+        pid_t pid;            /* the process users_own's link is for */
+        bool own_link;        /* it is attached */
+        unsigned skipped[2];  /* passes ([USER_MAP], [USER_FD]) users_own made unnecessary */
+        /* The last fd pass found, from the counts, that no other open file
+         * existed: the mapping pass after it has its answer too. */
+        bool nobody_else;
+        dev_t nobody_dev;
+        ino_t nobody_ino;
 };
 
 static uint32_t kernel_dev(unsigned maj, unsigned min) {
@@ -103,7 +108,7 @@ int users_bpf_new(struct users_bpf **ret) {
         r = b->skel ? 0 : errno > 0 ? -errno : -EINVAL;
         if (r >= 0) {
                 /* Attached below, for this process only. */
-                bpf_program__set_autoattach(b->skel->progs.users_own_mapping, false);
+                bpf_program__set_autoattach(b->skel->progs.users_own, false);
                 r = users_iter__load(b->skel);
         }
         VALGRIND_ENABLE_ERROR_REPORTING;
@@ -123,23 +128,23 @@ int users_bpf_new(struct users_bpf **ret) {
                 struct bpf_link *link;
 
                 VALGRIND_DISABLE_ERROR_REPORTING;
-                link = bpf_program__attach_iter(b->skel->progs.users_own_mapping, &opts);
+                link = bpf_program__attach_iter(b->skel->progs.users_own, &opts);
                 VALGRIND_ENABLE_ERROR_REPORTING;
                 if (link) {
                         /* The skeleton's destroy detaches it. */
-                        b->skel->links.users_own_mapping = link;
+                        b->skel->links.users_own = link;
                         b->own_link = true;
                 } else
                         /* A kernel without the task iterator's pid filter
                          * (before 6.1): every mapping pass runs. */
-                        log_debug_errno(-errno, "kernel view: no per-process task iterator, no empty-mapping check: %m");
+                        log_debug_errno(-errno, "kernel view: no per-process task iterator, every scan a full one: %m");
         }
         *ret = TAKE_PTR(b);
         return 0;
 }
 
-unsigned users_bpf_get_maps_skipped(const struct users_bpf *b) {
-        return b ? b->maps_skipped : 0;
+unsigned users_bpf_get_skipped(const struct users_bpf *b, enum user_kind kind) {
+        return b ? b->skipped[kind] : 0;
 }
 
 /* The daemon's own descriptor on a regular-file backing (the region's),
@@ -251,28 +256,44 @@ static int own_fd_of(struct learnt *l, const struct backing_id *id) {
         return l->own_fd;
 }
 
-/* True when nothing maps the file now: its inode's tree of mappings is
- * empty (users_own_mapping). Only where that tree is the one every
- * mapping of the file is in: a regular file whose name behind an fd and
- * behind a mapping (learnt from the daemon's own) is the same inode, which
- * overlayfs' is not. Anything unknown says no, and the full pass runs. */
-static bool nothing_maps(struct users_bpf *b, struct learnt *l, const struct backing_id *id) {
+enum own_answer {
+        OWN_UNKNOWN,      /* the full pass must tell */
+        OWN_NOBODY_ELSE,  /* no open file of it but the daemon's own */
+        OWN_NOT_MAPPED,   /* other open files, but nothing maps it */
+};
+
+/* What the daemon's own fd on the backing tells of everyone else
+ * (users_own), now. Only where the inode's counts and tree are the ones
+ * every open file and mapping of the file are in: a regular file whose
+ * name behind an fd and behind a mapping (learnt from the daemon's own)
+ * is the same inode, which overlayfs' is not. Anything unknown is
+ * OWN_UNKNOWN, and the full pass runs. */
+static enum own_answer own_look(struct users_bpf *b, struct learnt *l, const struct backing_id *id) {
         struct users_target *t = &b->skel->bss->target;
+        const struct users_own *own = &b->skel->bss->own;
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
         int fd;
 
         if (!b->own_link || b->pid != getpid() || id->rdev != 0 || !l->known[USER_FD] || !l->known[USER_MAP] ||
             l->dev[USER_FD] != l->dev[USER_MAP] || l->ino[USER_FD] != l->ino[USER_MAP])
-                return false;
+                return OWN_UNKNOWN;
         fd = own_fd_of(l, id);
         if (fd < 0)
-                return false;
-        *t = (struct users_target) { .learn_fd = -1, .own_fd = fd };
+                return OWN_UNKNOWN;
+        *t = (struct users_target) { .fd_dev = l->dev[USER_FD], .fd_ino = l->ino[USER_FD],
+                                     .map_dev = l->dev[USER_FD], .map_ino = l->ino[USER_FD],
+                                     .learn_fd = -1, .own_fd = fd };
         b->skel->bss->own = (struct users_own) {};
-        if (run_pass(b, b->skel->links.users_own_mapping, &pids, &n) < 0)
-                return false;
-        return b->skel->bss->own.checked && !b->skel->bss->own.mapped;
+        if (run_pass(b, b->skel->links.users_own, &pids, &n) < 0 || !own->checked)
+                return OWN_UNKNOWN;
+        /* Nobody else: the inode's open files are all ours, our own fd's
+         * file is in no other table (its one descriptor and the
+         * iterator's reference while it ran), nothing maps it. */
+        if (own->counted && own->inode_write == (int) own->own_write && own->inode_read == (int) own->own_read &&
+            own->file_refs == 2 && !own->mapped)
+                return OWN_NOBODY_ELSE;
+        return own->mapped ? OWN_UNKNOWN : OWN_NOT_MAPPED;
 }
 
 int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backing_id *id, pid_t **ret_pids,
@@ -285,11 +306,29 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
         size_t n = 0;
         int r;
 
-        if (kind == USER_MAP && id->rdev == 0 && nothing_maps(b, learnt_get(b, id), id)) {
-                b->maps_skipped++;
-                *ret_pids = NULL;
-                *ret_n = 0;
-                return 0;
+        if (id->rdev == 0) {
+                bool nobody_else = b->nobody_else && b->nobody_dev == id->dev && b->nobody_ino == id->ino;
+                enum own_answer a = OWN_UNKNOWN;
+
+                /* The fd pass asks afresh; the mapping pass right after it
+                 * takes its answer when that was "nobody else". */
+                b->nobody_else = false;
+                if (kind == USER_MAP && nobody_else)
+                        a = OWN_NOBODY_ELSE;
+                else {
+                        a = own_look(b, learnt_get(b, id), id);
+                        if (kind == USER_FD && a == OWN_NOBODY_ELSE) {
+                                b->nobody_else = true;
+                                b->nobody_dev = id->dev;
+                                b->nobody_ino = id->ino;
+                        }
+                }
+                if (a == OWN_NOBODY_ELSE || (kind == USER_MAP && a == OWN_NOT_MAPPED)) {
+                        b->skipped[kind]++;
+                        *ret_pids = NULL;
+                        *ret_n = 0;
+                        return 0;
+                }
         }
 
         *t = (struct users_target) { .learn_fd = -1, .own_fd = -1 };
@@ -374,7 +413,7 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
         return -EOPNOTSUPP;
 }
 
-unsigned users_bpf_get_maps_skipped(const struct users_bpf *b) {
+unsigned users_bpf_get_skipped(const struct users_bpf *b, enum user_kind kind) {
         return 0;
 }
 

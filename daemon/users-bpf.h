@@ -17,14 +17,14 @@ int users_bpf_new(struct users_bpf **ret);
 struct users_bpf *users_bpf_free(struct users_bpf *b);
 
 /* One pass over every process: kind USER_FD looks at the open files,
- * USER_MAP at the mappings; for a regular file that the caller holds open
- * and that nothing maps (the kernel's tree of the file's mappings is
- * empty), USER_MAP finds nobody without the pass. *ret_pids (free it) lists each process found
+ * USER_MAP at the mappings. For a regular file that the caller holds open,
+ * the kernel's counts of the inode's open files and its tree of mappings
+ * are read first: no open file but the caller's own makes both find nobody
+ * without a pass, nothing mapping it USER_MAP. *ret_pids (free it) lists each process found
  * once or more, in the order the kernel visited them. One pass at a time
  * per object: the iterators' globals are shared. */
 int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backing_id *id, pid_t **ret_pids,
                    size_t *ret_n);
 
-/* How many USER_MAP passes that empty tree made unnecessary (tests, the
- * benchmark). */
-unsigned users_bpf_get_maps_skipped(const struct users_bpf *b);
+/* How many passes of a kind those counts made unnecessary (tests). */
+unsigned users_bpf_get_skipped(const struct users_bpf *b, enum user_kind kind);

@@ -278,8 +278,8 @@ enum users_method users_get_method(void) {
         return state.method;
 }
 
-unsigned users_get_maps_skipped(void) {
-        return users_bpf_get_maps_skipped(state.bpf);
+unsigned users_get_passes_skipped(enum user_kind kind) {
+        return users_bpf_get_skipped(state.bpf, kind);
 }
 
 void users_set_scan_hook(users_scan_hook_t hook, void *userdata) {
@@ -440,6 +440,31 @@ static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found
         return 0;
 }
 
+/* Can the descriptor read or write what it refers to? An O_PATH one (or
+ * one opened with O_ACCMODE, for ioctls only) can neither, nor be mapped:
+ * not a use. Its flags are in fdinfo; a tree without fdinfo (tests) or an
+ * fd gone meanwhile counts as a use. */
+static bool fd_reads_or_writes(int pid_dirfd, const char *fd_name) {
+        _cleanup_close_ int fd = -EBADF;
+        char name[sizeof("fdinfo/") + NAME_MAX], buf[512];
+        const char *p;
+        unsigned long flags;
+        ssize_t n;
+
+        snprintf(name, sizeof(name), "fdinfo/%s", fd_name);
+        fd = openat(pid_dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return true;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return true;
+        buf[n] = '\0';
+        p = strstr(buf, "flags:");
+        if (!p || sscanf(p + 6, "%lo", &flags) != 1)
+                return true;
+        return !(flags & O_PATH) && (flags & O_ACCMODE) != O_ACCMODE;
+}
+
 static int scan_fds(int pid_dirfd, const struct backing_id *id, bool *ret_found) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
@@ -463,7 +488,7 @@ static int scan_fds(int pid_dirfd, const struct backing_id *id, bool *ret_found)
                 /* stat() follows the magic link to the open file itself. */
                 if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
                         continue;
-                if (stat_matches(&st, id)) {
+                if (stat_matches(&st, id) && fd_reads_or_writes(pid_dirfd, de->d_name)) {
                         *ret_found = true;
                         return 0;
                 }

@@ -61,10 +61,10 @@ int users_set_method(enum users_method m);
 /* The way scans take (PROC or BPF), deciding it if no scan has yet. */
 enum users_method users_get_method(void);
 const char *users_method_to_string(enum users_method m);
-/* For tests and the benchmark: the BPF scans that found nothing mapping a
- * file from the kernel's tree of its mappings, without the pass over
- * every mapping of every process. */
-unsigned users_get_maps_skipped(void);
+/* For tests: the BPF passes of a kind (over every process's fds, over
+ * every mapping) that the kernel's counts of a file's open files and its
+ * tree of mappings made unnecessary. */
+unsigned users_get_passes_skipped(enum user_kind kind);
 
 /* For tests: called at fixed points of every scan, with what the current
  * attempt (0, 1, ...) found so far. USERS_SCAN_FDS_DONE comes after a

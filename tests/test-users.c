@@ -283,11 +283,20 @@ static struct holder holder_start(int open_fd, const char *path, int fdsock) {
                 for (int i = 3; i < 1024; i++)
                         if (i != fd && i != sv[1] && i != fdsock)
                                 close(i);
+                /* Ready: a scan from now on sees only what it holds. */
+                if (write(sv[1], "k", 1) != 1)
+                        _exit(11);
                 holder_child(sv[1], fd, fdsock);
                 _exit(0);
         }
         close(sv[1]);
         h.ctl = sv[0];
+        {
+                char ok;
+
+                ASSERT_EQ_INT(read(h.ctl, &ok, 1), 1);
+                ASSERT_EQ_INT(ok, 'k');
+        }
         return h;
 }
 
@@ -480,66 +489,130 @@ TEST(ignores_other_files) {
         fixture_teardown(&f);
 }
 
-/* The BPF way skips its pass over every mapping when the file's own tree
- * of mappings is empty: only then. Someone mapping it (shared, private,
- * or after closing the fd) makes the pass run, and finds them. */
-TEST(maps_pass_skipped_only_when_nothing_maps) {
+/* The BPF way skips its passes over every process where the kernel's
+ * counts of the file's open files and its tree of mappings (read through
+ * our own fd) leave nobody to find: only then. */
+struct skips {
+        unsigned fds, maps;
+};
+
+static struct skips skips_now(void) {
+        return (struct skips) { users_get_passes_skipped(USER_FD), users_get_passes_skipped(USER_MAP) };
+}
+
+static void scan_bpf_expect(const struct backing_id *id, pid_t ignore, unsigned fds_skipped, unsigned maps_skipped,
+                            struct user_list *l) {
+        struct skips before = skips_now(), after;
+
+        use_way(USERS_METHOD_BPF);
+        ASSERT_OK(users_scan("/proc", id, ignore, l));
+        after = skips_now();
+        ASSERT_EQ_INT(after.fds - before.fds, fds_skipped);
+        ASSERT_EQ_INT(after.maps - before.maps, maps_skipped);
+}
+
+TEST(passes_skipped_only_when_nobody_can_be_there) {
         struct fixture f;
         struct user_list l = {};
         struct holder h;
         const struct backing_id *id;
-        unsigned skipped;
+        char path[PATH_MAX];
         void *p;
-        int fd;
+        int fd, opath;
 
         ways_init();
         if (n_ways < 2)
                 TEST_SKIP("%s", no_bpf_why);
         fixture_setup(&f);
         id = &f.region->backend->id;
-        use_way(USERS_METHOD_BPF);
         /* The first scan learns the file's names behind an fd and behind a
-         * mapping (our own); it cannot trust the tree before that. */
-        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+         * mapping (our own); nothing is trusted before that. */
+        scan_bpf_expect(id, getpid(), 0, 0, &l);
         ASSERT_EQ_U64(l.n, 0);
-        skipped = users_get_maps_skipped();
-        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        /* Nobody: neither pass runs. */
+        scan_bpf_expect(id, getpid(), 1, 1, &l);
         ASSERT_EQ_U64(l.n, 0);
-        ASSERT_EQ_INT(users_get_maps_skipped(), skipped + 1);
 
+        /* An fd that can only read: the fd pass runs and finds it; nothing
+         * maps the file, so the mapping pass does not. */
         h = holder_of(&f);
+        scan_bpf_expect(id, getpid(), 0, 1, &l);
+        ASSERT_EQ_U64(l.n, 1);
+        ASSERT_EQ_U64(count(&l, h.pid, USER_FD), 1);
+        user_list_clear(&l);
+        scan_agreed(id, getpid(), &l);
+        ASSERT_EQ_U64(l.n, 1);
+        user_list_clear(&l);
+
+        /* A mapping whose fd is closed: its open file is counted, so both
+         * passes run, and the mapping pass finds it. */
         holder_do(&h, 'm');
         holder_do(&h, 'c');
-        skipped = users_get_maps_skipped();
-        scan_agreed(id, getpid(), &l);
+        scan_bpf_expect(id, getpid(), 0, 0, &l);
+        ASSERT_EQ_U64(l.n, 1);
         ASSERT_EQ_U64(count(&l, h.pid, USER_MAP), 1);
-        ASSERT_EQ_U64(l.n, 1);
         user_list_clear(&l);
-        use_way(USERS_METHOD_BPF);
-        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
-        ASSERT_EQ_U64(l.n, 1);
-        user_list_clear(&l);
-        ASSERT_EQ_INT(users_get_maps_skipped(), skipped);
-
         holder_do(&h, 'u');
-        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        scan_bpf_expect(id, getpid(), 1, 1, &l);
         ASSERT_EQ_U64(l.n, 0);
-        ASSERT_EQ_INT(users_get_maps_skipped(), skipped + 1);
         holder_stop(&h);
 
-        /* Our own private mapping is one too (reported with our pid when
-         * we are not left out). */
+        /* Our own private mapping, its fd closed, is one too. */
         fd = f.region->backend->ops->open_lease_fd(f.region->backend, false);
         ASSERT_OK(fd);
         p = mmap(NULL, 2 * MiB, PROT_READ, MAP_PRIVATE, fd, 0);
         ASSERT_TRUE(p != MAP_FAILED);
         close(fd);
-        skipped = users_get_maps_skipped();
-        ASSERT_OK(users_scan("/proc", id, 0, &l));
+        scan_bpf_expect(id, 0, 0, 0, &l);
         ASSERT_EQ_U64(count(&l, getpid(), USER_MAP), 1);
         user_list_clear(&l);
-        ASSERT_EQ_INT(users_get_maps_skipped(), skipped);
         munmap(p, 2 * MiB);
+
+        /* An O_PATH descriptor can neither read, write nor map: no use,
+         * either way, and nothing for the counts either. */
+        ASSERT_TRUE(snprintf(path, sizeof(path), "%s", f.path) > 0);
+        opath = open(path, O_PATH | O_CLOEXEC);
+        ASSERT_OK(opath);
+        h = holder_start(opath, NULL, -1);
+        close(opath);
+        scan_agreed(id, getpid(), &l);
+        ASSERT_EQ_U64(count(&l, h.pid, USER_FD), 0);
+        ASSERT_EQ_U64(l.n, 0);
+        scan_bpf_expect(id, getpid(), 1, 1, &l);
+        ASSERT_EQ_U64(l.n, 0);
+        /* A child that shares our own open file of it (as fork() leaves
+         * it): no count of the inode's changes, only that file's
+         * references; it must be found. */
+        {
+                pid_t child = fork();
+                int status;
+
+                ASSERT_OK(child);
+                if (child == 0) {
+                        alarm(60);
+                        for (;;)
+                                pause();
+                }
+                scan_bpf_expect(id, getpid(), 0, 1, &l);
+                ASSERT_EQ_U64(count(&l, child, USER_FD), 1);
+                user_list_clear(&l);
+                scan_agreed(id, getpid(), &l);
+                ASSERT_EQ_U64(count(&l, child, USER_FD), 1);
+                user_list_clear(&l);
+                kill(child, SIGKILL);
+                ASSERT_EQ_INT(waitpid(child, &status, 0), child);
+        }
+        /* Beside a real holder, so that the fd pass runs over it too. */
+        {
+                struct holder reader = holder_of(&f);
+
+                scan_agreed(id, getpid(), &l);
+                ASSERT_EQ_U64(count(&l, reader.pid, USER_FD), 1);
+                ASSERT_EQ_U64(l.n, 1);
+                user_list_clear(&l);
+                holder_stop(&reader);
+        }
+        holder_stop(&h);
         fixture_teardown(&f);
 }
 
@@ -1079,7 +1152,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(finds_inherited_mapping),
         TEST_ENTRY(finds_fd_passed_over_socket),
         TEST_ENTRY(ignores_other_files),
-        TEST_ENTRY(maps_pass_skipped_only_when_nothing_maps),
+        TEST_ENTRY(passes_skipped_only_when_nobody_can_be_there),
         TEST_ENTRY(finds_device_through_other_node),
         TEST_ENTRY(finds_file_on_overlayfs),
         TEST_ENTRY(finds_file_on_overlayfs_other_fs_no_xino),

@@ -25,12 +25,26 @@ typedef __u64 __be64;
 typedef __u32 __wsum;
 
 typedef __u32 dev_t;
+typedef unsigned int fmode_t;
+
+typedef struct {
+        int counter;
+} atomic_t;
+
+typedef struct {
+        __s64 counter;
+} atomic64_t;
+
+typedef atomic64_t atomic_long_t;
 typedef __u16 umode_t;
 typedef int pid_t;
 
 #define S_IFMT 00170000
 #define S_IFBLK 0060000
 #define S_IFCHR 0020000
+
+#define FMODE_READ 0x1u
+#define FMODE_WRITE 0x2u
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
@@ -60,11 +74,16 @@ struct inode {
         unsigned long i_ino;
         dev_t i_rdev;
         struct address_space *i_mapping;
+        /* Open files that can write it (negative: denied, an executable
+         * running); that can only read it (CONFIG_IMA only). */
+        atomic_t i_writecount;
+        atomic_t i_readcount;
 };
 
 struct file {
         struct inode *f_inode;
         struct address_space *f_mapping;
+        fmode_t f_mode;
 };
 
 struct vm_area_struct {
@@ -98,6 +117,23 @@ struct bpf_iter__task_vma {
         struct bpf_iter_meta *meta;
         struct task_struct *task;
         struct vm_area_struct *vma;
+};
+
+/* A struct file's reference count, named and encoded two ways: f_count,
+ * the count itself (before 6.13), and f_ref, a file_ref_t whose 0 means
+ * one reference (6.13 on). The ___ suffixes are CO-RE flavours of
+ * struct file: libbpf relocates each against the kernel's struct file and
+ * the program asks which field exists. */
+typedef struct {
+        atomic64_t refcnt;
+} file_ref_t;
+
+struct file___f_count {
+        atomic_long_t f_count;
+};
+
+struct file___f_ref {
+        file_ref_t f_ref;
 };
 
 #pragma clang attribute pop

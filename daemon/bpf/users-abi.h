@@ -18,13 +18,19 @@ struct users_target {
         unsigned int map_dev;
         unsigned int rdev;             /* a device node's number; 0 for a regular file */
         int learn_fd;                  /* the reader's own fd on it, or -1 */
-        int own_fd;                    /* the same, for users_own_mapping; -1 for none */
+        int own_fd;                    /* the same, for users_own; -1 for none */
 };
 
-/* What users_own_mapping found of the reader's own fd (own_fd). */
+/* What users_own found among the reader's own open files. */
 struct users_own {
-        unsigned int checked; /* own_fd was seen, and its mapping is its inode's */
-        unsigned int mapped;  /* that mapping's tree of VMAs is not empty */
+        unsigned int checked;    /* own_fd was seen, and its mapping is its inode's */
+        unsigned int mapped;     /* that mapping's tree of VMAs is not empty */
+        unsigned int counted;    /* the kernel counts the inode's read-only files too */
+        unsigned int own_write;  /* the reader's own files on it that can write */
+        unsigned int own_read;   /* ... that can only read */
+        int inode_write;         /* the inode's i_writecount, as own_fd was seen */
+        int inode_read;          /* its i_readcount */
+        long long file_refs;     /* own_fd's open file's references (-1: unknown) */
 };
 
 /* What the reader's own learn_fd or learn_addr points at. */

@@ -10,17 +10,18 @@
  * The globals below are one copy for every reader of these programs: a
  * pass must not start while another one runs (users.c serialises them).
  *
- * A third, users_own_mapping, is attached for the reader's own process
- * only (the task iterator's pid filter, Linux 6.1): it looks at the
- * reader's own fd on a file and tells whether anything maps that file at
- * all, which lets users-bpf.c skip the pass over every mapping of every
- * process when the answer is no (the end of every drain).
+ * A third, users_own, is attached for the reader's own process only (the
+ * task iterator's pid filter, Linux 6.1): through the reader's own fd on
+ * a file it reads how many open files the kernel counts on the inode and
+ * whether anything maps it, which lets users-bpf.c skip the passes over
+ * every process when nobody else can be there (the end of every drain).
  *
  * No loops and no bpf_probe_read_kernel(): every read is a direct,
  * CO-RE-relocated load of a field the verifier knows from BTF.
  */
 #include "kernel-types.h"
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "users-abi.h"
@@ -94,7 +95,9 @@ int users_fds(struct bpf_iter__task_file *ctx) {
             tgid == (__u32) (bpf_get_current_pid_tgid() >> 32))
                 learn(inode);
 
-        if (tgid == last_tgid || !inode_is_backing(inode))
+        /* O_PATH (or O_ACCMODE, ioctls only): it can neither read,
+         * write nor map; not a use, as for the /proc way. */
+        if (tgid == last_tgid || !(file->f_mode & (FMODE_READ | FMODE_WRITE)) || !inode_is_backing(inode))
                 return 0;
         emit(ctx->meta->seq, tgid, USERS_RECORD_FD);
         return 0;
@@ -127,28 +130,60 @@ int users_maps(struct bpf_iter__task_vma *ctx) {
         return 0;
 }
 
-/* The kernel links every VMA of a file, shared or private, into its
- * address_space's i_mmap tree (under i_mmap_rwsem, which a BPF program
- * cannot take): an empty root is what the kernel's own mapping_mapped()
- * reads, one aligned pointer load. Only a mapping that is the inode's own
- * counts: a stacking file system (overlayfs) keeps the mappings on another
- * inode's, and users-bpf.c also checks that the file's names behind an fd
- * and behind a mapping are the same before it trusts an empty tree. */
+/* An open file that can read or write an inode is counted in it: in
+ * i_writecount if it can write, in i_readcount if it can only read (the
+ * latter with CONFIG_IMA, Debian's). When those counts are the reader's
+ * own files on it, no other open file of it exists anywhere: no other
+ * process's descriptor, and no mapping, since every mapping holds an open
+ * file. The kernel also links every VMA of a file into its address_space's
+ * i_mmap tree, whose empty root (what the kernel's own mapping_mapped()
+ * reads) says that nothing maps it even where the counts say more. Each
+ * is one aligned load, without the locks a BPF program cannot take; an
+ * open or close between two loads makes the counts differ, which only
+ * costs the full passes. The reader's own open file must have no other
+ * reference than its one descriptor and the iterator's own, or another
+ * process shares it. Only a mapping that is the inode's own counts: a
+ * stacking file system (overlayfs) keeps the mappings and the counts on
+ * another inode's, and users-bpf.c also checks that the file's names
+ * behind an fd and behind a mapping are the same before it trusts any of
+ * this. */
 SEC("iter/task_file")
-int users_own_mapping(struct bpf_iter__task_file *ctx) {
+int users_own(struct bpf_iter__task_file *ctx) {
         struct task_struct *task = ctx->task;
         struct file *file = ctx->file;
         struct address_space *mapping;
         struct inode *inode;
+        fmode_t mode;
 
-        if (!task || !file || target.own_fd < 0 || ctx->fd != (__u32) target.own_fd ||
-            (__u32) task->tgid != (__u32) (bpf_get_current_pid_tgid() >> 32))
+        if (!task || !file || target.own_fd < 0 || (__u32) task->tgid != (__u32) (bpf_get_current_pid_tgid() >> 32))
                 return 0;
         inode = file->f_inode;
-        mapping = file->f_mapping;
-        if (!inode || !mapping || mapping != inode->i_mapping)
+        if (!inode_is_backing(inode))
                 return 0;
+        mode = file->f_mode;
+        if (mode & FMODE_WRITE)
+                own.own_write++;
+        else if (mode & FMODE_READ)
+                own.own_read++;
+        if (ctx->fd != (__u32) target.own_fd)
+                return 0;
+        mapping = file->f_mapping;
+        if (!mapping || mapping != inode->i_mapping)
+                return 0;
+        /* Counted once per open file, the counts cannot tell another
+         * process that shares the reader's own (a child it forked, a
+         * descriptor taken with pidfd_getfd()): its references can. */
+        own.file_refs = -1;
+        if (bpf_core_field_exists(((struct file___f_ref *) file)->f_ref))
+                own.file_refs = ((struct file___f_ref *) file)->f_ref.refcnt.counter + 1;
+        else if (bpf_core_field_exists(((struct file___f_count *) file)->f_count))
+                own.file_refs = ((struct file___f_count *) file)->f_count.counter;
         own.mapped = mapping->i_mmap.rb_root.rb_node != 0;
+        own.inode_write = inode->i_writecount.counter;
+        if (bpf_core_field_exists(inode->i_readcount)) {
+                own.inode_read = inode->i_readcount.counter;
+                own.counted = 1;
+        }
         own.checked = 1;
         return 0;
 }
