@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* bench-exec.c: benchmark 6, fio through `daxdctl exec`.
+/* bench-exec.c: benchmark 7, fio through `daxdctl exec`.
  *
  * The same fio jobs as the same unprivileged user (nobody), on the same
  * backing, two ways: through `daxdctl exec` (every open of the backing a
@@ -213,7 +213,7 @@ int main(int argc, char **argv) {
 
         md = bench_out_open(&o, "exec.md");
         fprintf(md,
-                "## 6. fio through daxdctl exec\n\n"
+                "## 7. fio through daxdctl exec%s\n\n"
                 "fio as nobody on a %s of %" PRIu64 " MiB%s, %u round%s, each job run both ways in an order that "
                 "alternates by round: through `daxdctl exec` (every open of the backing a lease from daxd, its "
                 "fd and mappings tracked by the interposer) and, the floor, directly, with the backing opened to "
@@ -223,7 +223,7 @@ int main(int argc, char **argv) {
                 "| job | through daxdctl exec, median | direct (floor), median | ratio, median | ratio of the "
                 "slowest runs |\n"
                 "| --- | ---: | ---: | ---: | ---: |\n",
-                device ? "devdax region" : "file region", size / MiB, device ? "" : " on tmpfs (`BENCH_EXEC_TMPDIR`)", rounds, rounds == 1 ? "" : "s",
+                device ? ", devdax (the QEMU guest)" : ", file region", device ? "devdax region" : "file region", size / MiB, device ? "" : " on tmpfs (`BENCH_EXEC_TMPDIR`)", rounds, rounds == 1 ? "" : "s",
                 device ? " On the QEMU guest's emulated NVDIMM under TCG, where absolute rates say nothing." : "");
         for (size_t k = 0; k < n_jobs; k++) {
                 double em = samples_median(&s[k][1]), dm = samples_median(&s[k][0]);
@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
                 fprintf(md, "| %s | %.0f MiB/s | %.0f MiB/s | %.3f× | %.3f× |\n", jobs[k].name, em / MiB, dm / MiB,
                         ratio, ep / dp);
                 printf("%s: exec %.0f MiB/s, direct %.0f MiB/s, ratio %.3f\n", jobs[k].name, em / MiB, dm / MiB, ratio);
-                bench_summary(&o, "6. fio through daxdctl exec", kase, "exec bandwidth / direct bandwidth, median",
+                bench_summary(&o, "7. fio through daxdctl exec", kase, "exec bandwidth / direct bandwidth, median",
                               ratio, "≥ 0.98×", ratio >= 0.98 ? "met" : "missed");
                 free(kase);
         }

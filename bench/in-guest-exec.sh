@@ -5,7 +5,7 @@
 #
 # Runs inside the QEMU guest, as tests/devdax/in-guest.sh's TEST_BINARY once
 # it has made a devdax namespace on the emulated NVDIMM (DAXD_TEST_DEVICE):
-# benchmark 6, fio through `daxdctl exec`, on that device, its results in
+# benchmark 7, fio through `daxdctl exec`, on that device, its results in
 # OUT_DIR (under the guest's read-write RESULT_DIR). See run-guest-exec.sh.
 set -u
 bench=${1:?usage: in-guest-exec.sh BENCH_EXEC OUT_DIR}

@@ -5,11 +5,11 @@
 # bench/scan.png.
 #   BUILDDIR (default build-bench)   the meson build directory
 #   BENCH_TMPDIR (default /var/tmp)  where the backing files go (a 1 GiB one)
-#   BENCH_GUEST=0                    leaves out the QEMU guest (benchmark 6
+#   BENCH_GUEST=0                    leaves out the QEMU guest (benchmark 7
 #                                    on devdax)
 # With --report-only, only writes REPORT.md again from the last run's results.
 # Runs as root (the drain benchmark raises its fd limit, the private bus
-# takes 2000 connections, the QEMU guest of benchmark 6 on devdax needs
+# takes 2000 connections, the QEMU guest of benchmark 7 on devdax needs
 # root); under 15 minutes on a 2-core machine, about 5 of them the guest.
 set -eu
 cd "$(dirname "$0")/.."
@@ -53,17 +53,17 @@ cut -d' ' -f1-3 /proc/loadavg >"$results/load-before"
 echo "== run (meson test --benchmark)"
 meson test -C "$builddir" --benchmark --num-processes 1 --print-errorlogs || status=$?
 
-# The host has no device-DAX: benchmark 6 on devdax runs in the QEMU guest.
+# The host has no device-DAX: benchmark 7 on devdax runs in the QEMU guest.
 if [ "${BENCH_GUEST:-1}" = 0 ]; then
-        printf '## 6. fio through daxdctl exec, devdax: not run\n\nBENCH_GUEST=0 left the guest out.\n' \
+        printf '## 7. fio through daxdctl exec, devdax: not run\n\nBENCH_GUEST=0 left the guest out.\n' \
                 >"$results/exec-devdax.md"
 else
-        echo "== benchmark 6 on devdax, in the QEMU guest (BENCH_GUEST=0 leaves it out)"
+        echo "== benchmark 7 on devdax, in the QEMU guest (BENCH_GUEST=0 leaves it out)"
         guest_rc=0
         ./bench/run-guest-exec.sh "$builddir" "$results" || guest_rc=$?
         case $guest_rc in
         0) ;;
-        77) printf '## 6. fio through daxdctl exec, devdax: not run\n\nThe QEMU guest cannot run here (see the log).\n' \
+        77) printf '## 7. fio through daxdctl exec, devdax: not run\n\nThe QEMU guest cannot run here (see the log).\n' \
                 >"$results/exec-devdax.md" ;;
         *) status=$guest_rc ;;
         esac
