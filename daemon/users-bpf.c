@@ -60,6 +60,10 @@ struct users_bpf {
         size_t n_learnt, next_learnt;
         pid_t pid;            /* the process users_own's link is for */
         bool own_link;        /* it is attached */
+        /* users_fds and users_maps for that process only: what the
+         * daemon's own fd and mapping of a backing are named, learnt
+         * without a look at every process. */
+        struct bpf_link *own_fds, *own_maps;
         unsigned skipped[2];  /* passes ([USER_MAP], [USER_FD]) users_own made unnecessary */
         /* The last fd pass found, from the counts, that no other open file
          * existed: the mapping pass after it has its answer too. */
@@ -87,6 +91,8 @@ _printf_(2, 0) static int on_libbpf_print(enum libbpf_print_level level, const c
 struct users_bpf *users_bpf_free(struct users_bpf *b) {
         if (!b)
                 return NULL;
+        bpf_link__destroy(b->own_fds);
+        bpf_link__destroy(b->own_maps);
         users_iter__destroy(b->skel);
         free(b);
         return NULL;
@@ -129,11 +135,15 @@ int users_bpf_new(struct users_bpf **ret) {
 
                 VALGRIND_DISABLE_ERROR_REPORTING;
                 link = bpf_program__attach_iter(b->skel->progs.users_own, &opts);
+                if (link) {
+                        b->own_fds = bpf_program__attach_iter(b->skel->progs.users_fds, &opts);
+                        b->own_maps = bpf_program__attach_iter(b->skel->progs.users_maps, &opts);
+                }
                 VALGRIND_ENABLE_ERROR_REPORTING;
                 if (link) {
                         /* The skeleton's destroy detaches it. */
                         b->skel->links.users_own = link;
-                        b->own_link = true;
+                        b->own_link = b->own_fds && b->own_maps;
                 } else
                         /* A kernel without the task iterator's pid filter
                          * (before 6.1): every mapping pass runs. */
@@ -256,6 +266,38 @@ static int own_fd_of(struct learnt *l, const struct backing_id *id) {
         return l->own_fd;
 }
 
+/* Learns what the kernel names the backing behind the daemon's own fd and
+ * behind a mapping of its own, from passes over the daemon's own files and
+ * mappings only (own_fds, own_maps): the same the full passes learn. */
+static void learn_own(struct users_bpf *b, struct learnt *l, int fd) {
+        struct users_target *t = &b->skel->bss->target;
+        const struct users_learned *learned = &b->skel->bss->learned;
+        _cleanup_free_ pid_t *fd_pids = NULL, *map_pids = NULL;
+        size_t n = 0;
+
+        if (!l->known[USER_FD]) {
+                *t = (struct users_target) { .learn_fd = fd, .own_fd = -1 };
+                if (run_pass(b, b->own_fds, &fd_pids, &n) >= 0 && learned->found) {
+                        l->dev[USER_FD] = learned->dev;
+                        l->ino[USER_FD] = learned->ino;
+                        l->known[USER_FD] = true;
+                }
+        }
+        if (!l->known[USER_MAP]) {
+                void *own_map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+
+                if (own_map == MAP_FAILED)
+                        return;
+                *t = (struct users_target) { .learn_fd = -1, .own_fd = -1, .learn_addr = (uintptr_t) own_map };
+                if (run_pass(b, b->own_maps, &map_pids, &n) >= 0 && learned->found) {
+                        l->dev[USER_MAP] = learned->dev;
+                        l->ino[USER_MAP] = learned->ino;
+                        l->known[USER_MAP] = true;
+                }
+                munmap(own_map, 4096);
+        }
+}
+
 enum own_answer {
         OWN_UNKNOWN,      /* the full pass must tell */
         OWN_NOBODY_ELSE,  /* no open file of it but the daemon's own */
@@ -275,11 +317,14 @@ static enum own_answer own_look(struct users_bpf *b, struct learnt *l, const str
         size_t n = 0;
         int fd;
 
-        if (!b->own_link || b->pid != getpid() || id->rdev != 0 || !l->known[USER_FD] || !l->known[USER_MAP] ||
-            l->dev[USER_FD] != l->dev[USER_MAP] || l->ino[USER_FD] != l->ino[USER_MAP])
+        if (!b->own_link || b->pid != getpid() || id->rdev != 0)
                 return OWN_UNKNOWN;
         fd = own_fd_of(l, id);
         if (fd < 0)
+                return OWN_UNKNOWN;
+        learn_own(b, l, fd);
+        if (!l->known[USER_FD] || !l->known[USER_MAP] || l->dev[USER_FD] != l->dev[USER_MAP] ||
+            l->ino[USER_FD] != l->ino[USER_MAP])
                 return OWN_UNKNOWN;
         *t = (struct users_target) { .fd_dev = l->dev[USER_FD], .fd_ino = l->ino[USER_FD],
                                      .map_dev = l->dev[USER_FD], .map_ino = l->ino[USER_FD],
@@ -324,9 +369,19 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
                         }
                 }
                 if (a == OWN_NOBODY_ELSE || (kind == USER_MAP && a == OWN_NOT_MAPPED)) {
+                        pid_t *self = NULL;
+
+                        /* The one process with an fd on it is ours, which
+                         * the caller may count; nothing maps it. */
+                        if (kind == USER_FD && b->skel->bss->own.own_write + b->skel->bss->own.own_read > 0) {
+                                self = malloc(sizeof(pid_t));
+                                if (!self)
+                                        return -ENOMEM;
+                                *self = getpid();
+                        }
                         b->skipped[kind]++;
-                        *ret_pids = NULL;
-                        *ret_n = 0;
+                        *ret_pids = self;
+                        *ret_n = self ? 1 : 0;
                         return 0;
                 }
         }
@@ -378,7 +433,7 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
                                   dev & 0xfffff);
                         free(pids);
                         pids = NULL;
-                        if (kind == USER_FD) {
+                        if (kind == USER_FD && b->skel->bss->own.own_write + b->skel->bss->own.own_read > 0) {
                                 t->fd_dev = dev;
                                 t->fd_ino = ino;
                         } else {
