@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
 
         bench_init(argc, argv, "bench-datapath", &o);
         len = o.smoke ? 64 * MiB : 1 * GiB;
-        passes = o.smoke ? 2 : 9;
+        passes = o.smoke ? 2 : 21;
         n_random = o.smoke ? 1u << 18 : 1u << 24;
 
         env = bench_env_new();

@@ -402,9 +402,9 @@ int main(int argc, char **argv) {
         bench_init(argc, argv, "bench-scan", &o);
         ps = o.smoke ? smoke_p : full_p;
         n_sizes = o.smoke ? ELEMENTSOF(smoke_p) : ELEMENTSOF(full_p);
-        reps = o.smoke ? 3 : 30;
-        fuser_every = o.smoke ? 2 : 3; /* 10 of 30 */
-        lsof_every = o.smoke ? 3 : 10; /* 3 of 30 */
+        reps = o.smoke ? 3 : 45;
+        fuser_every = o.smoke ? 2 : 3; /* 15 of 45 */
+        lsof_every = o.smoke ? 3 : 15; /* 3 of 45 */
         fuser = find_tool("fuser");
         lsof = find_tool("lsof");
 

@@ -91,8 +91,7 @@ plot "$results/scan.dat" using 1:3 with linespoints lw 2 title "users_scan(), /p
      "$results/scan.dat" using 1:(\$7 > 0 ? \$7 : 1/0) with linespoints lw 2 title "users_scan(), BPF iterators", \
      "$results/scan.dat" using 1:(\$8 > 0 ? \$8 : 1/0) with linespoints lw 2 title "Users property over the bus, BPF", \
      "$results/scan.dat" using 1:(\$5 > 0 ? \$5 : 1/0) with linespoints lw 2 title "fuser FILE", \
-     "$results/scan.dat" using 1:(\$6 > 0 ? \$6 : 1/0) with linespoints lw 2 title "lsof FILE", \
-     50 with lines dt 2 lc rgb "red" title "target at P = 1000: 50 ms"
+     "$results/scan.dat" using 1:(\$6 > 0 ? \$6 : 1/0) with linespoints lw 2 title "lsof FILE",
 EOF
 
 echo $(($(date +%s) - start)) >"$results/elapsed"
