@@ -105,7 +105,7 @@ mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 fs=$(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$BENCH_TMPDIR" 2>/dev/null || df -T "$BENCH_TMPDIR" | tail -n1)
 thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | head -n1)
+dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/REPORT.md' ':!bench/*.png' 2>/dev/null | head -n1)
 
 {
         echo "# daxd benchmarks"
