@@ -1459,8 +1459,10 @@ struct fd_census {
 };
 
 /* The kernel view's BPF object (daemon/users-bpf.c), loaded at the first
- * scan and kept: its BTF, map, two programs and two links. */
-#define KERNEL_VIEW_BPF_FDS 6
+ * scan and kept: its BTF, map, three programs and five links (the two
+ * iterators over every process, and users_own, users_fds and users_maps
+ * for daxd's own pid). */
+#define KERNEL_VIEW_BPF_FDS 10
 
 static struct fd_census daxd_fds(struct chaos *ch) {
         struct fd_census c = {};

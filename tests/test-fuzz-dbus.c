@@ -796,15 +796,18 @@ static const char *release_target(sd_bus_message *m) {
         const char *path = sd_bus_message_get_path(m), *sig = sd_bus_message_get_signature(m, true);
         const char *lease = NULL;
 
-        if (!member || strcmp(member, "Release") != 0)
+        /* sd-bus dispatches no method call without an interface to a
+         * vtable (UnknownMethod, or nothing when no reply is expected):
+         * such a Release releases nothing. */
+        if (!member || strcmp(member, "Release") != 0 || !iface)
                 return NULL;
-        if (strcmp(path, DAXD_MANAGER_PATH) == 0 && (!iface || strcmp(iface, DAXD_MANAGER_INTERFACE) == 0) &&
+        if (strcmp(path, DAXD_MANAGER_PATH) == 0 && strcmp(iface, DAXD_MANAGER_INTERFACE) == 0 &&
             strcmp(sig, "o") == 0) {
                 if (sd_bus_message_rewind(m, true) < 0 || sd_bus_message_read(m, "o", &lease) < 0)
                         return NULL;
                 return lease;
         }
-        if ((!iface || strcmp(iface, DAXD_LEASE_INTERFACE) == 0) && strcmp(sig, "") == 0 &&
+        if (strcmp(iface, DAXD_LEASE_INTERFACE) == 0 && strcmp(sig, "") == 0 &&
             strncmp(path, DAXD_LEASE_PATH_PREFIX "/", strlen(DAXD_LEASE_PATH_PREFIX "/")) == 0)
                 return path;
         return NULL;
