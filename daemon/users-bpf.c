@@ -128,7 +128,9 @@ int users_bpf_new(struct users_bpf **ret) {
                 return r;
         }
         b->pid = getpid();
-        {
+        /* DAXD_USERS_OWN=0: the kernels before 6.1 (no per-process task
+         * iterator), where every scan is a full one; for tests. */
+        if (!getenv("DAXD_USERS_OWN") || strcmp(getenv("DAXD_USERS_OWN"), "0") != 0) {
                 union bpf_iter_link_info info = { .task.pid = (__u32) b->pid };
                 DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
                 struct bpf_link *link;
@@ -433,7 +435,7 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
                                   dev & 0xfffff);
                         free(pids);
                         pids = NULL;
-                        if (kind == USER_FD && b->skel->bss->own.own_write + b->skel->bss->own.own_read > 0) {
+                        if (kind == USER_FD) {
                                 t->fd_dev = dev;
                                 t->fd_ino = ino;
                         } else {

@@ -793,6 +793,13 @@ TEST(finds_file_on_overlayfs_other_fs_no_xino) {
         overlay_case(false);
 }
 
+/* Without daxd's per-process iterators (Linux before 6.1) the full passes
+ * learn the overlay's names themselves. */
+TEST(finds_file_on_overlayfs_full_passes_only) {
+        ASSERT_OK(setenv("DAXD_USERS_OWN", "0", 1));
+        overlay_case(false);
+}
+
 /* ---- the order of the looks, and repeats ---- */
 
 struct hook_state {
@@ -1155,6 +1162,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(finds_device_through_other_node),
         TEST_ENTRY(finds_file_on_overlayfs),
         TEST_ENTRY(finds_file_on_overlayfs_other_fs_no_xino),
+        TEST_ENTRY(finds_file_on_overlayfs_full_passes_only),
         TEST_ENTRY(fds_looked_at_before_maps),
         TEST_ENTRY(scan_repeated_when_a_process_appeared),
         TEST_ENTRY(repeats_are_bounded),
