@@ -256,6 +256,19 @@ static int run_pass(struct users_bpf *b, struct bpf_link *link, pid_t **ret_pids
         return 0;
 }
 
+/* What the last pass learnt of the backing's name behind kind, if it
+ * learnt anything. */
+static bool learnt_note(struct users_bpf *b, struct learnt *l, enum user_kind kind) {
+        const struct users_learned *learned = &b->skel->bss->learned;
+
+        if (!learned->found)
+                return false;
+        l->dev[kind] = learned->dev;
+        l->ino[kind] = learned->ino;
+        l->known[kind] = true;
+        return true;
+}
+
 /* The daemon's own fd on the backing, found once and checked each time:
  * the region keeps it open, but another fd may take its number. */
 static int own_fd_of(struct learnt *l, const struct backing_id *id) {
@@ -273,17 +286,13 @@ static int own_fd_of(struct learnt *l, const struct backing_id *id) {
  * mappings only (own_fds, own_maps): the same the full passes learn. */
 static void learn_own(struct users_bpf *b, struct learnt *l, int fd) {
         struct users_target *t = &b->skel->bss->target;
-        const struct users_learned *learned = &b->skel->bss->learned;
         _cleanup_free_ pid_t *fd_pids = NULL, *map_pids = NULL;
         size_t n = 0;
 
         if (!l->known[USER_FD]) {
                 *t = (struct users_target) { .learn_fd = fd, .own_fd = -1 };
-                if (run_pass(b, b->own_fds, &fd_pids, &n) >= 0 && learned->found) {
-                        l->dev[USER_FD] = learned->dev;
-                        l->ino[USER_FD] = learned->ino;
-                        l->known[USER_FD] = true;
-                }
+                if (run_pass(b, b->own_fds, &fd_pids, &n) >= 0)
+                        (void) learnt_note(b, l, USER_FD);
         }
         if (!l->known[USER_MAP]) {
                 void *own_map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
@@ -291,11 +300,8 @@ static void learn_own(struct users_bpf *b, struct learnt *l, int fd) {
                 if (own_map == MAP_FAILED)
                         return;
                 *t = (struct users_target) { .learn_fd = -1, .own_fd = -1, .learn_addr = (uintptr_t) own_map };
-                if (run_pass(b, b->own_maps, &map_pids, &n) >= 0 && learned->found) {
-                        l->dev[USER_MAP] = learned->dev;
-                        l->ino[USER_MAP] = learned->ino;
-                        l->known[USER_MAP] = true;
-                }
+                if (run_pass(b, b->own_maps, &map_pids, &n) >= 0)
+                        (void) learnt_note(b, l, USER_MAP);
                 munmap(own_map, 4096);
         }
 }
@@ -401,7 +407,7 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
                 t->map_dev = l->known[USER_MAP] ? l->dev[USER_MAP] : kernel_dev(id->map_major, id->map_minor);
                 t->map_ino = l->known[USER_MAP] ? l->ino[USER_MAP] : id->map_ino;
                 if (!l->known[kind]) {
-                        int fd = find_own_fd(id);
+                        int fd = own_fd_of(l, id);
 
                         if (fd >= 0 && kind == USER_FD)
                                 t->learn_fd = fd;
@@ -419,13 +425,10 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
         if (r < 0)
                 return r;
 
-        if ((t->learn_fd >= 0 || t->learn_addr != 0) && b->skel->bss->learned.found) {
-                uint32_t dev = b->skel->bss->learned.dev;
-                uint64_t ino = b->skel->bss->learned.ino;
+        if ((t->learn_fd >= 0 || t->learn_addr != 0) && learnt_note(b, l, kind)) {
+                uint32_t dev = l->dev[kind];
+                uint64_t ino = l->ino[kind];
 
-                l->dev[kind] = dev;
-                l->ino[kind] = ino;
-                l->known[kind] = true;
                 if ((dev != t->fd_dev || ino != t->fd_ino) && (dev != t->map_dev || ino != t->map_ino)) {
                         /* Looked for the wrong name: again, with the
                          * kernel's. Once per backing. */
