@@ -726,34 +726,25 @@ void test_env_run_as_nobody(struct test_env *env, test_client_fn fn, void *userd
 
 void test_assert_bus_error(const char *file, int line, const char *expr, int r, const sd_bus_error *error,
                            const char *name, int errno_expected) {
-        if (r >= 0) {
-                fprintf(stderr, "%s:%d: %s succeeded, expected error %s\n", file, line, expr, name);
-                test_fail_now();
-        }
-        if (!sd_bus_error_has_name(error, name)) {
-                fprintf(stderr, "%s:%d: %s: expected error %s, got %d %s: %s\n", file, line, expr, name, r,
-                        error && error->name ? error->name : "(no name)",
-                        error && error->message ? error->message : strerror(-r));
-                test_fail_now();
-        }
-        if (errno_expected != 0 && r != -errno_expected) {
-                fprintf(stderr, "%s:%d: %s: error %s maps to %d (%s), expected -%d (%s)\n", file, line, expr, name,
-                        r, strerror(-r), errno_expected, strerror(errno_expected));
-                test_fail_now();
-        }
-        if (!error->message || !*error->message) {
-                fprintf(stderr, "%s:%d: %s: error %s has no message\n", file, line, expr, name);
-                test_fail_now();
-        }
+        if (r >= 0)
+                test_fail_printf("%s:%d: %s succeeded, expected error %s", file, line, expr, name);
+        if (!sd_bus_error_has_name(error, name))
+                test_fail_printf("%s:%d: %s: expected error %s, got %d %s: %s", file, line, expr, name, r,
+                                 error && error->name ? error->name : "(no name)",
+                                 error && error->message ? error->message : strerror(-r));
+        if (errno_expected != 0 && r != -errno_expected)
+                test_fail_printf("%s:%d: %s: error %s maps to %d (%s), expected -%d (%s)", file, line, expr, name, r,
+                                 strerror(-r), errno_expected, strerror(errno_expected));
+        if (!error->message || !*error->message)
+                test_fail_printf("%s:%d: %s: error %s has no message", file, line, expr, name);
 }
 
 void test_assert_bus_ok(const char *file, int line, const char *expr, int r, const sd_bus_error *error) {
         if (r >= 0)
                 return;
-        fprintf(stderr, "%s:%d: %s failed: %d %s: %s\n", file, line, expr, r,
-                error && error->name ? error->name : "(no name)",
-                error && error->message ? error->message : strerror(-r));
-        test_fail_now();
+        test_fail_printf("%s:%d: %s failed: %d %s: %s", file, line, expr, r,
+                         error && error->name ? error->name : "(no name)",
+                         error && error->message ? error->message : strerror(-r));
 }
 
 int daxd_acquire(sd_bus *bus, const char *region, uint64_t offset, uint64_t length, uint64_t flags,

@@ -629,6 +629,7 @@ struct totals {
         unsigned violations, holder_checks, stale_leases, td_skipped, td_joined;
         unsigned tenants, frees, free_ok, free_ok_checked, free_busy, free_forced, free_lost, free_other;
         unsigned before_reload; /* checks skipped: about an instance of "extra" a reload replaced */
+        char first_problem[1024]; /* the first violation or stale lease, for the failure at the end */
 };
 
 struct chaos {
@@ -646,6 +647,21 @@ struct chaos {
          * have removed since, not the one clients map now. */
         uint64_t reload_cookie;
 };
+
+/* A violation or a stale lease: printed when seen, counted, and the first
+ * kept, so that the failure at the end says what it was. */
+__attribute__((format(printf, 3, 4))) static void problem(struct chaos *ch, unsigned *counter, const char *fmt, ...) {
+        char line[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "%s\n", line);
+        (*counter)++;
+        if (!ch->t.first_problem[0])
+                snprintf(ch->t.first_problem, sizeof(ch->t.first_problem), "%s", line);
+}
 
 static bool streq_ptr(const char *a, const char *b) {
         return a && b && strcmp(a, b) == 0;
@@ -914,8 +930,8 @@ static int on_free_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 
                         ch->t.free_ok_checked++;
                         if (n > 0) {
-                                ch->t.violations++;
-                                fprintf(stderr, "VIOLATION: allocation %s freed while the kernel shows %u user(s):%s\n",
+                                problem(ch, &ch->t.violations,
+                                        "VIOLATION: allocation %s freed while the kernel shows %u user(s):%s",
                                         fc->name, n, desc);
                         }
                 }
@@ -923,8 +939,8 @@ static int on_free_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                         struct stat st;
 
                         if (stat(fc->file, &st) == 0 && st.st_ino == fc->id.ino) {
-                                ch->t.violations++;
-                                fprintf(stderr, "VIOLATION: allocation %s freed, its file still there\n", fc->name);
+                                problem(ch, &ch->t.violations, "VIOLATION: allocation %s freed, its file still there",
+                                        fc->name);
                         }
                 }
         } else if (sd_bus_error_has_name(e, DAXD_ERROR_BUSY))
@@ -1052,9 +1068,8 @@ static void check_no_users(struct chaos *ch, size_t i, const char *when) {
         n = scan_users(&ch->rs[i].id, ch->env->daxd_pid, desc, sizeof(desc));
         ch->t.td_ok_checked++;
         if (n > 0) {
-                ch->t.violations++;
-                fprintf(stderr, "VIOLATION: region %s %s while the kernel shows %u user(s):%s\n", regions[i].name, when,
-                        n, desc);
+                problem(ch, &ch->t.violations, "VIOLATION: region %s %s while the kernel shows %u user(s):%s",
+                        regions[i].name, when, n, desc);
         }
 }
 
@@ -1386,9 +1401,8 @@ static void check_holders(struct chaos *ch) {
                 for (unsigned tries = 0; tries < 100 && lease_listed(ch->admin, v[i].path); tries++)
                         usleep(10000);
                 if (lease_listed(ch->admin, v[i].path)) {
-                        ch->t.stale_leases++;
-                        fprintf(stderr, "STALE: lease %s of %s (region %s) outlives its holder by > 1 s\n", v[i].path,
-                                v[i].holder, v[i].region);
+                        problem(ch, &ch->t.stale_leases, "STALE: lease %s of %s (region %s) outlives its holder by > 1 s",
+                                v[i].path, v[i].holder, v[i].region);
                 }
         }
         listed_leases_free(v, n);
@@ -1561,6 +1575,8 @@ TEST(chaos) {
         fprintf(stderr, "test-chaos: seed 0x%" PRIx64 " (CHAOS_SEED), %" PRIu64 " s, %u concurrent clients, "
                         "at least %u clients, %u daxd restarts\n",
                 seed, seconds, max_live, min_clients, n_restarts);
+        snprintf(test_failure_context, sizeof(test_failure_context), "CHAOS_SEED=0x%" PRIx64 " CHAOS_SECONDS=%" PRIu64,
+                 seed, seconds);
         /* A long run outlives test.h's 100 s alarm; this one bounds it. */
         alarm((unsigned) seconds + 240);
 
@@ -1738,20 +1754,6 @@ TEST(chaos) {
         }
         ASSERT_EQ_U64(check_references(&ch), 0);
 
-        /* daxd's fds: back to the baseline. */
-        end = daxd_fds(&ch);
-        end_open = count_non_retired(&ch, NULL);
-        fprintf(stderr,
-                "daxd fds: baseline %u (%u backing for %u open regions, %u other), end %u (%u backing for %u open "
-                "regions, %u other, %u pidfd, %u deleted, %u of the kernel view's BPF object)\n",
-                base.total, base.backing, base_open, base.other + base.pidfd, end.total, end.backing, end_open,
-                end.other, end.pidfd, end.deleted, end.bpf);
-        ASSERT_EQ_U64(end.pidfd, 0);
-        ASSERT_EQ_U64(end.deleted, 0);
-        ASSERT_EQ_U64(end.backing, end_open);
-        ASSERT_TRUE(end.other + end.pidfd <= base.other + base.pidfd + 1);
-        ASSERT_TRUE(end.bpf == 0 || end.bpf == KERNEL_VIEW_BPF_FDS);
-
         fprintf(stderr,
                 "test-chaos totals: %u clients (%u killed), %" PRIu64 " operations (%" PRIu64 " leases acquired, %" PRIu64
                 " refused, %" PRIu64 " released, %" PRIu64 " mapped, %" PRIu64 " forks keeping mappings, %" PRIu64
@@ -1773,8 +1775,23 @@ TEST(chaos) {
                 ch.t.free_busy, ch.t.free_forced, ch.t.free_lost, ch.t.free_other, left_allocations,
                 ch.t.before_reload);
 
-        ASSERT_EQ_U64(ch.t.violations, 0);
-        ASSERT_EQ_U64(ch.t.stale_leases, 0);
+        /* daxd's fds: back to the baseline. */
+        end = daxd_fds(&ch);
+        end_open = count_non_retired(&ch, NULL);
+        fprintf(stderr,
+                "daxd fds: baseline %u (%u backing for %u open regions, %u other), end %u (%u backing for %u open "
+                "regions, %u other, %u pidfd, %u deleted, %u of the kernel view's BPF object)\n",
+                base.total, base.backing, base_open, base.other + base.pidfd, end.total, end.backing, end_open,
+                end.other, end.pidfd, end.deleted, end.bpf);
+        ASSERT_EQ_U64(end.pidfd, 0);
+        ASSERT_EQ_U64(end.deleted, 0);
+        ASSERT_EQ_U64(end.backing, end_open);
+        ASSERT_TRUE(end.other + end.pidfd <= base.other + base.pidfd + 1);
+        ASSERT_TRUE(end.bpf == 0 || end.bpf == KERNEL_VIEW_BPF_FDS);
+
+        if (ch.t.violations > 0 || ch.t.stale_leases > 0)
+                TEST_FAIL("%u violation(s), %u stale lease(s); the first: %s", ch.t.violations, ch.t.stale_leases,
+                          ch.t.first_problem);
         ASSERT_TRUE(ch.t.clients >= min_clients);
         ASSERT_TRUE(shared->allocated > 0);
         ASSERT_TRUE(ch.t.free_ok + shared->tenant_frees_ok > 0);

@@ -1090,6 +1090,7 @@ TEST(fuzz) {
         fprintf(stderr, "test-fuzz-dbus: seed 0x%" PRIx64 " (reproduce with FUZZ_DBUS_SEED=0x%" PRIx64
                         "), %" PRIu64 " calls, at most %" PRIu64 " s (0: no limit)\n",
                 seed, seed, iterations, seconds);
+        snprintf(test_failure_context, sizeof(test_failure_context), "FUZZ_DBUS_SEED=0x%" PRIx64, seed);
         /* A long run outlives test.h's 100 s alarm. */
         alarm(0);
         if (seconds > 0)

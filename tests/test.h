@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,13 +40,22 @@
 /* Called before exiting on a failed assertion (once). Weak, so every file
  * that includes this header shares one. */
 __attribute__((weak)) void (*test_failure_hook)(void) = NULL;
+/* What reproduces the run (a seed, say), printed with the failure. */
+__attribute__((weak)) char test_failure_context[256] = "";
 
-__attribute__((noreturn, unused)) static void test_fail_now(void) {
+/* Ends the test. When the hook prints logs after the failure, the failure
+ * is printed once more below them: CI shows the last lines of a test's
+ * output, which would otherwise be the logs alone. */
+__attribute__((noreturn, unused)) static void test_fail_with(const char *message) {
         static bool in_hook = false;
 
         if (test_failure_hook && !in_hook) {
                 in_hook = true;
                 test_failure_hook();
+                if (message)
+                        fprintf(stderr, "test failed (repeated after the logs above): %s\n", message);
+                if (test_failure_context[0])
+                        fprintf(stderr, "to reproduce: %s\n", test_failure_context);
         }
         fflush(NULL);
         /* _exit: no atexit handlers, no leak report about state the failed
@@ -53,11 +63,22 @@ __attribute__((noreturn, unused)) static void test_fail_now(void) {
         _exit(EXIT_FAILURE);
 }
 
-#define TEST_FAIL(fmt, ...)                                                                              \
-        do {                                                                                             \
-                fprintf(stderr, "%s:%d: " fmt "\n", __FILE__, __LINE__, ##__VA_ARGS__);                  \
-                test_fail_now();                                                                         \
-        } while (0)
+__attribute__((noreturn, unused)) static void test_fail_now(void) {
+        test_fail_with(NULL);
+}
+
+__attribute__((noreturn, unused, format(printf, 1, 2))) static void test_fail_printf(const char *fmt, ...) {
+        static char message[2048];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "%s\n", message);
+        test_fail_with(message);
+}
+
+#define TEST_FAIL(fmt, ...) test_fail_printf("%s:%d: " fmt, __FILE__, __LINE__, ##__VA_ARGS__)
 
 #define ASSERT_TRUE(expr)                                                                                \
         do {                                                                                             \
