@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -58,6 +60,7 @@ static struct {
         bool atfork;
         users_scan_hook_t hook;
         void *hook_userdata;
+        bool no_maps_query;       /* PROCMAP_QUERY: the kernel has none (before 6.11), or a test said so */
 } state;
 
 const char *user_kind_to_string(enum user_kind k) {
@@ -386,6 +389,88 @@ static int scan_maps_text(int fd, const struct backing_id *id, bool *ret_found) 
         return 0;
 }
 
+/* Linux 6.11's PROCMAP_QUERY (<linux/fs.h>), which Debian 12's headers
+ * predate: the ioctl and its argument are kernel ABI. */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+        uint64_t size;
+        uint64_t query_flags;
+        uint64_t query_addr;
+        uint64_t vma_start;
+        uint64_t vma_end;
+        uint64_t vma_flags;
+        uint64_t vma_page_size;
+        uint64_t vma_offset;
+        uint64_t inode;
+        uint32_t dev_major;
+        uint32_t dev_minor;
+        uint32_t vma_name_size;
+        uint32_t build_id_size;
+        uint64_t vma_name_addr;
+        uint64_t build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
+#endif
+#define PROC_SUPER_MAGIC_ 0x9fa0
+
+/* The mappings of files, one ioctl each, asked of the kernel instead of
+ * read as text: the kernel skips the anonymous ones and formats nothing,
+ * which halves the maps pass on this machine kind. -ENOTTY where the
+ * kernel has no such ioctl (or fd is no /proc file, as in tests). */
+static int scan_maps_query(int fd, int pid_dirfd, const struct backing_id *id, bool *ret_found) {
+        unsigned last_maj = 0, last_min = 0;
+        uint64_t last_ino = 0;
+
+        for (uint64_t addr = 0;;) {
+                struct procmap_query q = {
+                        .size = sizeof(q),
+                        .query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_FILE_BACKED_VMA,
+                        .query_addr = addr,
+                };
+
+                if (ioctl(fd, PROCMAP_QUERY, &q) < 0) {
+                        if (errno == ENOENT)
+                                return 0; /* no mapping at or above addr */
+                        if (errno == ENOTTY && addr == 0) {
+                                struct statfs sf;
+
+                                /* A /proc without the ioctl: the kernel's,
+                                 * so every process's is the same. */
+                                if (fstatfs(fd, &sf) >= 0 && sf.f_type == PROC_SUPER_MAGIC_)
+                                        state.no_maps_query = true;
+                        }
+                        return -errno;
+                }
+                if (q.vma_end <= addr)
+                        return -EIO; /* no progress: not the ioctl we know */
+                addr = q.vma_end;
+                if (q.inode == 0 || (q.dev_major == last_maj && q.dev_minor == last_min && q.inode == last_ino))
+                        continue;
+                if (id->rdev != 0 ? map_matches(pid_dirfd, id, q.vma_start, q.vma_end, q.dev_major, q.dev_minor,
+                                                q.inode)
+                                  : (q.dev_major == id->map_major && q.dev_minor == id->map_minor &&
+                                     q.inode == id->map_ino) ||
+                                            (id->ino != 0 && q.dev_major == major(id->dev) &&
+                                             q.dev_minor == minor(id->dev) && q.inode == id->ino)) {
+                        *ret_found = true;
+                        return 0;
+                }
+                last_maj = q.dev_major;
+                last_min = q.dev_minor;
+                last_ino = q.inode;
+        }
+}
+
+void users_set_maps_query(bool enabled) {
+        state.no_maps_query = !enabled;
+}
+
+bool users_get_maps_query(void) {
+        return !state.no_maps_query;
+}
+
 static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found) {
         _cleanup_fclose_ FILE *f = NULL;
         char line[512];
@@ -397,6 +482,14 @@ static int scan_maps(int pid_dirfd, const struct backing_id *id, bool *ret_found
         fd = openat(pid_dirfd, "maps", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        if (!state.no_maps_query) {
+                int r = scan_maps_query(fd, pid_dirfd, id, ret_found);
+
+                if (r != -ENOTTY) {
+                        safe_close(fd);
+                        return r;
+                }
+        }
         if (id->rdev == 0) {
                 int r = scan_maps_text(fd, id, ret_found);
 

@@ -66,6 +66,13 @@ const char *users_method_to_string(enum users_method m);
  * tree of mappings made unnecessary. */
 unsigned users_get_passes_skipped(enum user_kind kind);
 
+/* For tests: whether the /proc way asks the kernel for each process's
+ * mappings of files (PROCMAP_QUERY, Linux 6.11) or reads its maps as text,
+ * which it does anyway where the kernel has no such ioctl. */
+void users_set_maps_query(bool enabled);
+/* Whether it still does: false once a scan found the kernel without it. */
+bool users_get_maps_query(void);
+
 /* For tests: called at fixed points of every scan, with what the current
  * attempt (0, 1, ...) found so far. USERS_SCAN_FDS_DONE comes after a
  * process's fds were looked at and before its mappings are (pid; on the
