@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include "cleanup.h"
 #include "manager.h"
@@ -16,6 +17,14 @@
 struct bus_server {
         struct manager *manager;
         sd_bus *bus;
+        /* References and Holders changes not announced yet (region-dbus.c):
+         * one PropertiesChanged per region for a burst of leases. */
+        struct region_change {
+                struct region *region;
+                unsigned mask;
+        } *changes;
+        size_t n_changes, cap_changes;
+        sd_event_source *changes_timer;
 };
 
 static inline void strv_free(char **v) {
@@ -93,3 +102,5 @@ void lease_send_revoke(struct bus_server *s, struct lease *l, const char *reason
 void region_emit_added(struct bus_server *s, struct region *r);
 void region_emit_removed(struct bus_server *s, struct region *r);
 void region_emit_changed(struct bus_server *s, struct region *r, unsigned mask);
+/* Announces the coalesced changes now, and stops waiting to. */
+void region_flush_changes(struct bus_server *s);

@@ -450,6 +450,7 @@ struct bus_server *bus_server_free(struct bus_server *s) {
         /* What still waits is answered while the connection is there. */
         bus_authorize_cancel_all();
         manager_stop(s->manager);
+        region_flush_changes(s);
         manager_set_callbacks(s->manager, NULL, NULL);
         clients_untrack(s->manager);
         sd_bus_flush_close_unref(s->bus);

@@ -17,6 +17,8 @@
 #include "polkit-dbus.h"
 #include "pool.h"
 
+static unsigned take_change(struct bus_server *s, const struct region *r);
+
 char *region_object_path(const struct region *r) {
         char *p = NULL;
 
@@ -482,6 +484,8 @@ void region_emit_removed(struct bus_server *s, struct region *r) {
         _cleanup_free_ char *p = region_object_path(r);
         int e;
 
+        /* What waited is moot: the object goes. */
+        (void) take_change(s, r);
         if (!p)
                 return;
         e = sd_bus_emit_interfaces_removed(s->bus, p, DAXD_REGION_INTERFACE, NULL);
@@ -528,7 +532,7 @@ static int emit_health_changed(struct bus_server *s, struct region *r, const cha
         return e;
 }
 
-void region_emit_changed(struct bus_server *s, struct region *r, unsigned mask) {
+static void emit_changed_now(struct bus_server *s, struct region *r, unsigned mask) {
         static const struct {
                 unsigned bit;
                 const char *name;
@@ -565,4 +569,100 @@ void region_emit_changed(struct bus_server *s, struct region *r, unsigned mask) 
                 e = emit_health_changed(s, r, p, mask);
         if (e < 0)
                 log_debug_errno(e, "cannot announce a change of region %s: %m", r->name);
+}
+
+/* A lease's Acquire and Release change its region's References and
+ * Holders. Announced one signal each, they are half of what the bus
+ * carries for a lease (with the lease's InterfacesAdded and Removed), and
+ * under many clients the one dbus-daemon is what limits the rate. So they
+ * wait up to this long and go out as one PropertiesChanged with the values
+ * of then, as systemd's manager queues its units' changes; any other change
+ * of the region sends what waits first, so that no announcement of a
+ * region overtakes another. */
+#define REGION_CHANGES_DELAY_USEC 1000
+#define REGION_CHANGES_COALESCED (REGION_PROP_REFERENCES | REGION_PROP_HOLDERS)
+
+static ssize_t find_change(struct bus_server *s, const struct region *r) {
+        for (size_t i = 0; i < s->n_changes; i++)
+                if (s->changes[i].region == r)
+                        return (ssize_t) i;
+        return -1;
+}
+
+static unsigned take_change(struct bus_server *s, const struct region *r) {
+        ssize_t i = find_change(s, r);
+        unsigned mask;
+
+        if (i < 0)
+                return 0;
+        mask = s->changes[i].mask;
+        s->changes[i] = s->changes[--s->n_changes];
+        return mask;
+}
+
+void region_flush_changes(struct bus_server *s) {
+        /* Emitting can call back into nothing that queues; the array is
+         * taken first all the same. */
+        struct region_change *v = s->changes;
+        size_t n = s->n_changes;
+
+        s->changes = NULL;
+        s->n_changes = s->cap_changes = 0;
+        for (size_t i = 0; i < n; i++)
+                emit_changed_now(s, v[i].region, v[i].mask);
+        free(v);
+        s->changes_timer = sd_event_source_disable_unref(s->changes_timer);
+}
+
+static int on_changes_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        region_flush_changes(userdata);
+        return 0;
+}
+
+static int queue_change(struct bus_server *s, struct region *r, unsigned mask) {
+        sd_event *e = sd_bus_get_event(s->bus);
+        ssize_t i = find_change(s, r);
+        uint64_t now;
+        int r_;
+
+        if (!e)
+                return -ENXIO; /* no loop to wait in: now */
+        if (i >= 0) {
+                s->changes[i].mask |= mask;
+                return 0;
+        }
+        if (s->n_changes == s->cap_changes) {
+                size_t cap = s->cap_changes ? 2 * s->cap_changes : 8;
+                struct region_change *v = realloc(s->changes, cap * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                s->changes = v;
+                s->cap_changes = cap;
+        }
+        if (!s->changes_timer) {
+                r_ = sd_event_now(e, CLOCK_MONOTONIC, &now);
+                if (r_ < 0)
+                        return r_;
+                r_ = sd_event_add_time(e, &s->changes_timer, CLOCK_MONOTONIC, now + REGION_CHANGES_DELAY_USEC, 0,
+                                       on_changes_timer, s);
+                if (r_ < 0)
+                        return r_;
+                (void) sd_event_source_set_description(s->changes_timer, "region-changes");
+        }
+        s->changes[s->n_changes++] = (struct region_change) { .region = r, .mask = mask };
+        return 0;
+}
+
+void region_emit_changed(struct bus_server *s, struct region *r, unsigned mask) {
+        unsigned waiting;
+
+        if (!(mask & ~REGION_CHANGES_COALESCED) && queue_change(s, r, mask) >= 0)
+                return;
+        /* In a signal of their own, before: a watcher sees References go
+         * to 0, then the region retire, as it did one signal each. */
+        waiting = take_change(s, r);
+        if (waiting)
+                emit_changed_now(s, r, waiting);
+        emit_changed_now(s, r, mask);
 }

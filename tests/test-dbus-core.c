@@ -1331,6 +1331,129 @@ TEST(properties_changed) {
         ctx_done(&c);
 }
 
+/* A burst of leases: References and Holders are announced coalesced (a
+ * millisecond at most later, region-dbus.c), so a signal may stand for
+ * several Acquires, but the last one carries the final values; and a
+ * change of State never overtakes a References change made before it. */
+#define BURST 16
+#define BURST_CONNECTIONS 4 /* lease-limit-per-client is 4 here */
+
+struct burst_watch {
+        unsigned refs_signals;
+        uint64_t refs, want_refs;
+        bool refs_reached;
+        bool draining_seen;
+        uint64_t refs_at_draining;
+        char lease[BURST][64];
+        sd_bus *owner[BURST];
+        unsigned replies;
+};
+
+static int on_burst_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct burst_watch *w = userdata;
+        const char *iface, *prop, *state = NULL;
+        int r;
+
+        ASSERT_OK(sd_bus_message_read(m, "s", &iface));
+        if (strcmp(iface, DAXD_REGION_INTERFACE) != 0)
+                return 0;
+        ASSERT_OK(sd_bus_message_enter_container(m, 'a', "{sv}"));
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                ASSERT_OK(sd_bus_message_read(m, "s", &prop));
+                if (strcmp(prop, "References") == 0) {
+                        ASSERT_OK(sd_bus_message_read(m, "v", "t", &w->refs));
+                        w->refs_signals++;
+                } else if (strcmp(prop, "State") == 0)
+                        ASSERT_OK(sd_bus_message_read(m, "v", "s", &state));
+                else
+                        ASSERT_OK(sd_bus_message_skip(m, "v"));
+                ASSERT_OK(sd_bus_message_exit_container(m));
+        }
+        ASSERT_OK(r);
+        /* State and References may come in one signal: what it says of
+         * References counts as said before its State. */
+        if (state && strcmp(state, DAXD_STATE_DRAINING) == 0 && !w->draining_seen) {
+                w->draining_seen = true;
+                w->refs_at_draining = w->refs;
+        }
+        if (w->refs == w->want_refs)
+                w->refs_reached = true;
+        return 0;
+}
+
+static int on_burst_acquired(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct burst_watch *w = userdata;
+        const char *path;
+        int fd;
+
+        if (sd_bus_message_is_method_error(m, NULL))
+                TEST_FAIL("Acquire: %s", sd_bus_message_get_error(m)->message);
+        ASSERT_OK(sd_bus_message_read(m, "oh", &path, &fd));
+        ASSERT_TRUE(w->replies < BURST);
+        w->owner[w->replies] = sd_bus_message_get_bus(m);
+        snprintf(w->lease[w->replies++], sizeof(w->lease[0]), "%s", path);
+        return 0;
+}
+
+TEST(properties_changed_coalesced) {
+        struct ctx c;
+        struct burst_watch w = { .want_refs = BURST };
+        struct test_call td = {};
+        sd_bus_slot *slot = NULL, *td_slot;
+        sd_bus *buses[BURST_CONNECTIONS];
+        bool all_replied = false;
+        unsigned first;
+
+        ctx_init(&c);
+        buses[0] = c.bus;
+        for (unsigned i = 1; i < BURST_CONNECTIONS; i++)
+                buses[i] = test_env_connect(c.env);
+        ASSERT_OK(sd_bus_match_signal(c.bus, &slot, DAXD_BUS_NAME, c.r0, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged", on_burst_changed, &w));
+        test_bus_roundtrip(c.bus);
+        for (unsigned i = 0; i < BURST; i++)
+                ASSERT_OK(sd_bus_call_method_async(buses[i % BURST_CONNECTIONS], NULL, DAXD_BUS_NAME, DAXD_MANAGER_PATH,
+                                                   DAXD_MANAGER_INTERFACE, "Acquire", on_burst_acquired, &w, "sttt",
+                                                   "r0", UINT64_C(0), UINT64_C(0), UINT64_C(0)));
+        for (uint64_t until = now_usec() + 30 * UINT64_C(1000000); !all_replied;) {
+                ASSERT_TRUE(now_usec() < until);
+                test_pump_for(buses, BURST_CONNECTIONS, 10);
+                all_replied = w.replies == BURST;
+        }
+        test_bus_wait_flag(c.bus, &w.refs_reached, 30);
+        fprintf(stderr, "%u Acquires, %u PropertiesChanged with References\n", BURST, w.refs_signals);
+        ASSERT_TRUE(w.refs_signals >= 1 && w.refs_signals <= BURST);
+        ASSERT_EQ_U64(get_prop_u64(c.bus, c.r0, DAXD_REGION_INTERFACE, "References"), BURST);
+
+        /* A Release and, right behind it, a Teardown: the State it brings
+         * comes after References BURST - 1, never before. */
+        /* (Both on one connection: the bus keeps their order.) */
+        first = 0;
+        while (w.owner[first] != c.bus)
+                first++;
+        ASSERT_OK(sd_bus_call_method_async(c.bus, NULL, DAXD_BUS_NAME, w.lease[first], DAXD_LEASE_INTERFACE,
+                                           "Release", NULL, NULL, ""));
+        td_slot = test_teardown_async(c.bus, "r0", 10 * UINT64_C(1000000), 0, &td);
+        test_bus_wait_flag(c.bus, &w.draining_seen, 30);
+        ASSERT_EQ_U64(w.refs_at_draining, BURST - 1);
+
+        /* The rest go; the teardown completes, References 0 announced. */
+        w.want_refs = 0;
+        w.refs_reached = false;
+        for (unsigned i = 0; i < BURST; i++)
+                if (i != first)
+                        daxd_release_ok(w.owner[i], w.lease[i]);
+        test_bus_wait_flag(c.bus, &w.refs_reached, 30);
+        test_bus_wait_flag(c.bus, &td.done, 30);
+        test_call_assert_ok(&td);
+        test_call_done(&td);
+        sd_bus_slot_unref(td_slot);
+        sd_bus_slot_unref(slot);
+        for (unsigned i = 1; i < BURST_CONNECTIONS; i++)
+                sd_bus_flush_close_unref(buses[i]);
+        ctx_done(&c);
+}
+
 TEST(lease_ids_not_reused) {
         struct ctx c;
         uint64_t last = 0;
@@ -1661,6 +1784,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(client_killed),
         TEST_ENTRY(interfaces_added_removed),
         TEST_ENTRY(properties_changed),
+        TEST_ENTRY(properties_changed_coalesced),
         TEST_ENTRY(lease_ids_not_reused),
         TEST_ENTRY(get_managed_objects),
         TEST_ENTRY(introspection_and_enumeration),
