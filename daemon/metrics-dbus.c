@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "manager.h"
 #include "metrics.h"
+#include "users.h"
 
 /* The names a counter family's label takes, in the order of the core's
  * enums; the wire carries them as (family, label, value, count), so that
@@ -53,6 +54,11 @@ int manager_method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error
                 e = append_counter(reply, "teardowns", "outcome", teardown_outcome_names[i], mx->teardowns[i]);
         if (e >= 0)
                 e = append_counter(reply, "busy_refusals", "", "", mx->busy_refusals);
+        /* The kernel view's are the process's: users.c's scans are. */
+        if (e >= 0)
+                e = append_counter(reply, "kernel_view_scans", "way", "bpf", users_get_scans(USERS_METHOD_BPF));
+        if (e >= 0)
+                e = append_counter(reply, "kernel_view_scans", "way", "proc", users_get_scans(USERS_METHOD_PROC));
         if (e >= 0)
                 e = sd_bus_message_close_container(reply);
 

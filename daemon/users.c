@@ -61,6 +61,7 @@ static struct {
         users_scan_hook_t hook;
         void *hook_userdata;
         bool no_maps_query;       /* PROCMAP_QUERY: the kernel has none (before 6.11), or a test said so */
+        uint64_t scans[2];        /* looks taken: [0] /proc, [1] BPF */
 } state;
 
 const char *user_kind_to_string(enum user_kind k) {
@@ -803,10 +804,13 @@ static int scan_once(const char *proc, const struct backing_id *id, pid_t ignore
         if (!state.decided)
                 decide();
         /* Another tree than the real /proc (tests) can only be read. */
-        if (strcmp(proc, "/proc") != 0 || state.method == USERS_METHOD_PROC)
+        if (strcmp(proc, "/proc") != 0 || state.method == USERS_METHOD_PROC) {
+                state.scans[0]++;
                 return scan_proc(proc, id, ignore_pid, attempt, ret);
+        }
         if (state.bpf_error < 0)
                 return state.bpf_error;
+        state.scans[1]++;
         r = scan_bpf(id, ignore_pid, attempt, ret);
         if (r < 0 && r != -ENOMEM && !state.bpf_required) {
                 /* Refused after it loaded (a seccomp filter or a lost
@@ -814,9 +818,19 @@ static int scan_once(const char *proc, const struct backing_id *id, pid_t ignore
                 log_warning_errno(r, "kernel view: a pass of the BPF iterators failed: %m; the /proc scan from now on");
                 state.method = USERS_METHOD_PROC;
                 state.bpf = users_bpf_free(state.bpf);
+                state.scans[1]--;
+                state.scans[0]++;
                 return scan_proc(proc, id, ignore_pid, attempt, ret);
         }
         return r;
+}
+
+uint64_t users_get_scans(enum users_method m) {
+        if (m == USERS_METHOD_BPF)
+                return state.scans[1];
+        if (m == USERS_METHOD_PROC)
+                return state.scans[0];
+        return state.scans[0] + state.scans[1];
 }
 
 int users_scan(const char *proc, const struct backing_id *id, pid_t ignore_pid, struct user_list *ret) {

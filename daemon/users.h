@@ -66,6 +66,12 @@ const char *users_method_to_string(enum users_method m);
  * tree of mappings made unnecessary. */
 unsigned users_get_passes_skipped(enum user_kind kind);
 
+/* How many looks scans took (a scan repeated because a process appeared
+ * counts twice; a look the BPF shortcut answered counts too), the way
+ * given (AUTO: both), since the process started: the kernel_view_scans
+ * metric. */
+uint64_t users_get_scans(enum users_method m);
+
 /* For tests: whether the /proc way asks the kernel for each process's
  * mappings of files (PROCMAP_QUERY, Linux 6.11) or reads its maps as text,
  * which it does anyway where the kernel has no such ioctl. */

@@ -12,8 +12,10 @@
  * guarantees.
  */
 #include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
+#include "cleanup.h"
 #include "harness.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -38,6 +40,7 @@ struct counters {
         uint64_t acquires, released, client_gone, undelivered, forced_ends, gone_ends;
         uint64_t revoke_teardown, revoke_forced, revoke_gone;
         uint64_t retired, gone, busy, failed, stopped, free_failed, busy_refusals;
+        uint64_t scans_bpf, scans_proc;
         size_t n_buckets;
         uint64_t le[16], cumulative[16];
         uint64_t sum_usec;
@@ -78,6 +81,8 @@ static void get_metrics(sd_bus *bus, struct counters *c) {
                         K("teardowns", "stopped", stopped),
                         K("teardowns", "free_failed", free_failed),
                         K("busy_refusals", "", busy_refusals),
+                        K("kernel_view_scans", "bpf", scans_bpf),
+                        K("kernel_view_scans", "proc", scans_proc),
 #undef K
                 };
                 bool found = false;
@@ -133,9 +138,9 @@ TEST(metrics_start_at_zero) {
         struct counters c;
 
         get_metrics(bus, &c);
-        ASSERT_EQ_U64(c.n_counters, 16);
+        ASSERT_EQ_U64(c.n_counters, 18);
         ASSERT_EQ_U64(c.acquires + c.released + c.client_gone + c.forced_ends + c.revoke_teardown + c.retired +
-                              c.busy + c.busy_refusals,
+                              c.busy + c.busy_refusals + c.scans_bpf + c.scans_proc,
                       0);
         assert_histogram_shape(&c, 0);
         ASSERT_EQ_U64(c.sum_usec, 0);
@@ -251,6 +256,78 @@ static const char *binary(const char *var) {
                 TEST_FAIL("%s is not set (meson sets it; promtool is Debian's prometheus package, "
                           "scripts/install-deps.sh)", var);
         return b;
+}
+
+/* Listing regions and leases and reading their properties costs no look
+ * at the machine's processes (Users is explicit: only its own Get scans;
+ * daxdctl status reads it), with 200 more processes on the machine; a Get
+ * of Users takes one, counted under the way daxd took. */
+TEST(metrics_count_kernel_view_scans) {
+        struct test_env *env = test_env_new_with_daxd(config);
+        sd_bus *bus = test_env_connect(env);
+        char *addr = test_asprintf("--bus-address=%s", env->bus_address), *out = NULL;
+        const char *list[] = { binary("DAXDCTL_BINARY"), addr, "list", NULL };
+        const char *leases[] = { binary("DAXDCTL_BINARY"), addr, "leases", NULL };
+        char *r0 = region_path("r0");
+        pid_t sleepers[200];
+        struct counters c;
+        int status;
+
+        for (size_t i = 0; i < ELEMENTSOF(sleepers); i++) {
+                sleepers[i] = fork();
+                ASSERT_OK(sleepers[i]);
+                if (sleepers[i] == 0) {
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        pause();
+                        _exit(0);
+                }
+        }
+        status = test_run_capture(list, &out);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        free(out);
+        status = test_run_capture(leases, &out);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        free(out);
+        {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+
+                ASSERT_BUS_OK(sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                                                 "GetManagedObjects", &error, &reply, NULL),
+                              &error);
+                sd_bus_message_unref(reply);
+                ASSERT_BUS_OK(sd_bus_call_method(bus, DAXD_BUS_NAME, r0, "org.freedesktop.DBus.Properties", "GetAll",
+                                                 &error, &reply, "s", DAXD_REGION_INTERFACE),
+                              &error);
+                sd_bus_message_unref(reply);
+        }
+        get_metrics(bus, &c);
+        ASSERT_EQ_U64(c.scans_bpf + c.scans_proc, 0);
+
+        {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+
+                ASSERT_BUS_OK(sd_bus_get_property(bus, DAXD_BUS_NAME, r0, DAXD_REGION_INTERFACE, "Users", &error,
+                                                  &reply, "a(uss)"),
+                              &error);
+                sd_bus_message_unref(reply);
+        }
+        get_metrics(bus, &c);
+        ASSERT_TRUE(c.scans_bpf + c.scans_proc >= 1);
+        /* As root the daemon takes the BPF way (test-users checks that it
+         * loads); under valgrind, and unprivileged, /proc. */
+        fprintf(stderr, "Users: %" PRIu64 " look(s) by BPF, %" PRIu64 " by /proc\n", c.scans_bpf, c.scans_proc);
+
+        for (size_t i = 0; i < ELEMENTSOF(sleepers); i++)
+                ASSERT_OK(kill(sleepers[i], SIGKILL));
+        for (size_t i = 0; i < ELEMENTSOF(sleepers); i++)
+                ASSERT_TRUE(waitpid(sleepers[i], NULL, 0) == sleepers[i]);
+        free(r0);
+        free(addr);
+        sd_bus_flush_close_unref(bus);
+        test_env_stop_daxd(env);
+        test_env_free(env);
 }
 
 static char *ctl_metrics(struct test_env *env, const char *extra) {
@@ -501,6 +578,7 @@ TEST(daxdctl_metrics_pools) {
 static const struct test_case tests[] = {
         TEST_ENTRY(metrics_start_at_zero),
         TEST_ENTRY(metrics_count_what_happened),
+        TEST_ENTRY(metrics_count_kernel_view_scans),
         TEST_ENTRY(daxdctl_metrics_promtool),
         TEST_ENTRY(daxdctl_metrics_absent),
         TEST_ENTRY(daxdctl_metrics_output),

@@ -25,6 +25,8 @@ static const struct {
         { "revokes", "Revoke signals sent since daxd started, by reason (teardown, forced, gone)." },
         { "teardowns", "Teardowns ended since daxd started, by outcome (retired, gone, busy, failed, stopped, free_failed)." },
         { "busy_refusals", "Calls daxd answered with org.daxd1.Error.Busy since it started." },
+        { "kernel_view_scans", "Looks for the users of a backing since daxd started, by the way taken (bpf, "
+                               "proc); a look repeated because a process appeared counts again." },
 };
 
 static const char *const region_states[] = { DAXD_STATE_LIVE, DAXD_STATE_DRAINING, DAXD_STATE_RETIRED,
