@@ -65,6 +65,11 @@ struct users_bpf {
          * without a look at every process. */
         struct bpf_link *own_fds, *own_maps;
         unsigned skipped[2];  /* passes ([USER_MAP], [USER_FD]) users_own made unnecessary */
+        /* users_walk, for this process (DAXD_USERS_MMAP_WALK=1), and the
+         * mapping passes its answers replaced. */
+        struct bpf_link *walk_link;
+        bool walk_enabled;
+        unsigned walked;
         /* The last fd pass found, from the counts, that no other open file
          * existed: the mapping pass after it has its answer too. */
         bool nobody_else;
@@ -93,35 +98,56 @@ struct users_bpf *users_bpf_free(struct users_bpf *b) {
                 return NULL;
         bpf_link__destroy(b->own_fds);
         bpf_link__destroy(b->own_maps);
+        bpf_link__destroy(b->walk_link);
         users_iter__destroy(b->skel);
         free(b);
         return NULL;
 }
 
+static int open_and_load(struct users_iter **ret, bool walk) {
+        struct users_iter *skel;
+        int r;
+
+        /* valgrind's model of bpf(2) checks the fields of another command
+         * than the one libbpf's feature probes send and calls them
+         * uninitialised; what is loaded is the kernel's business. */
+        VALGRIND_DISABLE_ERROR_REPORTING;
+        skel = users_iter__open();
+        r = skel ? 0 : errno > 0 ? -errno : -EINVAL;
+        if (r >= 0) {
+                /* Attached below, for this process only. */
+                bpf_program__set_autoattach(skel->progs.users_own, false);
+                bpf_program__set_autoattach(skel->progs.users_walk, false);
+                /* It needs bpf_loop() (Linux 5.17); the rest does not. */
+                bpf_program__set_autoload(skel->progs.users_walk, walk);
+                r = users_iter__load(skel);
+        }
+        VALGRIND_ENABLE_ERROR_REPORTING;
+        if (r < 0) {
+                users_iter__destroy(skel);
+                return r;
+        }
+        *ret = skel;
+        return 0;
+}
+
 int users_bpf_new(struct users_bpf **ret) {
         _cleanup_free_ struct users_bpf *b = NULL;
+        bool walk = true;
         int r;
 
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
         libbpf_set_print(on_libbpf_print);
-        /* valgrind's model of bpf(2) checks the fields of another command
-         * than the one libbpf's feature probes send and calls them
-         * uninitialised; what is loaded is the kernel's business. */
-        VALGRIND_DISABLE_ERROR_REPORTING;
-        b->skel = users_iter__open();
-        r = b->skel ? 0 : errno > 0 ? -errno : -EINVAL;
-        if (r >= 0) {
-                /* Attached below, for this process only. */
-                bpf_program__set_autoattach(b->skel->progs.users_own, false);
-                r = users_iter__load(b->skel);
-        }
-        VALGRIND_ENABLE_ERROR_REPORTING;
+        r = open_and_load(&b->skel, walk);
         if (r < 0) {
-                users_iter__destroy(b->skel);
-                return r;
+                log_debug_errno(r, "kernel view: the i_mmap walk does not load (bpf_loop() is Linux 5.17): %m");
+                walk = false;
+                r = open_and_load(&b->skel, false);
         }
+        if (r < 0)
+                return r;
         r = users_iter__attach(b->skel);
         if (r < 0) {
                 users_iter__destroy(b->skel);
@@ -140,6 +166,8 @@ int users_bpf_new(struct users_bpf **ret) {
                 if (link) {
                         b->own_fds = bpf_program__attach_iter(b->skel->progs.users_fds, &opts);
                         b->own_maps = bpf_program__attach_iter(b->skel->progs.users_maps, &opts);
+                        if (walk)
+                                b->walk_link = bpf_program__attach_iter(b->skel->progs.users_walk, &opts);
                 }
                 VALGRIND_ENABLE_ERROR_REPORTING;
                 if (link) {
@@ -157,6 +185,21 @@ int users_bpf_new(struct users_bpf **ret) {
 
 unsigned users_bpf_get_skipped(const struct users_bpf *b, enum user_kind kind) {
         return b ? b->skipped[kind] : 0;
+}
+
+bool users_bpf_has_walk(const struct users_bpf *b) {
+        return b && b->walk_link;
+}
+
+int users_bpf_set_walk(struct users_bpf *b, bool enabled) {
+        if (enabled && !users_bpf_has_walk(b))
+                return -EOPNOTSUPP;
+        b->walk_enabled = enabled;
+        return 0;
+}
+
+unsigned users_bpf_get_walked(const struct users_bpf *b) {
+        return b ? b->walked : 0;
 }
 
 /* The daemon's own descriptor on a regular-file backing (the region's),
@@ -310,6 +353,7 @@ enum own_answer {
         OWN_UNKNOWN,      /* the full pass must tell */
         OWN_NOBODY_ELSE,  /* no open file of it but the daemon's own */
         OWN_NOT_MAPPED,   /* other open files, but nothing maps it */
+        OWN_MAPPED,       /* something maps it; its tree is the one to walk */
 };
 
 /* What the daemon's own fd on the backing tells of everyone else
@@ -346,7 +390,36 @@ static enum own_answer own_look(struct users_bpf *b, struct learnt *l, const str
         if (own->counted && own->inode_write == (int) own->own_write && own->inode_read == (int) own->own_read &&
             own->file_refs == 2 && !own->mapped)
                 return OWN_NOBODY_ELSE;
-        return own->mapped ? OWN_UNKNOWN : OWN_NOT_MAPPED;
+        return own->mapped ? OWN_MAPPED : OWN_NOT_MAPPED;
+}
+
+/* After own_look() said OWN_MAPPED, with its target still set: who the
+ * file's tree of mappings names (users_walk). False, and the full pass
+ * runs, when the walk did not finish cleanly. */
+static bool walk_look(struct users_bpf *b, pid_t **ret_pids, size_t *ret_n) {
+        const struct users_walk *walk = &b->skel->bss->walk;
+        _cleanup_free_ pid_t *none = NULL, *pids = NULL;
+        size_t n = 0;
+
+        b->skel->bss->walk.started = 0;
+        b->skel->bss->walk.done = 0;
+        b->skel->bss->walk.failed = 0;
+        b->skel->bss->walk.overflow = 0;
+        b->skel->bss->walk.mappings = 0;
+        b->skel->bss->walk.n = 0;
+        if (run_pass(b, b->walk_link, &none, &n) < 0 || !walk->started || !walk->done || walk->failed ||
+            walk->overflow || walk->n > USERS_WALK_MAX)
+                return false;
+        if (walk->n > 0) {
+                pids = malloc(walk->n * sizeof(pid_t));
+                if (!pids)
+                        return false;
+                for (unsigned i = 0; i < walk->n; i++)
+                        pids[i] = (pid_t) walk->tgids[i];
+        }
+        *ret_pids = TAKE_PTR(pids);
+        *ret_n = walk->n;
+        return true;
 }
 
 int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backing_id *id, pid_t **ret_pids,
@@ -390,6 +463,10 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
                         b->skipped[kind]++;
                         *ret_pids = self;
                         *ret_n = self ? 1 : 0;
+                        return 0;
+                }
+                if (kind == USER_MAP && a == OWN_MAPPED && b->walk_enabled && walk_look(b, ret_pids, ret_n)) {
+                        b->walked++;
                         return 0;
                 }
         }
@@ -474,6 +551,18 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
 }
 
 unsigned users_bpf_get_skipped(const struct users_bpf *b, enum user_kind kind) {
+        return 0;
+}
+
+bool users_bpf_has_walk(const struct users_bpf *b) {
+        return false;
+}
+
+int users_bpf_set_walk(struct users_bpf *b, bool enabled) {
+        return enabled ? -EOPNOTSUPP : 0;
+}
+
+unsigned users_bpf_get_walked(const struct users_bpf *b) {
         return 0;
 }
 

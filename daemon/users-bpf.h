@@ -2,6 +2,7 @@
 /* users-bpf.h: the kernel view through BPF iterators; users.c decides when. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -10,9 +11,11 @@
 
 struct users_bpf;
 
-/* Loads and attaches the iterators. -EOPNOTSUPP when built without BPF or
- * outside the initial PID namespace; otherwise what the kernel said (EPERM
- * without CAP_BPF and CAP_PERFMON, ENOENT or ESRCH without BTF, ...). */
+/* Loads and attaches the iterators, and the i_mmap walk where the kernel
+ * loads it (unused until users_bpf_set_walk()). -EOPNOTSUPP when
+ * built without BPF or outside the initial PID namespace; otherwise what
+ * the kernel said (EPERM without CAP_BPF and CAP_PERFMON, ENOENT or ESRCH
+ * without BTF, ...). */
 int users_bpf_new(struct users_bpf **ret);
 struct users_bpf *users_bpf_free(struct users_bpf *b);
 
@@ -28,3 +31,13 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
 
 /* How many passes of a kind those counts made unnecessary (tests). */
 unsigned users_bpf_get_skipped(const struct users_bpf *b, enum user_kind kind);
+
+/* The i_mmap walk: for a regular file that the caller holds open and
+ * something maps, the file's own tree of mappings names the processes,
+ * without a look at any other mapping. Read without the kernel's lock, and
+ * so used only once enabled (DAXD_USERS_MMAP_WALK=1); -EOPNOTSUPP where it
+ * did not load. Whether it loaded; how many mapping passes its answers
+ * replaced. */
+int users_bpf_set_walk(struct users_bpf *b, bool enabled);
+bool users_bpf_has_walk(const struct users_bpf *b);
+unsigned users_bpf_get_walked(const struct users_bpf *b);

@@ -62,7 +62,8 @@ static struct {
         void *hook_userdata;
         bool no_maps_query;       /* PROCMAP_QUERY: the kernel has none (before 6.11), or a test said so */
         uint64_t scans[2];        /* looks taken: [0] /proc, [1] BPF */
-} state;
+        int mmap_walk;            /* the i_mmap walk: -1 from DAXD_USERS_MMAP_WALK, 0 off, 1 on */
+} state = { .mmap_walk = -1 };
 
 const char *user_kind_to_string(enum user_kind k) {
         return k == USER_MAP ? DAXD_USER_MAP : DAXD_USER_FD;
@@ -159,6 +160,16 @@ static void on_fork_child(void) {
         state.bpf = users_bpf_free(state.bpf);
 }
 
+/* DAXD_USERS_MMAP_WALK=1, unless a test said otherwise. */
+static bool want_mmap_walk(void) {
+        const char *e;
+
+        if (state.mmap_walk >= 0)
+                return state.mmap_walk;
+        e = getenv("DAXD_USERS_MMAP_WALK");
+        return e && strcmp(e, "1") == 0;
+}
+
 static int load_bpf(void) {
         struct users_bpf *b = NULL;
         struct stat st;
@@ -181,6 +192,9 @@ static int load_bpf(void) {
         r = users_bpf_new(&b);
         if (r < 0)
                 return r;
+        if (want_mmap_walk() && users_bpf_set_walk(b, true) < 0)
+                log_warning("kernel view: DAXD_USERS_MMAP_WALK=1, but the i_mmap walk does not load (it needs "
+                            "bpf_loop(), Linux 5.17); mapping passes look at every mapping");
         state.bpf = users_bpf_free(state.bpf);
         state.bpf = b;
         return 0;
@@ -232,7 +246,11 @@ static void decide(void) {
         r = load_bpf();
         if (r >= 0) {
                 state.method = USERS_METHOD_BPF;
-                log_info("kernel view: BPF iterators (task_file, task_vma)");
+                if (want_mmap_walk() && users_bpf_has_walk(state.bpf))
+                        log_info("kernel view: BPF iterators (task_file, task_vma), and the i_mmap walk for files "
+                                 "(DAXD_USERS_MMAP_WALK=1)");
+                else
+                        log_info("kernel view: BPF iterators (task_file, task_vma)");
                 return;
         }
         if (want == USERS_METHOD_BPF) {
@@ -284,6 +302,25 @@ enum users_method users_get_method(void) {
 
 unsigned users_get_passes_skipped(enum user_kind kind) {
         return users_bpf_get_skipped(state.bpf, kind);
+}
+
+int users_set_mmap_walk(bool enabled) {
+        int r;
+
+        if (!state.bpf) {
+                r = load_bpf();
+                if (r < 0)
+                        return r;
+        }
+        r = users_bpf_set_walk(state.bpf, enabled);
+        if (r < 0)
+                return r;
+        state.mmap_walk = enabled;
+        return 0;
+}
+
+unsigned users_get_mmap_walks(void) {
+        return users_bpf_get_walked(state.bpf);
 }
 
 void users_set_scan_hook(users_scan_hook_t hook, void *userdata) {

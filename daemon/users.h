@@ -66,6 +66,17 @@ const char *users_method_to_string(enum users_method m);
  * tree of mappings made unnecessary. */
 unsigned users_get_passes_skipped(enum user_kind kind);
 
+/* The BPF way's i_mmap walk (DAXD_USERS_MMAP_WALK=1 in the environment,
+ * or this): for a file the daemon holds open, the processes that map it
+ * are read from the file's own tree of mappings instead of a look at every
+ * mapping of every process. It reads that tree without the lock the kernel
+ * takes for it, so it is off by default. Loads the BPF object if it is not
+ * yet; fails as that load does, or with -EOPNOTSUPP where the walk does
+ * not load (it needs bpf_loop(), Linux 5.17). users_get_mmap_walks():
+ * how many mapping passes it answered since the object loaded. */
+int users_set_mmap_walk(bool enabled);
+unsigned users_get_mmap_walks(void);
+
 /* How many looks scans took (a scan repeated because a process appeared
  * counts twice; a look the BPF shortcut answered counts too), the way
  * given (AUTO: both), since the process started: the kernel_view_scans

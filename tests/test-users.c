@@ -122,6 +122,17 @@ static void scan_agreed(const struct backing_id *id, pid_t ignore_pid, struct us
                         assert_lists_equal(&first, "the /proc way", &l, "the BPF way");
                         user_list_clear(&l);
                 }
+                /* The BPF way with the i_mmap walk, where it loads (a
+                 * kernel with bpf_loop()): the same answer. */
+                if (ways[w] == USERS_METHOD_BPF && users_set_mmap_walk(true) >= 0) {
+                        struct user_list walked = {};
+                        int r = users_scan("/proc", id, ignore_pid, &walked);
+
+                        ASSERT_OK(users_set_mmap_walk(false));
+                        ASSERT_OK(r);
+                        assert_lists_equal(&first, "the /proc way", &walked, "the BPF way with the i_mmap walk");
+                        user_list_clear(&walked);
+                }
                 /* The /proc way reads maps as text too where the kernel
                  * has PROCMAP_QUERY: both must agree. */
                 if (ways[w] == USERS_METHOD_PROC && users_get_maps_query()) {
@@ -661,6 +672,76 @@ TEST(passes_skipped_only_when_nobody_can_be_there) {
                 holder_stop(&reader);
         }
         holder_stop(&h);
+        fixture_teardown(&f);
+}
+
+/* The i_mmap walk (DAXD_USERS_MMAP_WALK=1): where something maps the
+ * file, the mapping pass is answered from the file's own tree of mappings,
+ * which must name every process that maps it (scan_agreed() compares it
+ * with both ways in every test; here a tree of 36 nodes, processes that
+ * map the file three times, a forked child, and the walk's own count). */
+TEST(mmap_walk_names_every_mapper) {
+        struct fixture f;
+        struct user_list l = {}, agreed = {};
+        struct holder h[12];
+        const struct backing_id *id;
+        unsigned before;
+        pid_t child;
+        int r;
+
+        ways_init();
+        if (n_ways < 2)
+                TEST_SKIP("%s", no_bpf_why);
+        r = users_set_mmap_walk(true);
+        if (r == -EOPNOTSUPP && !kernel_at_least(5, 17))
+                TEST_SKIP("no bpf_loop() before Linux 5.17: no i_mmap walk");
+        ASSERT_OK(r);
+        fixture_setup(&f);
+        id = &f.region->backend->id;
+        use_way(USERS_METHOD_BPF);
+
+        /* Nothing maps it: its tree is empty, and no walk is needed. */
+        before = users_get_mmap_walks();
+        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        ASSERT_EQ_U64(l.n, 0);
+        ASSERT_EQ_INT(users_get_mmap_walks(), before);
+
+        for (size_t i = 0; i < ELEMENTSOF(h); i++) {
+                h[i] = holder_of(&f);
+                for (int k = 0; k < 3; k++)
+                        holder_do(&h[i], 'm');
+                if (i % 2)
+                        holder_do(&h[i], 'c');
+        }
+        child = holder_fork(&h[0]);
+
+        before = users_get_mmap_walks();
+        ASSERT_OK(users_scan("/proc", id, getpid(), &l));
+        ASSERT_EQ_INT(users_get_mmap_walks(), before + 1);
+        for (size_t i = 0; i < ELEMENTSOF(h); i++) {
+                ASSERT_EQ_U64(count(&l, h[i].pid, USER_MAP), 1);
+                ASSERT_EQ_U64(count(&l, h[i].pid, USER_FD), i % 2 ? 0 : 1);
+        }
+        ASSERT_EQ_U64(count(&l, child, USER_MAP), 1);
+        ASSERT_EQ_U64(count(&l, child, USER_FD), 1);
+        ASSERT_EQ_U64(l.n, ELEMENTSOF(h) + ELEMENTSOF(h) / 2 + 2);
+
+        /* Off, the iterators look at every mapping again; they, and
+         * /proc, say the same. */
+        ASSERT_OK(users_set_mmap_walk(false));
+        before = users_get_mmap_walks();
+        ASSERT_OK(users_scan("/proc", id, getpid(), &agreed));
+        ASSERT_EQ_INT(users_get_mmap_walks(), before);
+        assert_lists_equal(&agreed, "the BPF way", &l, "the i_mmap walk");
+        user_list_clear(&agreed);
+        scan_agreed(id, getpid(), &agreed);
+        assert_lists_equal(&agreed, "the /proc and BPF ways", &l, "the i_mmap walk");
+        user_list_clear(&agreed);
+        user_list_clear(&l);
+
+        for (size_t i = 0; i < ELEMENTSOF(h); i++)
+                holder_stop(&h[i]);
+        reap_orphan(child);
         fixture_teardown(&f);
 }
 
@@ -1209,6 +1290,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(finds_fd_passed_over_socket),
         TEST_ENTRY(ignores_other_files),
         TEST_ENTRY(passes_skipped_only_when_nobody_can_be_there),
+        TEST_ENTRY(mmap_walk_names_every_mapper),
         TEST_ENTRY(finds_device_through_other_node),
         TEST_ENTRY(finds_file_on_overlayfs),
         TEST_ENTRY(finds_file_on_overlayfs_other_fs_no_xino),

@@ -52,7 +52,12 @@ struct super_block {
         dev_t s_dev;
 };
 
-struct rb_node;
+/* The parent pointer's low two bits are the node's colour. */
+struct rb_node {
+        unsigned long __rb_parent_color;
+        struct rb_node *rb_right;
+        struct rb_node *rb_left;
+};
 
 struct rb_root {
         struct rb_node *rb_node;
@@ -60,6 +65,7 @@ struct rb_root {
 
 struct rb_root_cached {
         struct rb_root rb_root;
+        struct rb_node *rb_leftmost;
 };
 
 /* Only the tree of the file's mappings (every VMA of it, shared or
@@ -86,14 +92,26 @@ struct file {
         fmode_t f_mode;
 };
 
-struct vm_area_struct {
-        unsigned long vm_start;
-        struct file *vm_file;
-};
-
 struct task_struct {
         pid_t pid;
         pid_t tgid;
+};
+
+/* owner: the task the address space is charged to (CONFIG_MEMCG, which
+ * Debian's kernels have), kept pointing at a live task of one that uses
+ * it; a process and the threads of its group share one. */
+struct mm_struct {
+        struct task_struct *owner;
+};
+
+/* shared.rb links the VMA into its file's i_mmap tree. */
+struct vm_area_struct {
+        unsigned long vm_start;
+        struct mm_struct *vm_mm;
+        struct {
+                struct rb_node rb;
+        } shared;
+        struct file *vm_file;
 };
 
 struct seq_file;

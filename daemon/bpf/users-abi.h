@@ -48,3 +48,19 @@ struct users_record {
         unsigned int tgid;
         unsigned int kind;
 };
+
+/* users_walk (DAXD_USERS_MMAP_WALK=1): the processes whose mappings are
+ * in the tree of the reader's own fd's file, read without its lock. The
+ * answer counts only when done is set and failed and overflow are not. */
+#define USERS_WALK_MAX 4096u           /* a power of two */
+#define USERS_WALK_STEPS (1u << 20)    /* bpf_loop's bound: about 3 per mapping */
+
+struct users_walk {
+        unsigned int started;  /* own_fd was seen, and its mapping is its inode's */
+        unsigned int done;     /* the walk came back to the root */
+        unsigned int failed;   /* a read failed, or a mapping had no owner to name */
+        unsigned int overflow; /* more than USERS_WALK_MAX entries */
+        unsigned int mappings; /* VMAs visited */
+        unsigned int n;
+        unsigned int tgids[USERS_WALK_MAX];
+};

@@ -16,8 +16,10 @@
  * whether anything maps it, which lets users-bpf.c skip the passes over
  * every process when nobody else can be there (the end of every drain).
  *
- * No loops and no bpf_probe_read_kernel(): every read is a direct,
- * CO-RE-relocated load of a field the verifier knows from BTF.
+ * No loops and no bpf_probe_read_kernel() in these three: every read is
+ * a direct, CO-RE-relocated load of a field the verifier knows from BTF.
+ * The fourth, users_walk, at the end, is the exception, and loaded only
+ * when asked for.
  */
 #include "kernel-types.h"
 
@@ -33,6 +35,7 @@ char LICENSE[] SEC("license") = "GPL";
 struct users_target target;
 struct users_learned learned;
 struct users_own own;
+struct users_walk walk;
 /* The last process written: the rest of its files or mappings need no
  * look. Set only once the record is out, because a record that did not
  * fit in the seq buffer is shown again on the next read(). */
@@ -185,5 +188,125 @@ int users_own(struct bpf_iter__task_file *ctx) {
                 own.counted = 1;
         }
         own.checked = 1;
+        return 0;
+}
+
+/* users_walk: instead of a look at every mapping of every process, the
+ * kernel's own list of the file's mappings, its address_space's i_mmap
+ * tree (every VMA of the file, shared or private, of every process),
+ * walked in order from its leftmost node by the nodes' parent pointers,
+ * one step per bpf_loop() iteration (Linux 5.17): the verifier accepts
+ * no loop whose bound it cannot see. The kernel walks this tree under
+ * i_mmap_rwsem, which a BPF program cannot take, so every read here is a
+ * bpf_probe_read_kernel() that may fail (and then fails the walk), and a
+ * tree rebalanced by an mmap() or munmap() while it is walked can hide a
+ * node: users-bpf.c uses the answer only when asked to
+ * (DAXD_USERS_MMAP_WALK=1). A VMA names its address space, and that its
+ * owner task: a process that shares another's without being its thread
+ * (vfork, CLONE_VM) is named by the owner alone. Not loaded otherwise, so
+ * a kernel without bpf_loop() loads the rest. */
+enum { WALK_VISIT, WALK_DESCEND, WALK_ASCEND };
+
+struct walk_state {
+        struct rb_node *node;
+        __u32 mode;
+        __u32 last;
+};
+
+static __always_inline int walk_record(struct walk_state *w, struct rb_node *node) {
+        struct vm_area_struct *vma_type = 0;
+        struct vm_area_struct *vma;
+        struct task_struct *owner = 0;
+        struct mm_struct *mm = 0;
+        __u32 n;
+        pid_t tgid = 0;
+
+        vma = (struct vm_area_struct *) ((char *) node - bpf_core_field_offset(vma_type->shared.rb));
+        if (bpf_core_read(&mm, sizeof(mm), &vma->vm_mm) || !mm || bpf_core_read(&owner, sizeof(owner), &mm->owner) ||
+            !owner || bpf_core_read(&tgid, sizeof(tgid), &owner->tgid) || tgid <= 0)
+                return -1;
+        walk.mappings++;
+        if ((__u32) tgid == w->last)
+                return 0;
+        n = walk.n;
+        if (n >= USERS_WALK_MAX) {
+                walk.overflow = 1;
+                return -1;
+        }
+        walk.tgids[n & (USERS_WALK_MAX - 1)] = (__u32) tgid;
+        walk.n = n + 1;
+        w->last = (__u32) tgid;
+        return 0;
+}
+
+static long walk_step(__u64 i __attribute__((unused)), void *ctx) {
+        struct walk_state *w = ctx;
+        struct rb_node *node = w->node, *next = 0, *parent;
+        unsigned long parent_color = 0;
+
+        switch (w->mode) {
+        case WALK_DESCEND:
+                if (bpf_core_read(&next, sizeof(next), &node->rb_left))
+                        break;
+                if (next)
+                        w->node = next;
+                else
+                        w->mode = WALK_VISIT;
+                return 0;
+        case WALK_VISIT:
+                if (walk_record(w, node) < 0 || bpf_core_read(&next, sizeof(next), &node->rb_right))
+                        break;
+                if (next) {
+                        w->node = next;
+                        w->mode = WALK_DESCEND;
+                } else
+                        w->mode = WALK_ASCEND;
+                return 0;
+        default:
+                /* Up while coming from a right child; the first parent
+                 * reached from its left is the next in order. */
+                if (bpf_core_read(&parent_color, sizeof(parent_color), &node->__rb_parent_color))
+                        break;
+                parent = (struct rb_node *) (parent_color & ~3ul);
+                if (!parent) {
+                        walk.done = 1;
+                        return 1;
+                }
+                if (bpf_core_read(&next, sizeof(next), &parent->rb_left))
+                        break;
+                if (next == node)
+                        w->mode = WALK_VISIT;
+                w->node = parent;
+                return 0;
+        }
+        if (!walk.overflow)
+                walk.failed = 1;
+        return 1;
+}
+
+SEC("iter/task_file")
+int users_walk(struct bpf_iter__task_file *ctx) {
+        struct task_struct *task = ctx->task;
+        struct file *file = ctx->file;
+        struct address_space *mapping;
+        struct walk_state w = { .mode = WALK_VISIT };
+        struct inode *inode;
+
+        if (!task || !file || target.own_fd < 0 || ctx->fd != (__u32) target.own_fd ||
+            (__u32) task->tgid != (__u32) (bpf_get_current_pid_tgid() >> 32))
+                return 0;
+        inode = file->f_inode;
+        if (!inode_is_backing(inode))
+                return 0;
+        mapping = file->f_mapping;
+        if (!mapping || mapping != inode->i_mapping)
+                return 0;
+        walk.started = 1;
+        w.node = mapping->i_mmap.rb_leftmost;
+        if (!w.node) {
+                walk.done = 1;
+                return 0;
+        }
+        bpf_loop(USERS_WALK_STEPS, walk_step, &w, 0);
         return 0;
 }
