@@ -3,18 +3,26 @@
  *
  * P idle helper processes (forks of this one, sleeping in pause()); every
  * tenth maps the backing, another tenth holds an fd to it. Timed, with P =
- * 10, 100, 1000 alive, each way of looking (the BPF iterators and the /proc
- * files, daemon/users.c) and each floor in turn within every repetition:
+ * 10, 100, 1000 alive, each way of looking (the BPF iterators, the /proc
+ * files, and the BPF iterators with the i_mmap walk, daemon/users.c) and
+ * each floor in turn within every repetition:
  *   - users_scan() itself: daemon/users.c linked in (daxd_core_dep), the
  *     code the daemon runs, called on the backing's identity as the file
- *     backend computes it, once per way (users_set_method());
+ *     backend computes it, once per way (users_set_method(),
+ *     users_set_mmap_walk()), with a descriptor of this process's own on
+ *     the file as the daemon has (the walk starts from it);
  *   - end to end: reading the Region's Users property over the bus from
- *     two running daxd, one as it starts (BPF where it loads) and one with
- *     DAXD_USERS_SCAN=proc, both on the same file;
+ *     three running daxd, one as it starts (BPF where it loads), one with
+ *     DAXD_USERS_SCAN=proc and one with DAXD_USERS_MMAP_WALK=1, all on the
+ *     same file;
  *   - the floors: fuser(1) and lsof(1) on the same file, where installed
- *     (wall time of the whole command, fork and exec included).
+ *     (wall time of the whole command, fork and exec included);
+ *   - `daxdctl list` against the first daxd, whole command, and the
+ *     kernel-view scans it cost that daxd (GetMetrics before and after:
+ *     it must take none).
  * Every method's answer is checked against what the helpers do (each
- * daxd also sees the other one's fd, fuser and lsof both).
+ * daxd also sees the other two's fds and this process's, fuser and lsof
+ * all of them).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -36,6 +44,9 @@
 #include "users.h"
 
 #define POOL_LEN (2 * MiB)
+
+/* This process's own descriptor on the file: the helpers close it. */
+static int own_fd = -1;
 
 struct helpers {
         pid_t *pids;
@@ -66,6 +77,7 @@ static void helpers_grow(struct helpers *h, const char *path, size_t want) {
                         int fd = -1;
                         char c = 'r';
 
+                        close(own_fd);
                         if (i % 10 == 0 || i % 10 == 5) {
                                 fd = open(path, O_RDONLY | O_CLOEXEC);
                                 if (fd < 0)
@@ -239,22 +251,24 @@ static void way_free_samples(struct way *w) {
         samples_free(&w->prop);
 }
 
-/* The second daemon, DAXD_USERS_SCAN=proc, on a bus of its own (one
- * bench_env per process): a dbus-daemon and a daxd that die with this
- * process, in a directory inside the first env's, removed with it. */
+/* The other daemons, DAXD_USERS_SCAN=proc or DAXD_USERS_MMAP_WALK=1, each
+ * on a bus of its own (one bench_env per process): a dbus-daemon and a
+ * daxd that die with this process, in a directory inside the first env's,
+ * removed with it. */
 struct second_daxd {
         char *dir, *bus_address, *log_path;
         pid_t dbus_pid, daxd_pid;
 };
 
-static void second_daxd_start(struct second_daxd *d, struct bench_env *env, const char *config) {
+static void second_daxd_start(struct second_daxd *d, struct bench_env *env, const char *config, const char *name,
+                              bool mmap_walk) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         char *conf_path, *notify_path, *why = NULL;
         uint64_t deadline;
         int notify, log;
         FILE *f;
 
-        d->dir = bench_env_path(env, "proc-daxd");
+        d->dir = bench_env_path(env, name);
         CHECK(mkdir(d->dir, 0755));
         d->log_path = bench_asprintf("%s/daxd.log", d->dir);
         {
@@ -289,7 +303,9 @@ static void second_daxd_start(struct second_daxd *d, struct bench_env *env, cons
                 dup2(log, STDOUT_FILENO);
                 dup2(log, STDERR_FILENO);
                 setenv("NOTIFY_SOCKET", notify_path, 1);
-                setenv("DAXD_USERS_SCAN", "proc", 1);
+                setenv("DAXD_USERS_SCAN", mmap_walk ? "bpf" : "proc", 1);
+                if (mmap_walk)
+                        setenv("DAXD_USERS_MMAP_WALK", "1", 1);
                 unsetenv("WATCHDOG_USEC");
                 unsetenv("JOURNAL_STREAM");
                 execlp(daxd, daxd, "--bus-address", d->bus_address, "--config", conf_path, "--log-level", "info",
@@ -305,9 +321,9 @@ static void second_daxd_start(struct second_daxd *d, struct bench_env *env, cons
                 ssize_t n;
 
                 if (now_ns() >= deadline)
-                        bench_die("the second daxd did not send READY=1 within 30 s");
+                        bench_die("the daxd in %s did not send READY=1 within 30 s", name);
                 if (waitpid(d->daxd_pid, NULL, WNOHANG) == d->daxd_pid)
-                        bench_die("the second daxd exited while starting (see %s)", d->log_path);
+                        bench_die("the daxd in %s exited while starting (see %s)", name, d->log_path);
                 if (poll(&pf, 1, 100) <= 0)
                         continue;
                 n = recv(notify, buf, sizeof(buf) - 1, 0);
@@ -372,6 +388,26 @@ static size_t users_prop(sd_bus *bus, const char *rpath, double *ret_us) {
         return n;
 }
 
+/* The kernel-view scans the daemon has taken, both ways (GetMetrics). */
+static uint64_t daxd_scans(sd_bus *bus) {
+        sd_bus_message *reply = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        const char *family, *label, *value;
+        uint64_t n, total = 0;
+        int r;
+
+        if (sd_bus_call_method(bus, DAXD_BUS_NAME, DAXD_MANAGER_PATH, DAXD_MANAGER_INTERFACE, "GetMetrics", &e, &reply,
+                               NULL) < 0)
+                bench_die("GetMetrics: %s", e.message ?: "failed");
+        CHECK(sd_bus_message_enter_container(reply, 'a', "(ssst)"));
+        while ((r = sd_bus_message_read(reply, "(ssst)", &family, &label, &value, &n)) > 0)
+                if (strcmp(family, "kernel_view_scans") == 0)
+                        total += n;
+        CHECK(r);
+        sd_bus_message_unref(reply);
+        return total;
+}
+
 static const char *ratio_str(double a, double b, char *buf, size_t len) {
         if (a <= 0 || b <= 0)
                 return "-";
@@ -384,19 +420,20 @@ int main(int argc, char **argv) {
         static const size_t full_p[] = { 10, 100, 1000 }, smoke_p[] = { 10 };
         struct bench_opts o;
         struct bench_env *env;
-        struct second_daxd second = {};
-        pid_t daxd_pid[2];
+        struct second_daxd second = {}, third = {};
         struct helpers h = {};
         struct region *region = NULL;
         struct backing_id id;
-        struct way ways[2] = { { .name = "BPF" }, { .name = "/proc" } };
-        enum users_method method[2] = { USERS_METHOD_BPF, USERS_METHOD_PROC };
-        char *path, *why = NULL, *fuser, *lsof, *rpath, *config;
+        struct way ways[3] = { { .name = "BPF" }, { .name = "/proc" }, { .name = "BPF, i_mmap walk" } };
+        enum users_method method[3] = { USERS_METHOD_BPF, USERS_METHOD_PROC, USERS_METHOD_BPF };
+        const bool walk[3] = { false, false, true };
+        char *path, *why = NULL, *fuser, *lsof, *rpath, *config, *list_av[4] = {};
+        const char *daxdctl = getenv("DAXDCTL_BINARY");
         const size_t *ps;
         size_t n_sizes;
         unsigned reps, fuser_every, lsof_every;
         double procs_of[8] = {};
-        sd_bus *bus[2];
+        sd_bus *bus[3];
         FILE *md, *dat;
 
         bench_init(argc, argv, "bench-scan", &o);
@@ -408,18 +445,24 @@ int main(int argc, char **argv) {
         fuser = find_tool("fuser");
         lsof = find_tool("lsof");
 
-        /* One file, both daemons: the first as it starts, the second with
-         * DAXD_USERS_SCAN=proc. */
+        if (!daxdctl || !*daxdctl)
+                bench_die("DAXDCTL_BINARY must name daxdctl");
+
+        /* One file, three daemons: the first as it starts, the second with
+         * DAXD_USERS_SCAN=proc, the third with the i_mmap walk. */
         env = bench_env_new();
         path = bench_env_path(env, "scan.pool");
         config = bench_asprintf("[region scan]\nbackend = file\npath = %s\nsize = 2M\n", path);
         bench_env_start_daxd(env, config);
-        second_daxd_start(&second, env, config);
+        second_daxd_start(&second, env, config, "proc-daxd", false);
+        second_daxd_start(&third, env, config, "walk-daxd", true);
         free(config);
-        daxd_pid[0] = env->daxd_pid;
-        daxd_pid[1] = second.daxd_pid;
         bus[0] = bench_connect(env);
         bus[1] = connect_to(second.bus_address);
+        bus[2] = connect_to(third.bus_address);
+        list_av[0] = (char *) daxdctl;
+        list_av[1] = bench_asprintf("--bus-address=%s", env->bus_address);
+        list_av[2] = (char *) "list";
         CHECK(sd_bus_path_encode(DAXD_REGION_PATH_PREFIX, "scan", &rpath));
 
         /* The backing's identity as the daemon computes it: the same file
@@ -439,43 +482,55 @@ int main(int argc, char **argv) {
                 if (region_new(&rc, true, &region, &why) < 0)
                         bench_die("region_new: %s", why ? why : "failed");
                 id = region->backend->id;
-                region_free(region); /* closes its fd: only the helpers and the daemons use the file */
+                region_free(region);
         }
+        /* As the daemon holds the region's file open: the walk starts
+         * from the process's own descriptor. */
+        own_fd = open(path, O_RDONLY | O_CLOEXEC);
+        CHECK(own_fd);
 
         /* Which ways there are: the first daemon must have taken BPF, and
-         * this process must load it too, or the BPF columns stay empty. */
+         * this process must load it too, or the BPF columns stay empty;
+         * the walk's where it loads, here and in the third daemon. */
         {
                 double us;
 
-                (void) users_prop(bus[0], rpath, &us);
-                (void) users_prop(bus[1], rpath, &us);
+                for (size_t w = 0; w < ELEMENTSOF(bus); w++)
+                        (void) users_prop(bus[w], rpath, &us);
                 ways[0].available = users_set_method(USERS_METHOD_BPF) >= 0 &&
                                     log_says(env->log_path, "kernel view: BPF iterators");
                 ways[1].available = log_says(second.log_path, "kernel view: the /proc scan");
+                ways[2].available = ways[0].available && users_set_mmap_walk(true) >= 0 &&
+                                    users_set_mmap_walk(false) >= 0 && log_says(third.log_path, "the i_mmap walk");
                 if (!ways[1].available)
                         bench_die("the daxd with DAXD_USERS_SCAN=proc does not say it scans /proc");
                 if (!ways[0].available)
                         fprintf(stderr, "bench-scan: no BPF way here (built without it, not root, or the kernel "
                                         "refuses it): /proc only\n");
+                else if (!ways[2].available)
+                        fprintf(stderr, "bench-scan: the i_mmap walk does not load here (no bpf_loop()?)\n");
         }
 
         md = bench_out_open(&o, "scan.md");
         dat = bench_out_open(&o, "scan.dat");
         fprintf(dat, "# P procs_total users_scan_proc_ms users_prop_proc_ms fuser_ms lsof_ms users_scan_bpf_ms "
-                     "users_prop_bpf_ms\n");
+                     "users_prop_bpf_ms users_scan_walk_ms users_prop_walk_ms daxdctl_list_ms\n");
         fprintf(md,
                 "## 4. Kernel-view scan\n\n"
                 "P idle helper processes (forks of the benchmark, asleep); every tenth maps the 2 MiB "
-                "backing, another tenth holds an fd to it. Two ways of looking, both in daemon/users.c: the BPF "
-                "iterators (`iter/task_file`, then `iter/task_vma`, filtering in the kernel) and the `/proc` "
-                "files (the fallback). `users_scan()` is daemon/users.c linked into the benchmark (the code daxd "
-                "runs), switched between the ways; \"Users\" is the same scan end to end, the Region's `Users` "
-                "property read over the bus from two running daxd on the same file, one as it starts (it took "
-                "%s) and one with `DAXD_USERS_SCAN=proc`. The floors are `fuser FILE` and `lsof FILE` (whole "
-                "command, fork and exec included) on the same file. Each repetition measures every way and "
-                "daemon in turn, and every third one also fuser (every tenth lsof). \"processes\" counts every "
-                "process in /proc during the scan (the machine's own too). Every answer was checked against what "
-                "the helpers do.\n\n"
+                "backing, another tenth holds an fd to it. Three ways of looking, all in daemon/users.c: the BPF "
+                "iterators (`iter/task_file`, then `iter/task_vma`, filtering in the kernel), the `/proc` "
+                "files (the fallback), and the BPF iterators with the i_mmap walk (`DAXD_USERS_MMAP_WALK=1`, off "
+                "by default: `iter/task_file` for the fds, and the processes that map the file read from the "
+                "file's own tree of mappings, without its lock). `users_scan()` is daemon/users.c linked into "
+                "the benchmark (the code daxd runs), switched between the ways, with a descriptor of its own on "
+                "the file as daxd has; \"Users\" is the same scan end to end, the Region's `Users` property read "
+                "over the bus from three running daxd on the same file, one as it starts (it took %s), one with "
+                "`DAXD_USERS_SCAN=proc` and one with `DAXD_USERS_MMAP_WALK=1`. The floors are `fuser FILE` and "
+                "`lsof FILE` (whole command, fork and exec included) on the same file. Each repetition measures "
+                "every way and daemon in turn, and every third one also fuser and `daxdctl list` (every "
+                "fifteenth lsof). \"processes\" counts every process in /proc during the scan (the machine's own "
+                "too). Every answer was checked against what the helpers do.\n\n"
                 "| P | processes | way | users_scan() median | p99 | Users median | p99 | Users / fuser | "
                 "users_scan per process |\n"
                 "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
@@ -483,13 +538,16 @@ int main(int argc, char **argv) {
 
         for (size_t si = 0; si < n_sizes; si++) {
                 size_t p = ps[si], procs, expect;
-                struct samples fu = {}, ls = {};
+                struct samples fu = {}, ls = {}, li = {};
+                uint64_t list_scans = 0;
                 char kase[32];
 
                 helpers_grow(&h, path, p);
                 procs = count_procs();
-                /* Each daemon holds the file open: the other one sees it. */
-                expect = h.n_map + h.n_fd + 1;
+                /* Each daemon holds the file open, and so does this process:
+                 * each daemon sees the other two and this one, this process
+                 * the three daemons. */
+                expect = h.n_map + h.n_fd + 3;
 
                 for (unsigned r = 0; r < reps; r++) {
                         for (size_t w = 0; w < ELEMENTSOF(ways); w++) {
@@ -498,12 +556,20 @@ int main(int argc, char **argv) {
                                 double us;
                                 size_t n;
 
+                                unsigned walks;
+
                                 if (!ways[w].available)
                                         continue;
                                 CHECK(users_set_method(method[w]));
+                                if (ways[0].available)
+                                        CHECK(users_set_mmap_walk(walk[w]));
+                                walks = users_get_mmap_walks();
                                 t0 = now_ns();
-                                CHECK(users_scan("/proc", &id, daxd_pid[w], &l));
+                                CHECK(users_scan("/proc", &id, getpid(), &l));
                                 samples_add(&ways[w].scan, (double) (now_ns() - t0) / 1000.0);
+                                if (users_get_mmap_walks() - walks != (walk[w] ? 1u : 0u))
+                                        bench_die("users_scan (%s): %u i_mmap walks, expected %u", ways[w].name,
+                                                  users_get_mmap_walks() - walks, walk[w] ? 1u : 0u);
                                 if (users_distinct(&l) != expect)
                                         bench_die("users_scan (%s) found %zu users, expected %zu", ways[w].name,
                                                   users_distinct(&l), expect);
@@ -520,10 +586,22 @@ int main(int argc, char **argv) {
                                 char *av[] = { fuser, path, NULL };
 
                                 samples_add(&fu, run_tool(av, &out));
-                                /* fuser also lists both daemons */
+                                /* fuser lists all three daemons and this process */
                                 if (fuser_count(out) != expect + 1)
                                         bench_die("fuser found %zu users, expected %zu", fuser_count(out),
                                                   expect + 1);
+                                free(out);
+                        }
+                        if (r % fuser_every == 0) {
+                                /* Whole command; what it costs the daemon's
+                                 * kernel view is the scans it took. */
+                                char *out = NULL;
+                                uint64_t before = daxd_scans(bus[0]);
+
+                                samples_add(&li, run_tool(list_av, &out));
+                                list_scans += daxd_scans(bus[0]) - before;
+                                if (!strstr(out, "scan"))
+                                        bench_die("daxdctl list does not list the region: %s", out);
                                 free(out);
                         }
                         if (lsof && r % lsof_every == 0) {
@@ -562,7 +640,8 @@ int main(int argc, char **argv) {
                                 const char *target = "-", *verdict = "-";
 
                                 snprintf(what, sizeof(what), "Users (%s) median / fuser median", wy->name);
-                                if (p == 1000) {
+                                /* The walk has no target: how far it gets. */
+                                if (p == 1000 && !walk[w]) {
                                         target = w == 0 ? "≤ 0.30×" : "≤ 0.70×";
                                         verdict = prop_med / fu_med <= (w == 0 ? 0.30 : 0.70) ? "met" : "missed";
                                 }
@@ -580,20 +659,36 @@ int main(int argc, char **argv) {
                         procs, fuser ? FMT_US(samples_median(&fu)) : "not installed",
                         fuser ? FMT_US(samples_p99(&fu)) : "-", lsof ? FMT_US(samples_median(&ls)) : "not installed",
                         lsof ? FMT_US(samples_p99(&ls)) : "-");
-                fprintf(dat, "%zu %zu %.4f %.4f %.4f %.4f %.4f %.4f\n", p, procs,
+                fprintf(md, "| %zu | %zu | `daxdctl list` | %s (p99 %s), whole command | | kernel-view scans it cost "
+                            "daxd: %" PRIu64 " in %zu runs | | | |\n",
+                        p, procs, FMT_US(samples_median(&li)), FMT_US(samples_p99(&li)), list_scans, li.n);
+                {
+                        char what[96];
+
+                        snprintf(what, sizeof(what), "daxdctl list: kernel-view scans in %zu runs (not a ratio)",
+                                 li.n);
+                        bench_summary(&o, "4. kernel-view scan", kase, what, (double) list_scans,
+                                      p == 1000 ? "0" : "-", p == 1000 ? (list_scans == 0 ? "met" : "missed") : "-");
+                }
+                fprintf(dat, "%zu %zu %.4f %.4f %.4f %.4f %.4f %.4f %.4f %.4f %.4f\n", p, procs,
                         samples_median(&ways[1].scan) / 1000, samples_median(&ways[1].prop) / 1000,
                         fuser ? samples_median(&fu) / 1000 : -1, lsof ? samples_median(&ls) / 1000 : -1,
                         ways[0].available ? samples_median(&ways[0].scan) / 1000 : -1,
-                        ways[0].available ? samples_median(&ways[0].prop) / 1000 : -1);
+                        ways[0].available ? samples_median(&ways[0].prop) / 1000 : -1,
+                        ways[2].available ? samples_median(&ways[2].scan) / 1000 : -1,
+                        ways[2].available ? samples_median(&ways[2].prop) / 1000 : -1, samples_median(&li) / 1000);
                 printf("P=%zu (%zu procs): BPF users_scan %.2f ms, Users %.2f ms; /proc users_scan %.2f ms, Users "
-                       "%.2f ms; fuser %.2f ms, lsof %.2f ms\n",
+                       "%.2f ms; walk users_scan %.2f ms, Users %.2f ms; fuser %.2f ms, lsof %.2f ms; daxdctl list "
+                       "%.2f ms, %" PRIu64 " scans\n",
                        p, procs, samples_median(&ways[0].scan) / 1000, samples_median(&ways[0].prop) / 1000,
                        samples_median(&ways[1].scan) / 1000, samples_median(&ways[1].prop) / 1000,
-                       samples_median(&fu) / 1000, samples_median(&ls) / 1000);
+                       samples_median(&ways[2].scan) / 1000, samples_median(&ways[2].prop) / 1000,
+                       samples_median(&fu) / 1000, samples_median(&ls) / 1000, samples_median(&li) / 1000, list_scans);
                 for (size_t w = 0; w < ELEMENTSOF(ways); w++)
                         way_free_samples(&ways[w]);
                 samples_free(&fu);
                 samples_free(&ls);
+                samples_free(&li);
         }
         if (n_sizes > 2 && n_sizes <= ELEMENTSOF(procs_of)) {
                 /* The average per process mixes the machine's own processes
@@ -627,9 +722,12 @@ int main(int argc, char **argv) {
         fclose(md);
 
         helpers_kill(&h);
-        for (size_t i = 0; i < 2; i++)
+        for (size_t i = 0; i < ELEMENTSOF(bus); i++)
                 sd_bus_flush_close_unref(bus[i]);
         second_daxd_stop(&second);
+        second_daxd_stop(&third);
+        close(own_fd);
+        free(list_av[1]);
         bench_env_free(env);
         free(rpath);
         free(path);

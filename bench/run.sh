@@ -90,6 +90,8 @@ plot "$results/scan.dat" using 1:3 with linespoints lw 2 title "users_scan(), /p
      "$results/scan.dat" using 1:4 with linespoints lw 2 title "Users property over the bus, /proc", \
      "$results/scan.dat" using 1:(\$7 > 0 ? \$7 : 1/0) with linespoints lw 2 title "users_scan(), BPF iterators", \
      "$results/scan.dat" using 1:(\$8 > 0 ? \$8 : 1/0) with linespoints lw 2 title "Users property over the bus, BPF", \
+     "$results/scan.dat" using 1:(\$9 > 0 ? \$9 : 1/0) with linespoints lw 2 title "users_scan(), BPF with the i_mmap walk", \
+     "$results/scan.dat" using 1:(\$11 > 0 ? \$11 : 1/0) with linespoints lw 2 title "daxdctl list (no scan)", \
      "$results/scan.dat" using 1:(\$5 > 0 ? \$5 : 1/0) with linespoints lw 2 title "fuser FILE", \
      "$results/scan.dat" using 1:(\$6 > 0 ? \$6 : 1/0) with linespoints lw 2 title "lsof FILE",
 EOF

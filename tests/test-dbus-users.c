@@ -3,11 +3,12 @@
  * says it looks, Users and Busy for a region on overlayfs, and Busy naming
  * every user while processes keep starting during the scans.
  *
- * Registered twice (tests/meson.build): as the environment has it (the
- * daemon's default, BPF where it loads) and with DAXD_USERS_SCAN=proc; the
- * same assertions hold for both. As root outside valgrind the default
- * registration must be the BPF way, so a daemon that silently fell back to
- * /proc fails here rather than passing both registrations on /proc.
+ * Registered three times (tests/meson.build): as the environment has it
+ * (the daemon's default, BPF where it loads), with DAXD_USERS_SCAN=proc,
+ * and with DAXD_USERS_MMAP_WALK=1; the same assertions hold for all. As
+ * root outside valgrind the default registration must be the BPF way (and
+ * the third the walk too), so a daemon that silently fell back to /proc
+ * fails here rather than passing every registration on /proc.
  */
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -39,6 +40,7 @@ static const char file_config[] =
  * for (DAXD_USERS_SCAN) and the way daxd runs (root, valgrind). */
 static const char *expected_way_line(void) {
         const char *want = getenv("DAXD_USERS_SCAN"), *wrapper = getenv("DAXD_WRAPPER");
+        const char *walk = getenv("DAXD_USERS_MMAP_WALK");
 
         if (want && strcmp(want, "proc") == 0)
                 return "kernel view: the /proc scan (DAXD_USERS_SCAN=proc)";
@@ -46,6 +48,8 @@ static const char *expected_way_line(void) {
                 return "kernel view: the /proc scan (under valgrind";
         if (geteuid() != 0)
                 return "kernel view: the /proc scan; the BPF iterators cannot be loaded";
+        if (walk && strcmp(walk, "1") == 0)
+                return "kernel view: BPF iterators (task_file, task_vma), and the i_mmap walk for files";
         return "kernel view: BPF iterators (task_file, task_vma)";
 }
 
