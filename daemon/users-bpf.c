@@ -131,9 +131,9 @@ static int open_and_load(struct users_iter **ret, bool walk) {
         return 0;
 }
 
-int users_bpf_new(struct users_bpf **ret) {
+int users_bpf_new(bool with_walk, struct users_bpf **ret) {
         _cleanup_free_ struct users_bpf *b = NULL;
-        bool walk = true;
+        bool walk = with_walk;
         int r;
 
         b = calloc(1, sizeof(*b));
@@ -141,7 +141,7 @@ int users_bpf_new(struct users_bpf **ret) {
                 return -ENOMEM;
         libbpf_set_print(on_libbpf_print);
         r = open_and_load(&b->skel, walk);
-        if (r < 0) {
+        if (r < 0 && walk) {
                 log_debug_errno(r, "kernel view: the i_mmap walk does not load (bpf_loop() is Linux 5.17): %m");
                 walk = false;
                 r = open_and_load(&b->skel, false);
@@ -537,7 +537,7 @@ int users_bpf_pass(struct users_bpf *b, enum user_kind kind, const struct backin
 
 #else /* !DAXD_BPF */
 
-int users_bpf_new(struct users_bpf **ret) {
+int users_bpf_new(bool with_walk, struct users_bpf **ret) {
         return -EOPNOTSUPP;
 }
 

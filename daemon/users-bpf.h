@@ -11,12 +11,13 @@
 
 struct users_bpf;
 
-/* Loads and attaches the iterators, and the i_mmap walk where the kernel
- * loads it (unused until users_bpf_set_walk()). -EOPNOTSUPP when
+/* Loads and attaches the iterators, and with_walk the i_mmap walk too
+ * where the kernel loads it (unused until users_bpf_set_walk()).
+ * -EOPNOTSUPP when
  * built without BPF or outside the initial PID namespace; otherwise what
  * the kernel said (EPERM without CAP_BPF and CAP_PERFMON, ENOENT or ESRCH
  * without BTF, ...). */
-int users_bpf_new(struct users_bpf **ret);
+int users_bpf_new(bool with_walk, struct users_bpf **ret);
 struct users_bpf *users_bpf_free(struct users_bpf *b);
 
 /* One pass over every process: kind USER_FD looks at the open files,

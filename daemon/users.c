@@ -189,7 +189,7 @@ static int load_bpf(void) {
         if ((uint64_t) st.st_ino != PID_NS_INIT_INO)
                 return -EXDEV;
 
-        r = users_bpf_new(&b);
+        r = users_bpf_new(want_mmap_walk(), &b);
         if (r < 0)
                 return r;
         if (want_mmap_walk() && users_bpf_set_walk(b, true) < 0)
@@ -307,16 +307,20 @@ unsigned users_get_passes_skipped(enum user_kind kind) {
 int users_set_mmap_walk(bool enabled) {
         int r;
 
-        if (!state.bpf) {
+        if (!enabled) {
+                state.mmap_walk = 0;
+                return state.bpf ? users_bpf_set_walk(state.bpf, false) : 0;
+        }
+        state.mmap_walk = 1;
+        /* Its program is loaded with the object, or not at all: a daemon
+         * that never asks for it has no use for it. */
+        if (!state.bpf || !users_bpf_has_walk(state.bpf)) {
+                state.bpf = users_bpf_free(state.bpf);
                 r = load_bpf();
                 if (r < 0)
                         return r;
         }
-        r = users_bpf_set_walk(state.bpf, enabled);
-        if (r < 0)
-                return r;
-        state.mmap_walk = enabled;
-        return 0;
+        return users_bpf_set_walk(state.bpf, true);
 }
 
 unsigned users_get_mmap_walks(void) {

@@ -70,9 +70,10 @@ unsigned users_get_passes_skipped(enum user_kind kind);
  * or this): for a file the daemon holds open, the processes that map it
  * are read from the file's own tree of mappings instead of a look at every
  * mapping of every process. It reads that tree without the lock the kernel
- * takes for it, so it is off by default. Loads the BPF object if it is not
- * yet; fails as that load does, or with -EOPNOTSUPP where the walk does
- * not load (it needs bpf_loop(), Linux 5.17). users_get_mmap_walks():
+ * takes for it, so it is off by default. Turned on, (re)loads the BPF
+ * object if it has no walk yet; fails as that load does, or with
+ * -EOPNOTSUPP where the walk does not load (it needs bpf_loop(), Linux
+ * 5.17). users_get_mmap_walks():
  * how many mapping passes it answered since the object loaded. */
 int users_set_mmap_walk(bool enabled);
 unsigned users_get_mmap_walks(void);
