@@ -14,4 +14,4 @@ FIO=${FIO:-$(command -v fio)}
 [ -n "$FIO" ] || { echo "in-guest-exec: fio is missing" >&2; exit 1; }
 mkdir -p "$out"
 # /run is the guest's own tmpfs: the host's /var/tmp is read-only here.
-BENCH_EXEC_DEVICE=$DAXD_TEST_DEVICE BENCH_EXEC_ROUNDS=${3:-15} BENCH_TMPDIR=/run FIO=$FIO exec "$bench" --out "$out"
+BENCH_EXEC_DEVICE=$DAXD_TEST_DEVICE BENCH_EXEC_ROUNDS=${3:-25} BENCH_TMPDIR=/run FIO=$FIO exec "$bench" --out "$out"

@@ -10,7 +10,7 @@
 # device-DAX of its own. Under TCG the absolute rates say nothing about
 # persistent memory; what is compared is the same fio job through
 # `daxdctl exec` and direct, on the same emulated device in the same boot.
-# BENCH_EXEC_ROUNDS (default 15) is the number of rounds. QEMU's scratch
+# BENCH_EXEC_ROUNDS (default 25) is the number of rounds. QEMU's scratch
 # directory, with the NVDIMM's backing file, is on tmpfs (/dev/shm): on a
 # disk the host's writeback of the guest's writes adds its own noise.
 # Exits 77 where the guest cannot run (not root, no QEMU or Debian kernel).
@@ -29,7 +29,7 @@ guest=$(cd "$guest" && pwd)
 DAXD_BINARY=${DAXD_BINARY:-$(cd "$builddir" && pwd)/daemon/daxd} \
 DAXDCTL_BINARY=${DAXDCTL_BINARY:-$(cd "$builddir" && pwd)/tools/daxdctl} \
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-1200} WORK=$work \
-	"$here/../tests/devdax/run-suite.sh" "$guest" "$here/in-guest-exec.sh" "$bench" "$guest/out" "${BENCH_EXEC_ROUNDS:-15}"
+	"$here/../tests/devdax/run-suite.sh" "$guest" "$here/in-guest-exec.sh" "$bench" "$guest/out" "${BENCH_EXEC_ROUNDS:-25}"
 rc=$?
 rm -rf "$work"
 [ $rc = 0 ] || exit $rc
