@@ -64,3 +64,12 @@ struct users_walk {
         unsigned int n;
         unsigned int tgids[USERS_WALK_MAX];
 };
+
+/* users_walk's own: the node it is at and how it got there (the
+ * program's business; a global so that old verifiers do not take it for
+ * a constant, see users.bpf.c). */
+struct users_walk_cursor {
+        unsigned long long node;
+        unsigned int mode;
+        unsigned int last;
+};

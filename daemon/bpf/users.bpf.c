@@ -207,13 +207,14 @@ int users_own(struct bpf_iter__task_file *ctx) {
  * a kernel without bpf_loop() loads the rest. */
 enum { WALK_VISIT, WALK_DESCEND, WALK_ASCEND };
 
-struct walk_state {
-        struct rb_node *node;
-        __u32 mode;
-        __u32 last;
-};
+/* Where the walk is: a global, not the caller's stack. Verifiers before
+ * Linux 6.8 check a bpf_loop() callback once, with the state the caller
+ * passes; a mode they see as the constant WALK_VISIT there makes them
+ * prune the other cases as dead code (6.1 does: every step then visited
+ * the same node). A global's value is unknown to them. */
+struct users_walk_cursor cursor;
 
-static __always_inline int walk_record(struct walk_state *w, struct rb_node *node) {
+static __always_inline int walk_record(struct users_walk_cursor *w, struct rb_node *node) {
         struct vm_area_struct *vma_type = 0;
         struct vm_area_struct *vma;
         struct task_struct *owner = 0;
@@ -239,9 +240,9 @@ static __always_inline int walk_record(struct walk_state *w, struct rb_node *nod
         return 0;
 }
 
-static long walk_step(__u64 i __attribute__((unused)), void *ctx) {
-        struct walk_state *w = ctx;
-        struct rb_node *node = w->node, *next = 0, *parent;
+static long walk_step(__u64 i __attribute__((unused)), void *ctx __attribute__((unused))) {
+        struct users_walk_cursor *w = &cursor;
+        struct rb_node *node = (struct rb_node *) w->node, *next = 0, *parent;
         unsigned long parent_color = 0;
 
         switch (w->mode) {
@@ -249,7 +250,7 @@ static long walk_step(__u64 i __attribute__((unused)), void *ctx) {
                 if (bpf_core_read(&next, sizeof(next), &node->rb_left))
                         break;
                 if (next)
-                        w->node = next;
+                        w->node = (unsigned long long) next;
                 else
                         w->mode = WALK_VISIT;
                 return 0;
@@ -257,7 +258,7 @@ static long walk_step(__u64 i __attribute__((unused)), void *ctx) {
                 if (walk_record(w, node) < 0 || bpf_core_read(&next, sizeof(next), &node->rb_right))
                         break;
                 if (next) {
-                        w->node = next;
+                        w->node = (unsigned long long) next;
                         w->mode = WALK_DESCEND;
                 } else
                         w->mode = WALK_ASCEND;
@@ -276,7 +277,7 @@ static long walk_step(__u64 i __attribute__((unused)), void *ctx) {
                         break;
                 if (next == node)
                         w->mode = WALK_VISIT;
-                w->node = parent;
+                w->node = (unsigned long long) parent;
                 return 0;
         }
         if (!walk.overflow)
@@ -289,7 +290,7 @@ int users_walk(struct bpf_iter__task_file *ctx) {
         struct task_struct *task = ctx->task;
         struct file *file = ctx->file;
         struct address_space *mapping;
-        struct walk_state w = { .mode = WALK_VISIT };
+        struct rb_node *leftmost;
         struct inode *inode;
 
         if (!task || !file || target.own_fd < 0 || ctx->fd != (__u32) target.own_fd ||
@@ -302,11 +303,12 @@ int users_walk(struct bpf_iter__task_file *ctx) {
         if (!mapping || mapping != inode->i_mapping)
                 return 0;
         walk.started = 1;
-        w.node = mapping->i_mmap.rb_leftmost;
-        if (!w.node) {
+        leftmost = mapping->i_mmap.rb_leftmost;
+        if (!leftmost) {
                 walk.done = 1;
                 return 0;
         }
-        bpf_loop(USERS_WALK_STEPS, walk_step, &w, 0);
+        cursor = (struct users_walk_cursor) { .node = (unsigned long long) leftmost, .mode = WALK_VISIT };
+        bpf_loop(USERS_WALK_STEPS, walk_step, 0, 0);
         return 0;
 }

@@ -34,6 +34,10 @@ load() {
 	done
 }
 
+# test-users attaches a loop device (a module in Debian's kernels); the
+# other suites do not need it.
+modprobe loop >/dev/null 2>&1
+
 if [ "${DAXD_GUEST_MACHINE:-nvdimm}" = cxl ]; then
 	load cxl_acpi cxl_pci cxl_port cxl_mem cxl_pmem nd_pmem dax_pmem device_dax kmem ||
 		{ log "cannot load the cxl/nvdimm/dax modules"; exit 1; }
