@@ -193,8 +193,9 @@ static int load_bpf(void) {
         if (r < 0)
                 return r;
         if (want_mmap_walk() && users_bpf_set_walk(b, true) < 0)
-                log_warning("kernel view: DAXD_USERS_MMAP_WALK=1, but the i_mmap walk does not load (it needs "
-                            "bpf_loop(), Linux 5.17); mapping passes look at every mapping");
+                log_warning("kernel view: DAXD_USERS_MMAP_WALK=1, but the i_mmap walk is not available (it needs "
+                            "bpf_loop(), Linux 5.17, and the task iterator's pid filter, 6.1); mapping passes look "
+                            "at every mapping");
         state.bpf = users_bpf_free(state.bpf);
         state.bpf = b;
         return 0;

@@ -73,8 +73,9 @@ unsigned users_get_passes_skipped(enum user_kind kind);
  * takes for it, so it is off by default. Turned on, (re)loads the BPF
  * object if it has no walk yet; fails as that load does, or with
  * -EOPNOTSUPP where the walk does not load (it needs bpf_loop(), Linux
- * 5.17). users_get_mmap_walks():
- * how many mapping passes it answered since the object loaded. */
+ * 5.17) or cannot be attached for this process alone (before 6.1, or
+ * DAXD_USERS_OWN=0). users_get_mmap_walks(): how many mapping passes it
+ * answered since the object loaded. */
 int users_set_mmap_walk(bool enabled);
 unsigned users_get_mmap_walks(void);
 
