@@ -63,6 +63,7 @@ static struct {
         bool no_maps_query;       /* PROCMAP_QUERY: the kernel has none (before 6.11), or a test said so */
         uint64_t scans[2];        /* looks taken: [0] /proc, [1] BPF */
         int mmap_walk;            /* the i_mmap walk: -1 from DAXD_USERS_MMAP_WALK, 0 off, 1 on */
+        bool bpf_walk_asked;      /* bpf was loaded with the walk asked for (whether or not it loaded) */
 } state = { .mmap_walk = -1 };
 
 const char *user_kind_to_string(enum user_kind k) {
@@ -192,6 +193,7 @@ static int load_bpf(void) {
         r = users_bpf_new(want_mmap_walk(), &b);
         if (r < 0)
                 return r;
+        state.bpf_walk_asked = want_mmap_walk();
         if (want_mmap_walk() && users_bpf_set_walk(b, true) < 0)
                 log_warning("kernel view: DAXD_USERS_MMAP_WALK=1, but the i_mmap walk is not available (it needs "
                             "bpf_loop(), Linux 5.17, and the task iterator's pid filter, 6.1); mapping passes look "
@@ -314,8 +316,9 @@ int users_set_mmap_walk(bool enabled) {
         }
         state.mmap_walk = 1;
         /* Its program is loaded with the object, or not at all: a daemon
-         * that never asks for it has no use for it. */
-        if (!state.bpf || !users_bpf_has_walk(state.bpf)) {
+         * that never asks for it has no use for it. Where it was asked for
+         * and did not load, loading again would not change that. */
+        if (!state.bpf || (!users_bpf_has_walk(state.bpf) && !state.bpf_walk_asked)) {
                 state.bpf = users_bpf_free(state.bpf);
                 r = load_bpf();
                 if (r < 0)

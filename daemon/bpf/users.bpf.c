@@ -61,6 +61,19 @@ static __always_inline int inode_is_backing(const struct inode *inode) {
         return (dev == target.fd_dev && ino == target.fd_ino) || (dev == target.map_dev && ino == target.map_ino);
 }
 
+/* Whether tgid is the process reading the iterator. */
+static __always_inline int is_reader(__u32 tgid) {
+        return tgid == (__u32) (bpf_get_current_pid_tgid() >> 32);
+}
+
+/* The file's address_space if it is its inode's own (what holds the
+ * inode's mappings), else NULL: a stacking file system's is not. */
+static __always_inline struct address_space *own_mapping(const struct file *file, const struct inode *inode) {
+        struct address_space *mapping = file->f_mapping;
+
+        return mapping && mapping == inode->i_mapping ? mapping : 0;
+}
+
 static __always_inline void learn(const struct inode *inode) {
         const struct super_block *sb;
 
@@ -94,8 +107,7 @@ int users_fds(struct bpf_iter__task_file *ctx) {
         /* The reader's own descriptor on the backing says how the kernel
          * names the inode behind an open file (on overlayfs not what
          * stat() says); the current task is the process reading. */
-        if (target.learn_fd >= 0 && ctx->fd == (__u32) target.learn_fd &&
-            tgid == (__u32) (bpf_get_current_pid_tgid() >> 32))
+        if (target.learn_fd >= 0 && ctx->fd == (__u32) target.learn_fd && is_reader(tgid))
                 learn(inode);
 
         /* O_PATH (or O_ACCMODE, ioctls only): it can neither read,
@@ -122,8 +134,7 @@ int users_maps(struct bpf_iter__task_vma *ctx) {
         /* The same for a mapping: newer kernels (6.18, not 6.1) show an
          * overlayfs mapping in /proc/PID/maps as the overlay's inode, but
          * vm_file is the upper file's; the reader's own mapping says. */
-        if (target.learn_addr && vma->vm_start == target.learn_addr &&
-            tgid == (__u32) (bpf_get_current_pid_tgid() >> 32)) {
+        if (target.learn_addr && vma->vm_start == target.learn_addr && is_reader(tgid)) {
                 learn(file->f_inode);
                 return 0; /* made for the look, not a use */
         }
@@ -158,7 +169,7 @@ int users_own(struct bpf_iter__task_file *ctx) {
         struct inode *inode;
         fmode_t mode;
 
-        if (!task || !file || target.own_fd < 0 || (__u32) task->tgid != (__u32) (bpf_get_current_pid_tgid() >> 32))
+        if (!task || !file || target.own_fd < 0 || !is_reader((__u32) task->tgid))
                 return 0;
         inode = file->f_inode;
         if (!inode_is_backing(inode))
@@ -170,8 +181,8 @@ int users_own(struct bpf_iter__task_file *ctx) {
                 own.own_read++;
         if (ctx->fd != (__u32) target.own_fd)
                 return 0;
-        mapping = file->f_mapping;
-        if (!mapping || mapping != inode->i_mapping)
+        mapping = own_mapping(file, inode);
+        if (!mapping)
                 return 0;
         /* Counted once per open file, the counts cannot tell another
          * process that shares the reader's own (a child it forked, a
@@ -293,14 +304,13 @@ int users_walk(struct bpf_iter__task_file *ctx) {
         struct rb_node *leftmost;
         struct inode *inode;
 
-        if (!task || !file || target.own_fd < 0 || ctx->fd != (__u32) target.own_fd ||
-            (__u32) task->tgid != (__u32) (bpf_get_current_pid_tgid() >> 32))
+        if (!task || !file || target.own_fd < 0 || ctx->fd != (__u32) target.own_fd || !is_reader((__u32) task->tgid))
                 return 0;
         inode = file->f_inode;
         if (!inode_is_backing(inode))
                 return 0;
-        mapping = file->f_mapping;
-        if (!mapping || mapping != inode->i_mapping)
+        mapping = own_mapping(file, inode);
+        if (!mapping)
                 return 0;
         walk.started = 1;
         leftmost = mapping->i_mmap.rb_leftmost;
