@@ -747,6 +747,30 @@ TEST(revoke_forced_logged) {
         test_env_free(env);
 }
 
+/* daxd gone while fio holds a lease: the interposer hears it from the bus
+ * daemon (NameOwnerChanged, matched without waiting for the match's reply)
+ * and says so; its mappings stay. */
+TEST(daxd_left_logged) {
+        struct test_env *env = env_start();
+        sd_bus *bus = test_env_connect(env);
+        char *err;
+        struct exec_proc p;
+
+        (void) fio_start(env, bus, &p, NULL);
+        test_env_kill_daxd(env);
+        exec_wait_stderr(&p, "daxd left the bus");
+        err = exec_proc_stderr(&p);
+        ASSERT_STRSTR(err, "daxd left the bus: the leases of this process have ended; its mappings stay, unmanaged");
+        free(err);
+        /* Nothing told fio to stop: it is still there. */
+        ASSERT_OK(kill(p.pid, 0));
+        ASSERT_OK(kill(-p.pid, SIGKILL));
+        (void) exec_proc_wait(&p);
+        exec_proc_done(&p);
+        sd_bus_flush_close_unref(bus);
+        test_env_free(env);
+}
+
 /* ---- the interposer under memcheck ---- */
 
 /* The interposer is never built with a sanitizer (it runs inside programs
@@ -811,6 +835,7 @@ static const struct test_case tests[] = {
         TEST_ENTRY(revoke_term_group),
         TEST_ENTRY(revoke_term_holder_only),
         TEST_ENTRY(revoke_forced_logged),
+        TEST_ENTRY(daxd_left_logged),
         TEST_ENTRY(under_valgrind),
 };
 
