@@ -76,6 +76,48 @@ static const struct job devdax_jobs[] = {
         { "mmap, 4 KiB random reads", "mmap", "randread", "4k", NULL, true },
 };
 
+/* argv[0..3] when bus is given: `daxdctl --bus-address=BUS exec --`;
+ * the number of words written. address keeps the option's text. */
+static size_t exec_prefix(const char **argv, const char *daxdctl, const char *bus, char **address) {
+        if (!bus)
+                return 0;
+        *address = bench_asprintf("--bus-address=%s", bus);
+        argv[0] = daxdctl;
+        argv[1] = *address;
+        argv[2] = "exec";
+        argv[3] = "--";
+        return 4;
+}
+
+/* argv run as nobody, with env ("K=V") added when given; its standard
+ * output. */
+static FILE *spawn_as_nobody(const char *const *argv, const char *env, pid_t *ret_pid) {
+        int pipefd[2];
+        FILE *f;
+        pid_t pid;
+
+        CHECK(pipe(pipefd));
+        pid = bench_fork();
+        if (pid == 0) {
+                dup2(pipefd[1], STDOUT_FILENO);
+                close(pipefd[0]);
+                close(pipefd[1]);
+                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+                        _exit(126);
+                if (env)
+                        putenv((char *) env);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        f = fdopen(pipefd[0], "r");
+        if (!f)
+                bench_die("fdopen: %s", strerror(errno));
+        *ret_pid = pid;
+        return f;
+}
+
 /* Runs fio (through daxdctl exec when bus is given) as nobody, and
  * returns the job's bandwidth in bytes per second, from its JSON. */
 static double run_fio(const char *fio, const char *daxdctl, const char *bus, const struct job *j, const char *path,
@@ -86,18 +128,12 @@ static double run_fio(const char *fio, const char *daxdctl, const char *bus, con
         const char *argv[16];
         struct json_object *o, *jobs, *section, *bw;
         size_t n = 0, len = 0;
-        int pipefd[2], status;
+        int status;
         double v;
         FILE *f;
         pid_t pid;
 
-        if (bus) {
-                address = bench_asprintf("--bus-address=%s", bus);
-                argv[n++] = daxdctl;
-                argv[n++] = address;
-                argv[n++] = "exec";
-                argv[n++] = "--";
-        }
+        n = exec_prefix(argv, daxdctl, bus, &address);
         argv[n++] = fio;
         argv[n++] = "--name=bench";
         argv[n++] = filename;
@@ -110,23 +146,8 @@ static double run_fio(const char *fio, const char *daxdctl, const char *bus, con
         argv[n++] = "--output-format=json";
         argv[n] = NULL;
 
-        CHECK(pipe(pipefd));
-        pid = bench_fork();
-        if (pid == 0) {
-                dup2(pipefd[1], STDOUT_FILENO);
-                close(pipefd[0]);
-                close(pipefd[1]);
-                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-                    setresuid(NOBODY, NOBODY, NOBODY) < 0)
-                        _exit(126);
-                if (j->env)
-                        putenv((char *) j->env);
-                execv(argv[0], (char *const *) argv);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        f = fdopen(pipefd[0], "r");
-        if (!f || getdelim(&out, &len, '\0', f) < 0)
+        f = spawn_as_nobody(argv, j->env, &pid);
+        if (getdelim(&out, &len, '\0', f) < 0)
                 bench_die("cannot read fio's output");
         fclose(f);
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -178,42 +199,23 @@ static int time_open(const char *path) {
  * given; its open and close times in µs. */
 static void run_time_open(const char *self, const char *daxdctl, const char *bus, const char *path, double *ret_open,
                           double *ret_close) {
-        char *address = bus ? bench_asprintf("--bus-address=%s", bus) : NULL, line[128] = "";
+        char *address = NULL, line[128] = "";
         const char *argv[10];
         long long open_ns, close_ns;
-        int pipefd[2], status;
+        int status;
         size_t n = 0;
         FILE *f;
         pid_t pid;
 
-        if (bus) {
-                argv[n++] = daxdctl;
-                argv[n++] = address;
-                argv[n++] = "exec";
-                argv[n++] = "--";
-        }
+        n = exec_prefix(argv, daxdctl, bus, &address);
         argv[n++] = self;
         argv[n++] = "--time-open";
         argv[n++] = path;
         argv[n] = NULL;
-        CHECK(pipe(pipefd));
-        pid = bench_fork();
-        if (pid == 0) {
-                dup2(pipefd[1], STDOUT_FILENO);
-                close(pipefd[0]);
-                close(pipefd[1]);
-                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-                    setresuid(NOBODY, NOBODY, NOBODY) < 0)
-                        _exit(126);
-                execv(argv[0], (char *const *) argv);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        f = fdopen(pipefd[0], "r");
-        if (!f || !fgets(line, sizeof(line), f))
+        f = spawn_as_nobody(argv, NULL, &pid);
+        if (!fgets(line, sizeof(line), f))
                 line[0] = '\0';
-        if (f)
-                fclose(f);
+        fclose(f);
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
             sscanf(line, "%lld %lld", &open_ns, &close_ns) != 2)
                 bench_die("timing an open of %s %s failed (wait status 0x%x)", path,
