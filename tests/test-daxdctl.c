@@ -838,7 +838,8 @@ TEST(teardown_follows_signals) {
         /* The first line is the drain's: nothing said "live" before it. */
         bg_wait_for(&ctl, false, "\n", 30);
         two = ctl.out_text;
-        ASSERT_TRUE(strncmp(two, "r0: draining, 1 holder (", strlen("r0: draining, 1 holder (")) == 0);
+        if (strncmp(two, "r0: draining, 1 holder (", strlen("r0: draining, 1 holder (")) != 0)
+                TEST_FAIL("daxdctl's first line is not the drain's: \"%s\"", two);
         ASSERT_TRUE(strstr(two, pid_text) && strstr(two, pid_text) < strchr(two, '\n'));
         /* Now one lease goes: daxdctl hears of it. */
         ASSERT_EQ_INT(write(go[1], "g", 1), 1);

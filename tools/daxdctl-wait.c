@@ -314,8 +314,13 @@ static int teardown_or_free(struct ctl *ctl, bool free_it) {
         if (!ctl->json && daxd_region_get_references(watch.snapshot) == 0)
                 (void) daxd_client_update_region(c, watch.snapshot, DAXD_REGION_PROPERTY_USERS);
         /* A terminal's line shows at once; a plain line waits for the
-         * first change (draining comes at once), not to say "live". */
+         * first change (draining comes at once), not to say "live". What
+         * the snapshot says counts as said: daxd sends a region's
+         * reference changes up to 1 ms late, so one made before the
+         * snapshot can arrive after it and change nothing. */
         watch.changed = p.tty;
+        if (!p.tty && !ctl->json)
+                p.last = describe_region(watch.snapshot, true);
 
         if (shown_timeout == 0 && daxd_client_get_teardown_timeout(c, &shown_timeout) < 0)
                 shown_timeout = 0;
