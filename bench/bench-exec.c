@@ -12,7 +12,7 @@
  * order) of the pair's geometric mean, whose target is ≥ 0.98×: in the
  * QEMU guest the first run of a round is the slower one whichever way it
  * goes. Then the first open of the backing in a fresh process, timed in
- * it, both ways (--time-open): fio opens its file inside the job's
+ * it, both ways (bench-exec-open.c): fio opens its file inside the job's
  * measured time.
  *
  * A file region of 1 GiB (64 MiB with --smoke) on tmpfs ($BENCH_EXEC_TMPDIR,
@@ -47,7 +47,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -172,32 +171,9 @@ static double run_fio(const char *fio, const char *daxdctl, const char *bus, con
         return v;
 }
 
-/* --time-open PATH: this program as the process whose first open of the
- * backing is timed (through daxdctl exec: the bus connection, the table
- * of backings and the Acquire; directly: the open alone), then its
- * close (through daxdctl exec: the Release). Prints both in ns. */
-static int time_open(const char *path) {
-        struct timespec a, b, c;
-        int fd;
-
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        if (fd < 0) {
-                fprintf(stderr, "bench-exec: cannot open %s: %s\n", path, strerror(errno));
-                return 1;
-        }
-        close(fd);
-        clock_gettime(CLOCK_MONOTONIC, &c);
-        printf("%" PRId64 " %" PRId64 "\n",
-               (int64_t) (b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec),
-               (int64_t) (c.tv_sec - b.tv_sec) * 1000000000 + (c.tv_nsec - b.tv_nsec));
-        return 0;
-}
-
-/* One process of --time-open as nobody, through daxdctl exec when bus is
- * given; its open and close times in µs. */
-static void run_time_open(const char *self, const char *daxdctl, const char *bus, const char *path, double *ret_open,
+/* One process of bench-exec-open as nobody, through daxdctl exec when bus
+ * is given; its open and close times in µs. */
+static void run_time_open(const char *opener, const char *daxdctl, const char *bus, const char *path, double *ret_open,
                           double *ret_close) {
         char *address = NULL, line[128] = "";
         const char *argv[10];
@@ -208,8 +184,7 @@ static void run_time_open(const char *self, const char *daxdctl, const char *bus
         pid_t pid;
 
         n = exec_prefix(argv, daxdctl, bus, &address);
-        argv[n++] = self;
-        argv[n++] = "--time-open";
+        argv[n++] = opener;
         argv[n++] = path;
         argv[n] = NULL;
         f = spawn_as_nobody(argv, NULL, &pid);
@@ -233,7 +208,7 @@ int main(int argc, char **argv) {
                        balanced[ELEMENTSOF(file_jobs)] = {}, opened[2] = {}, closed[2] = {};
         unsigned open_rounds;
         double previous = 0;
-        char *self;
+        char *self, *opener;
         struct bench_opts o;
         struct bench_env *env;
         uint64_t size;
@@ -242,8 +217,6 @@ int main(int argc, char **argv) {
         struct stat st;
         FILE *md, *runs;
 
-        if (argc == 3 && strcmp(argv[1], "--time-open") == 0)
-                return time_open(argv[2]);
         bench_init(argc, argv, "bench-exec", &o);
         if (!fio || !*fio || !daxdctl || !*daxdctl)
                 bench_die("FIO and DAXDCTL_BINARY must name fio and daxdctl");
@@ -332,20 +305,24 @@ int main(int argc, char **argv) {
         }
         fclose(runs);
 
+        /* Beside this program, and built without a sanitizer: an ASan
+         * program refuses the interposer, preloaded before its runtime. */
         self = realpath("/proc/self/exe", NULL);
         if (!self)
                 bench_die("cannot find this program: %s", strerror(errno));
+        opener = bench_asprintf("%.*s/bench-exec-open", (int) (strrchr(self, '/') - self), self);
+        free(self);
         open_rounds = o.smoke ? 3 : 15;
         for (unsigned r = 0; r < open_rounds; r++)
                 for (int m = 0; m < 2; m++) {
                         int way = (int) ((r + (unsigned) m) % 2);
                         double t_open, t_close;
 
-                        run_time_open(self, daxdctl, way ? env->bus_address : NULL, path, &t_open, &t_close);
+                        run_time_open(opener, daxdctl, way ? env->bus_address : NULL, path, &t_open, &t_close);
                         samples_add(&opened[way], t_open);
                         samples_add(&closed[way], t_close);
                 }
-        free(self);
+        free(opener);
 
         md = bench_out_open(&o, "exec.md");
         fprintf(md,
@@ -405,7 +382,7 @@ int main(int argc, char **argv) {
                 free(kase);
         }
         fprintf(md,
-                "\nA process's first open of the backing, timed inside it (`bench-exec --time-open`, %u "
+                "\nA process's first open of the backing, timed inside it (`bench-exec-open`, %u "
                 "processes each way, as nobody, interleaved): through `daxdctl exec` %.2f ms (p90 %.2f ms): the "
                 "connection to the bus, the table of backings and the Acquire; directly %.1f µs. Its close: "
                 "%.0f µs through `daxdctl exec` (the Release), %.1f µs directly.\n\n",

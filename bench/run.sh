@@ -7,7 +7,7 @@
 #   BENCH_TMPDIR (default /var/tmp)  where the backing files go (a 1 GiB one)
 #   BENCH_GUEST=0                    leaves out the QEMU guest (benchmark 7
 #                                    on devdax)
-# With --report-only, only writes REPORT.md again from the last run's results.
+# With --report-only, only writes REPORT.md again from the last run's results (its header names both the run's commit and the report's).
 # Runs as root (the drain benchmark raises its fd limit, the private bus
 # takes 2000 connections, the QEMU guest of benchmark 7 on devdax needs
 # root); under 15 minutes on a 2-core machine, about 5 of them the guest.
@@ -97,6 +97,10 @@ plot "$results/scan.dat" using 1:3 with linespoints lw 2 title "users_scan(), /p
 EOF
 
 echo $(($(date +%s) - start)) >"$results/elapsed"
+# What ran, for a report written again later (--report-only).
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/REPORT.md' ':!bench/*.png' 2>/dev/null | head -n1)
+echo "on $(date -u '+%Y-%m-%d %H:%M UTC'), from commit $commit${dirty:+ (with local changes)}" >"$results/ran"
 fi
 
 elapsed=$(cat "$results/elapsed")
@@ -108,11 +112,17 @@ fs=$(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$BENCH_TMPDIR" 2>/dev/null || df -T "
 thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/REPORT.md' ':!bench/*.png' 2>/dev/null | head -n1)
+written="on $(date -u '+%Y-%m-%d %H:%M UTC'), from commit $commit${dirty:+ (with local changes)}"
+ran=$(cat "$results/ran" 2>/dev/null || echo "$written")
 
 {
         echo "# daxd benchmarks"
         echo
-        echo "Written by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), from commit $commit${dirty:+ (with local changes)}; the whole run took ${elapsed} s."
+        if [ "$report_only" != true ] || [ "$ran" = "$written" ]; then
+                echo "Written by \`bench/run.sh\` $written; the whole run took ${elapsed} s."
+        else
+                echo "Run by \`bench/run.sh\` $ran (the whole run took ${elapsed} s); this report written $written."
+        fi
         echo "Absolute times depend on the machine; the ratios against the floors, measured in the same run, are the result."
         echo
         echo "## Machine"
