@@ -42,7 +42,6 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -178,12 +177,11 @@ static void run_time_open(const char *opener, const char *daxdctl, const char *b
         char *address = NULL, line[128] = "";
         const char *argv[10];
         long long open_ns, close_ns;
+        size_t n = exec_prefix(argv, daxdctl, bus, &address);
         int status;
-        size_t n = 0;
         FILE *f;
         pid_t pid;
 
-        n = exec_prefix(argv, daxdctl, bus, &address);
         argv[n++] = opener;
         argv[n++] = path;
         argv[n] = NULL;

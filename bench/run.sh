@@ -20,6 +20,15 @@ export BENCH_TMPDIR="${BENCH_TMPDIR:-/var/tmp}"
 results="$builddir/bench/bench-results"
 status=0
 report_only=false
+
+# When, and from which commit of this tree (the report's own files aside).
+tree_now() {
+        local commit dirty
+        commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+        dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/REPORT.md' ':!bench/*.png' 2>/dev/null |
+                head -n1)
+        echo "on $(date -u '+%Y-%m-%d %H:%M UTC'), from commit $commit${dirty:+ (with local changes)}"
+}
 [ "${1:-}" = --report-only ] && report_only=true
 
 if ! $report_only; then
@@ -98,9 +107,7 @@ EOF
 
 echo $(($(date +%s) - start)) >"$results/elapsed"
 # What ran, for a report written again later (--report-only).
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/REPORT.md' ':!bench/*.png' 2>/dev/null | head -n1)
-echo "on $(date -u '+%Y-%m-%d %H:%M UTC'), from commit $commit${dirty:+ (with local changes)}" >"$results/ran"
+tree_now >"$results/ran"
 fi
 
 elapsed=$(cat "$results/elapsed")
@@ -110,9 +117,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 fs=$(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$BENCH_TMPDIR" 2>/dev/null || df -T "$BENCH_TMPDIR" | tail -n1)
 thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/REPORT.md' ':!bench/*.png' 2>/dev/null | head -n1)
-written="on $(date -u '+%Y-%m-%d %H:%M UTC'), from commit $commit${dirty:+ (with local changes)}"
+written=$(tree_now)
 ran=$(cat "$results/ran" 2>/dev/null || echo "$written")
 
 {
